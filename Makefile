@@ -1,0 +1,36 @@
+# Two commands set everything up on a fresh machine:
+#   make lab    create .venv, install everything, register the kernel, open JupyterLab on notebooks/
+#   make test   same install, then the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+LAB_FLAGS := --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: install system-deps lab test bench clean
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Composer Capsules)" >/dev/null
+	touch $(STAMP)
+
+install: system-deps $(STAMP)
+
+lab: install
+	cd notebooks && ../$(VENV)/bin/jupyter lab $(LAB_FLAGS)
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) bench/bench_import.py
+	$(PY) bench/bench_render.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,58 @@
+"""Composer Capsules helper library: the tested layer under the notebooks.
+
+Import is cheap: heavy dependencies (torch, music21, mido, matplotlib,
+FluidSynth) load on first use.  Every public name below is importable from the
+package top, e.g. ``from capsule_lib import read_midi, load_sample``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .errors import CapsuleError
+from .score import DEFAULT_RESOLUTION, MODEL_RESOLUTION, Note, Score, Track
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it (loaded lazily on first access)
+_LAZY = {
+    # MIDI and piano rolls
+    "read_midi": "midi", "write_midi": "midi", "midi_bytes": "midi", "pick_melody": "midi",
+    "to_pianoroll": "roll", "to_onsets": "roll", "to_multitrack_pianoroll": "roll",
+    "to_multitrack_onsets": "roll", "from_pianoroll": "roll", "from_multitrack_pianoroll": "roll",
+    "to_music21": "m21", "from_music21": "m21",
+    # sample melodies
+    "load_sample": "samples", "list_samples": "samples",
+    # editing
+    "set_tempo": "edit", "transpose": "edit", "quantize": "edit", "add_note": "edit",
+    "remove_note": "edit", "toggle_note": "edit", "change_pitch": "edit", "change_length": "edit",
+    "crop_bars": "edit", "arpeggiate": "edit", "tap_tempo": "edit", "auto_chord": "edit",
+    "octave_shift": "edit", "resolve_sustain": "edit", "detect_key": "edit", "set_instrument": "edit",
+    # audio
+    "render_audio": "audio", "synthesize": "audio", "play": "audio", "metronome_track": "audio",
+    "audio_backend": "audio",
+    # compositions, models, tags
+    "CompositionStore": "store", "Composition": "store", "save_composition": "store",
+    "list_compositions": "store", "load_composition": "store", "capsule_home": "store",
+    "ModelRegistry": "models", "ModelCard": "models", "list_models": "models",
+    "validate_tag": "tags", "TagError": "tags",
+    # training
+    "TrainConfig": "train", "Trainer": "train", "select_device": "train",
+    # pictures
+    "plot_pianoroll": "plot",
+}
+
+__all__ = ["CapsuleError", "Note", "Track", "Score", "DEFAULT_RESOLUTION", "MODEL_RESOLUTION", *_LAZY]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'capsule_lib' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
