@@ -1,0 +1,46 @@
+"""Where things live: the user's capsule home and the project's bundled data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import CapsuleError
+
+__all__ = ["capsule_home", "data_dir", "sample_models_dir"]
+
+
+def capsule_home() -> Path:
+    """The folder holding the user's compositions and custom models.
+
+    ``$CAPSULE_HOME`` when set, otherwise ``~/.capsule``; created on demand so
+    callers can write into it straight away.
+
+    Raises
+    ------
+    CapsuleError
+        If the folder cannot be created (e.g. a file of that name exists).
+    """
+    env = os.environ.get("CAPSULE_HOME")
+    home = Path(env).expanduser() if env else Path.home() / ".capsule"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise CapsuleError(f"capsule home {home} exists but is not a folder") from None
+    except OSError as exc:
+        raise CapsuleError(f"cannot create capsule home {home}: {exc.strerror or exc}") from None
+    return home
+
+
+def data_dir() -> Path:
+    """The bundled data folder: ``$CAPSULE_DATA`` or ``<repo root>/data``."""
+    env = os.environ.get("CAPSULE_DATA")
+    if env:
+        return Path(env).expanduser()
+    # The package sits directly in the repository root beside data/.
+    return Path(__file__).resolve().parent.parent / "data"
+
+
+def sample_models_dir() -> Path:
+    """The pretrained sample models shipped with the project (read-only)."""
+    return data_dir() / "models"
