@@ -1,0 +1,417 @@
+"""Bach chorales from music21's bundled corpus, as note lists split by chorale and cut into windows.
+
+Source
+    ``music21.corpus.chorales.Iterator()`` lists 371 chorales; 350 corpus paths are
+    unique (the iterator repeats some BWV numbers).  Each is parsed, its repeats are
+    expanded (when music21 cannot expand them the chorale is kept *unexpanded* and
+    counted in ``repeats_not_expanded``), and all its parts -- voices and any
+    instrumental parts -- are merged into one set of notes at 4 steps per beat
+    (:func:`capsule_lib.m21.from_music21` with ``resolution=4``).  Chorales that fail
+    to parse are skipped and counted in ``skipped``; chorales whose notes are
+    identical to an earlier one (a second copy under another path) are dropped and
+    counted in ``duplicates``, so no music can sit in two splits.
+
+Pitch range
+    The corpus spans MIDI 36 (C2) to 88 (E6).  The AR-CNN uses the 64 pitches
+    ``PITCH_LOW`` = 30 .. ``PITCH_HIGH`` = 93 (F#1 .. A6): every chorale fits, with
+    room to transpose the whole corpus by -6 .. +5 semitones (all twelve keys).
+
+Split (fixed, by chorale)
+    ``sha256(corpus path) mod 10``: 0 -> ``"test"``, 1 -> ``"validation"``, anything
+    else -> ``"train"``.  The rule depends only on the path (e.g. ``"bach/bwv269"``),
+    so it never changes between runs or machines; on the full corpus it puts 39
+    chorales (11 %) in test and 31 in validation.  Windows are cut *after* splitting,
+    so no window of a test chorale can appear in training.
+
+Windows
+    8 bars of 4/4 = 128 steps, sliding by 4 bars = 64 steps; the last window may run
+    past the chorale's end (the rest is silence).  A window is an ``(n, 3)`` int array
+    of ``(start, pitch, duration)`` rows, times relative to the window, notes clipped
+    to it.
+
+Cache
+    Parsing the corpus takes one to three minutes, so the parsed notes are stored in
+    ``$CAPSULE_HOME/cache/bach/`` (a compressed ``.npz`` of all notes plus a ``.json``
+    of per-chorale metadata); a second call loads them in well under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..atomic import atomic_write_bytes, atomic_write_text
+from ..errors import CapsuleError
+
+__all__ = [
+    "Chorale",
+    "BachDataset",
+    "PITCH_LOW",
+    "PITCH_HIGH",
+    "N_PITCHES",
+    "RESOLUTION",
+    "WINDOW_STEPS",
+    "HOP_STEPS",
+    "SPLITS",
+    "chorale_paths",
+    "split_of",
+    "build_bach_dataset",
+    "load_bach_windows",
+    "window_starts",
+    "cut_window",
+]
+
+PITCH_LOW = 30
+PITCH_HIGH = 93
+N_PITCHES = PITCH_HIGH - PITCH_LOW + 1
+RESOLUTION = 4
+WINDOW_STEPS = 128
+HOP_STEPS = 64
+SPLITS = ("train", "validation", "test")
+
+# Bump when the parsed content changes (parsing rules, fields): old caches are rebuilt.
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Chorale:
+    """One parsed chorale.
+
+    Attributes
+    ----------
+    path : str
+        music21 corpus path, e.g. ``"bach/bwv269"``.
+    title : str
+    split : {"train", "validation", "test"}
+    notes : numpy.ndarray
+        ``(n, 3)`` int32 rows ``(start, pitch, duration)`` at 4 steps per beat, sorted.
+    time_signature : (int, int)
+    repeats_expanded : bool
+    """
+
+    path: str
+    title: str
+    split: str
+    notes: np.ndarray
+    time_signature: tuple[int, int]
+    repeats_expanded: bool = True
+
+    @property
+    def n_steps(self) -> int:
+        return int((self.notes[:, 0] + self.notes[:, 2]).max()) if len(self.notes) else 0
+
+
+@dataclass
+class BachDataset:
+    """The parsed chorales plus what happened while parsing.
+
+    Attributes
+    ----------
+    chorales : list of Chorale
+    skipped : list of (path, reason)
+        Chorales that could not be parsed.
+    duplicates : list of (path, kept_path)
+        Chorales dropped because their notes equal an earlier chorale's.
+    repeats_not_expanded : list of str
+        Chorales kept with their repeats unexpanded (music21 could not expand them).
+    cache_path : Path or None
+    """
+
+    chorales: list
+    skipped: list
+    duplicates: list
+    repeats_not_expanded: list
+    cache_path: Path | None = None
+
+    def split(self, name: str) -> list[Chorale]:
+        """The chorales of one split."""
+        _check_split(name)
+        return [c for c in self.chorales if c.split == name]
+
+    def windows(self, split: str) -> list[np.ndarray]:
+        """Every 8-bar window (hop 4 bars) of every chorale in ``split``."""
+        out = []
+        for c in self.split(split):
+            out.extend(cut_window(c.notes, s) for s in window_starts(c.n_steps))
+        return out
+
+    def summary(self) -> dict:
+        """Counts per split (chorales, windows, notes) and of skipped/duplicate chorales."""
+        out = {
+            "chorales": len(self.chorales),
+            "skipped": len(self.skipped),
+            "duplicates": len(self.duplicates),
+            "repeats_not_expanded": len(self.repeats_not_expanded),
+            "pitch_range": [PITCH_LOW, PITCH_HIGH],
+            "window_steps": WINDOW_STEPS,
+            "hop_steps": HOP_STEPS,
+            "split_rule": "sha256(corpus path) mod 10: 0 test, 1 validation, else train",
+        }
+        for name in SPLITS:
+            chorales = self.split(name)
+            out[name] = {
+                "chorales": len(chorales),
+                "windows": sum(len(window_starts(c.n_steps)) for c in chorales),
+                "notes": int(sum(len(c.notes) for c in chorales)),
+            }
+        return out
+
+
+def _check_split(name: str) -> None:
+    if name not in SPLITS:
+        raise CapsuleError(f"unknown split {name!r} (expected train, validation or test)")
+
+
+# --------------------------------------------------------------------------- split and windows
+
+
+def split_of(path: str) -> str:
+    """The split of corpus path ``path`` by the fixed rule (see the module docstring)."""
+    bucket = int(hashlib.sha256(path.encode("utf-8")).hexdigest(), 16) % 10
+    return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
+
+
+def window_starts(n_steps: int, window: int = WINDOW_STEPS, hop: int = HOP_STEPS) -> list[int]:
+    """Start steps of the windows covering ``n_steps`` steps (at least one window)."""
+    over = max(int(n_steps) - window, 0)
+    last = -(-over // hop) * hop
+    return list(range(0, last + 1, hop))
+
+
+def cut_window(notes: np.ndarray, start: int, window: int = WINDOW_STEPS) -> np.ndarray:
+    """The notes sounding in ``[start, start + window)``, clipped and shifted to start at 0."""
+    notes = np.asarray(notes, dtype=np.int32).reshape(-1, 3)
+    ends = notes[:, 0] + notes[:, 2]
+    keep = (notes[:, 0] < start + window) & (ends > start)
+    sel = notes[keep]
+    s = np.maximum(sel[:, 0], start)
+    e = np.minimum(sel[:, 0] + sel[:, 2], start + window)
+    return np.stack([s - start, sel[:, 1], e - s], axis=1).astype(np.int32) if len(sel) else np.zeros((0, 3), np.int32)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def chorale_paths() -> list[str]:
+    """The unique corpus paths of music21's chorale iterator, in its order."""
+    try:
+        from music21 import corpus
+    except ImportError:  # pragma: no cover - music21 is a dependency
+        raise CapsuleError("music21 is not installed; it provides the Bach chorales") from None
+    return list(dict.fromkeys(corpus.chorales.Iterator(returnType="filename")))
+
+
+def _parse_one(path: str) -> dict:
+    """Parse one chorale in a worker; never raises (errors come back as ``error``)."""
+    try:
+        from music21 import corpus
+
+        from ..m21 import from_music21
+
+        stream = corpus.parse(path)
+        expanded = True
+        try:
+            stream = stream.expandRepeats()
+        except Exception:  # music21's ExpanderException and friends for malformed repeats
+            expanded = False
+        score = from_music21(stream, resolution=RESOLUTION)
+        notes = sorted({(n.start, n.pitch, n.duration) for t in score.tracks if not t.is_drum for n in t.notes})
+        if not notes:
+            return {"path": path, "error": "no notes"}
+        return {
+            "path": path,
+            "title": score.title or path,
+            "time_signature": list(score.time_signature),
+            "expanded": expanded,
+            "notes": np.asarray(notes, dtype=np.int32),
+        }
+    except Exception as exc:  # any parse failure: skipped and counted, never fatal
+        return {"path": path, "error": f"{type(exc).__name__}: {exc}"[:200]}
+
+
+def _cache_dir() -> Path:
+    from ..paths import capsule_home
+
+    return capsule_home() / "cache" / "bach"
+
+
+def _cache_key(paths: Sequence[str], full: bool) -> str:
+    if full:
+        return f"chorales-v{CACHE_VERSION}-all"
+    digest = hashlib.sha256("\n".join(paths).encode("utf-8")).hexdigest()[:12]
+    return f"chorales-v{CACHE_VERSION}-{digest}"
+
+
+def _resolve_paths(paths: Iterable[str] | None, limit: int | None) -> tuple[list[str], bool]:
+    if paths is None:
+        chosen = chorale_paths()
+        full = limit is None
+    else:
+        if isinstance(paths, str):
+            raise CapsuleError("paths must be a list of corpus paths such as ['bach/bwv269']")
+        chosen = list(dict.fromkeys(str(p) for p in paths))
+        full = False
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise CapsuleError(f"limit must be a whole number >= 1, got {limit!r}")
+        chosen = chosen[:limit]
+    if not chosen:
+        raise CapsuleError("no chorales to load (the path list is empty)")
+    return chosen, full
+
+
+def _load_cache(stem: Path) -> BachDataset | None:
+    npz, meta_path = stem.with_suffix(".npz"), stem.with_suffix(".json")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        with np.load(npz) as data:
+            notes, offsets = data["notes"], data["offsets"]
+    except (OSError, ValueError, KeyError):
+        return None  # missing or damaged: rebuild
+    if meta.get("version") != CACHE_VERSION or len(offsets) != len(meta.get("chorales", [])) + 1:
+        return None
+    chorales = [
+        Chorale(
+            path=c["path"], title=c["title"], split=split_of(c["path"]),
+            notes=notes[offsets[i]: offsets[i + 1]].astype(np.int32),
+            time_signature=tuple(c["time_signature"]), repeats_expanded=c["expanded"],
+        )
+        for i, c in enumerate(meta["chorales"])
+    ]
+    return BachDataset(
+        chorales=chorales,
+        skipped=[tuple(x) for x in meta["skipped"]],
+        duplicates=[tuple(x) for x in meta["duplicates"]],
+        repeats_not_expanded=[c.path for c in chorales if not c.repeats_expanded],
+        cache_path=npz,
+    )
+
+
+def _write_cache(stem: Path, ds: BachDataset) -> None:
+    notes = np.concatenate([c.notes for c in ds.chorales]) if ds.chorales else np.zeros((0, 3), np.int32)
+    offsets = np.cumsum([0] + [len(c.notes) for c in ds.chorales]).astype(np.int64)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, notes=notes.astype(np.int16), offsets=offsets)
+    meta = {
+        "version": CACHE_VERSION,
+        "chorales": [
+            {"path": c.path, "title": c.title, "split": c.split, "time_signature": list(c.time_signature),
+             "expanded": c.repeats_expanded, "n_notes": len(c.notes)}
+            for c in ds.chorales
+        ],
+        "skipped": [list(x) for x in ds.skipped],
+        "duplicates": [list(x) for x in ds.duplicates],
+    }
+    # Notes first, metadata last: the .json is what marks the cache complete.
+    atomic_write_bytes(stem.with_suffix(".npz"), buf.getvalue())
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+
+
+def build_bach_dataset(
+    force: bool = False,
+    progress: bool = True,
+    *,
+    paths: Iterable[str] | None = None,
+    limit: int | None = None,
+    workers: int | None = None,
+) -> BachDataset:
+    """Parse the Bach chorales (or load them from the cache) and return them split.
+
+    Parameters
+    ----------
+    force : bool
+        Re-parse even if a cache exists.
+    progress : bool
+        Show a tqdm progress bar while parsing.
+    paths : list of str, optional
+        Parse only these corpus paths (e.g. ``["bach/bwv269"]``); default: all chorales.
+    limit : int, optional
+        Parse only the first ``limit`` paths (quick runs and tests).
+    workers : int, optional
+        Parallel parsing processes; default one per CPU core (max 4) for more than
+        8 chorales, else 1.
+
+    Returns
+    -------
+    BachDataset
+
+    Raises
+    ------
+    CapsuleError
+        For a bad ``limit``/``paths`` or when no chorale could be parsed.
+    """
+    chosen, full = _resolve_paths(paths, limit)
+    stem = _cache_dir() / _cache_key(chosen, full)
+    if not force:
+        cached = _load_cache(stem)
+        if cached is not None:
+            return cached
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if len(chosen) > 8 else 1
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(chosen), desc="parsing Bach chorales", unit="chorale", disable=not progress)
+    results = []
+    try:
+        if workers <= 1:
+            for p in chosen:
+                results.append(_parse_one(p))
+                bar.update(1)
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: safe after torch/OpenMP initialised in the parent (e.g. inside Jupyter).
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for r in pool.map(_parse_one, chosen, chunksize=4):
+                    results.append(r)
+                    bar.update(1)
+    finally:
+        bar.close()
+
+    chorales, skipped, duplicates, seen = [], [], [], {}
+    for r in results:
+        if "error" in r:
+            skipped.append((r["path"], r["error"]))
+            continue
+        digest = hashlib.sha256(r["notes"].tobytes()).hexdigest()
+        if digest in seen:
+            duplicates.append((r["path"], seen[digest]))
+            continue
+        seen[digest] = r["path"]
+        chorales.append(Chorale(
+            path=r["path"], title=r["title"], split=split_of(r["path"]), notes=r["notes"],
+            time_signature=tuple(r["time_signature"]), repeats_expanded=r["expanded"],
+        ))
+    if not chorales:
+        raise CapsuleError(f"none of the {len(chosen)} chorales could be parsed (first error: {skipped[0][1]})")
+    ds = BachDataset(chorales, skipped, duplicates, [c.path for c in chorales if not c.repeats_expanded])
+    _write_cache(stem, ds)
+    ds.cache_path = stem.with_suffix(".npz")
+    return ds
+
+
+def load_bach_windows(
+    split: str | None = None,
+    *,
+    paths: Iterable[str] | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict[str, list[np.ndarray]] | list[np.ndarray]:
+    """The 8-bar windows of the chorales: one split's list, or a dict of all three.
+
+    Builds (or loads from the cache) with :func:`build_bach_dataset`.
+    """
+    if split is not None:
+        _check_split(split)
+    ds = build_bach_dataset(progress=progress, paths=paths, limit=limit)
+    if split is not None:
+        return ds.windows(split)
+    return {name: ds.windows(name) for name in SPLITS}

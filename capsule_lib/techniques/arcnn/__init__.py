@@ -1,0 +1,41 @@
+"""The AR-CNN technique: a U-Net trained on Bach chorales that enhances a melody.
+
+One file per part, each readable alone (after magenta's coconet):
+
+``model``     the U-Net and its :class:`ArcnnConfig`; loading registered models
+``data``      chorale windows as roll tensors, transposition augmentation
+``corrupt``   the online corruption (notes removed, stray notes added, cells hidden)
+``sample``    :func:`enhance` -- the sampler with hard caps and windowing
+``train``     :class:`ArcnnTask` for the shared harness and :func:`train_arcnn`
+``evaluate``  :func:`evaluate_arcnn` -- NLL vs a pitch-frequency baseline, restoration F1
+
+Names load lazily, so ``import capsule_lib.techniques.arcnn`` does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "ArcnnConfig": "model", "ArcnnUNet": "model", "load_arcnn": "model",
+    "enhance": "sample", "enhance_notes": "sample",
+    "ArcnnTask": "train", "train_arcnn": "train",
+    "evaluate_arcnn": "evaluate",
+    "corrupt_window": "corrupt",
+    "ArcnnWindows": "data",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
