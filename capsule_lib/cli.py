@@ -178,6 +178,115 @@ def cmd_models(args) -> None:
         reg.untag(args.name, args.key)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
+
+
+def cmd_data(args) -> None:
+    from .datasets.bach import build_bach_dataset
+
+    ds = build_bach_dataset(force=args.rebuild, progress=not args.quiet, limit=args.limit)
+    summary = ds.summary()
+    summary["cache"] = str(getattr(ds, "cache_path", "") or "")
+    if args.json:
+        _print_json(summary)
+        return
+    print(f"Bach chorales: {summary['chorales']} kept, {summary['skipped']} skipped (unparsable), "
+          f"{summary['duplicates']} duplicates dropped, {summary['repeats_not_expanded']} with repeats not expanded")
+    _table([[name, summary[name]["chorales"], summary[name]["windows"], summary[name]["notes"]]
+            for name in ("train", "validation", "test")], ["SPLIT", "CHORALES", "WINDOWS", "NOTES"])
+    print(f"split: {summary['split_rule']}; pitches MIDI {summary['pitch_range'][0]}-{summary['pitch_range'][1]}; "
+          f"windows of {summary['window_steps']} steps sliding by {summary['hop_steps']}")
+    if summary["cache"]:
+        print(f"cache: {summary['cache']}")
+
+
+def cmd_train(args) -> None:
+    if args.name is None:
+        import time
+
+        args.name = f"{args.technique}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.technique == "arcnn":
+        from .techniques.arcnn import train_arcnn
+
+        card = train_arcnn(args.name, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                           limit=args.limit, max_steps_per_epoch=args.max_steps, progress=not args.quiet,
+                           evaluate=not args.no_eval, eval_windows=args.eval_windows)
+    else:  # argparse restricts the choices; later techniques add their trainers here
+        raise CapsuleError(f"no trainer for technique {args.technique!r}")
+    if args.json:
+        _print_json(card.to_dict())
+    else:
+        print(f"{card.name}: {card.status} in {card.training_time_s:.0f} s; card in {card.path}")
+
+
+def cmd_evaluate(args) -> None:
+    from .models import ModelRegistry
+
+    card = ModelRegistry().get(args.name)
+    if card.technique != "arcnn":
+        raise CapsuleError(f"{args.name} is a {card.technique} model; 'capsule evaluate' knows arcnn models")
+    from .techniques.arcnn import evaluate_arcnn
+
+    result = evaluate_arcnn(args.name, args.split, max_windows=args.max_windows, limit=args.limit,
+                            seed=args.seed, progress=not args.quiet)
+    if args.json:
+        _print_json(result)
+        return
+    print(f"{result['model']} on {result['n_windows']} {result['split']} windows ({result['n_chorales']} chorales):")
+    print(f"  NLL {result['nll']:.4f} vs pitch-frequency baseline {result['baseline_nll']:.4f} ({result['nll_unit']})")
+    if "restoration" in result:
+        r = result["restoration"]
+        c = r["corrupted"]
+        print(f"  restoration F1 {r['f1']:.3f} (precision {r['precision']:.3f}, recall {r['recall']:.3f}); "
+              f"damaged input F1 {c['f1']:.3f}")
+
+
+def cmd_enhance(args) -> None:
+    from .midi import write_midi
+    from .techniques.arcnn import enhance
+
+    out = _check_output(args.input, args.output)
+    if out.suffix.lower() not in (".mid", ".midi"):
+        raise CapsuleError(f"{out.name}: the output must end in .mid or .midi")
+    score = load_input(args.input)
+    parent = args.input if _is_composition_id(args.input) else None
+    result, comp = enhance(score, model=args.model, sampling_iterations=args.iterations,
+                           max_remove_pct=args.max_remove_pct, max_notes_added=args.max_notes_added,
+                           creative_risk=args.creative_risk, seed=args.seed, harmonize=args.harmonize,
+                           parent=parent, title=args.title, return_composition=True)
+    write_midi(result, out)
+    print(f"{out} (composition {comp.id})")
+
+
+def _is_composition_id(arg: str) -> bool:
+    if Path(arg).exists():
+        return False
+    from .store import CompositionStore
+
+    try:
+        CompositionStore().get(arg)
+        return True
+    except CapsuleError:
+        return False
+
+
 # -- parser -----------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -229,6 +338,52 @@ def build_parser() -> argparse.ArgumentParser:
     x = msub.add_parser("tag"); x.add_argument("name"); x.add_argument("tag", metavar="KEY=VALUE")
     x = msub.add_parser("untag"); x.add_argument("name"); x.add_argument("key", metavar="KEY")
     m.set_defaults(func=cmd_models)
+
+    d = sub.add_parser("data", help="build (or load the cache of) a training data set")
+    d.add_argument("dataset", choices=["bach"], help="bach: the Bach chorales in music21's corpus")
+    d.add_argument("--limit", type=_positive_int, help="only the first N chorales (quick runs)")
+    d.add_argument("--rebuild", action="store_true", help="ignore the cache and parse again")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_data)
+
+    t = sub.add_parser("train", help="train a model of one technique and register it")
+    t.add_argument("technique", choices=["arcnn"])
+    t.add_argument("--name", default=None, help="model name (default: <technique>-<date>-<time>)")
+    t.add_argument("--epochs", type=_positive_int, default=30)
+    t.add_argument("--lr", type=_positive_float, default=2e-3, metavar="X")
+    t.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--limit", type=_positive_int, help="train on the first N chorales only (quick runs)")
+    t.add_argument("--max-steps", type=_positive_int, help="cut every epoch to N batches (smoke runs)")
+    t.add_argument("--eval-windows", type=_positive_int, help="evaluate on at most N test windows")
+    t.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    v = sub.add_parser("evaluate", help="evaluate a model on its held-out test data")
+    v.add_argument("name", help="model name")
+    v.add_argument("--split", default="test", choices=["test", "validation", "train"])
+    v.add_argument("--max-windows", type=_positive_int, help="at most N windows (quick check)")
+    v.add_argument("--limit", type=_positive_int, help="only the first N chorales")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--quiet", action="store_true")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=cmd_evaluate)
+
+    n = sub.add_parser("enhance", help="AR-CNN: add and remove notes of a melody, Bach-style")
+    n.add_argument("input", metavar="IN", help="MIDI file, sample name or composition id")
+    n.add_argument("-o", "--output", required=True, metavar="OUT.mid")
+    n.add_argument("--model", default="arcnn-bach")
+    n.add_argument("--iterations", type=int, default=12, help="sampling iterations, 1-100 (default 12)")
+    n.add_argument("--max-remove-pct", type=float, default=20.0, help="max %% of input notes removed, 0-100 (default 20)")
+    n.add_argument("--max-notes-added", type=int, default=40, help="max notes added, 0-1000 (default 40)")
+    n.add_argument("--creative-risk", type=float, default=1.0, help="sampling temperature, 0-4 (default 1)")
+    n.add_argument("--seed", type=int, default=None)
+    n.add_argument("--harmonize", action="store_true", help="keep the melody, write voices beneath it")
+    n.add_argument("--title")
+    n.set_defaults(func=cmd_enhance)
     return p
 
 

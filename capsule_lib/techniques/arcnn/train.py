@@ -19,6 +19,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -213,7 +216,9 @@ def train_arcnn(
             net.name = name
             metrics["test"] = evaluate_arcnn(name, "test", model=net, dataset=ds, max_windows=eval_windows,
                                              progress=progress)
-        card = registry.update(name, status="complete", metrics=metrics, training_time_s=round(train_seconds, 1))
+        hyper["provenance"] = _provenance(str(trainer.device) if hasattr(trainer, "device") else device)
+        card = registry.update(name, status="complete", metrics=metrics, training_time_s=round(train_seconds, 1),
+                               hyperparameters=hyper)
         _write_card_files(card, history, summary)
         return registry.get(name)
     except BaseException:
@@ -221,6 +226,25 @@ def train_arcnn(
             registry.update(name, status="failed")
         finally:
             raise
+
+
+def _provenance(device: str) -> dict:
+    """How and where a model was trained, for its card."""
+    prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    command = "capsule " + " ".join(sys.argv[1:]) if prog == "capsule" else "capsule_lib.techniques.arcnn.train_arcnn(...)"
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        memory = f", {mem:.0f} GiB memory"
+    except (ValueError, OSError, AttributeError):
+        memory = ""
+    return {
+        "command": command,
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores{memory}",
+        "device": device,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
 
 
 def _write_card_files(card, history, summary: dict) -> None:
@@ -260,7 +284,7 @@ def _write_card_files(card, history, summary: dict) -> None:
         "## Hyperparameters", "",
         f"- Network: {json.dumps(hp['model'])}, {m.get('parameters', '?')} parameters.",
         f"- Training: {json.dumps(hp['training'])}, {hp['lr_schedule']}, Adam, binary cross entropy.",
-        f"- Wall-clock training time: {card.training_time_s:.0f} s.", "",
+        f"- Wall-clock training time: {card.training_time_s:.0f} s ({card.training_time_s / 60:.1f} min).", "",
         "## Results", "",
         f"- Final training loss {m.get('final_loss')}, validation loss {m.get('final_val_loss')}.",
     ]
@@ -274,4 +298,10 @@ def _write_card_files(card, history, summary: dict) -> None:
                          f"{r['precision']}, recall {r['recall']}, F1 {r['f1']} (corrupted input: F1 {r['corrupted']['f1']}).")
     if has_plot:
         lines += ["", "![loss curves](loss.png)"]
+    run = hp.get("provenance")
+    if run:
+        lines += ["", "## Provenance", "",
+                  f"- Produced by: `{run['command']}`",
+                  f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
+                  f"- Finished: {run['finished']}."]
     atomic_write_text(folder / "README.md", "\n".join(lines) + "\n")
