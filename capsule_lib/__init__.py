@@ -22,7 +22,7 @@ _LAZY = {
     "to_multitrack_onsets": "roll", "from_pianoroll": "roll", "from_multitrack_pianoroll": "roll",
     "to_music21": "m21", "from_music21": "m21",
     # sample melodies
-    "load_sample": "samples", "list_samples": "samples",
+    "load_sample": "samples", "list_samples": "samples", "from_notation": "samples", "parse_notation": "samples",
     # editing
     "set_tempo": "edit", "transpose": "edit", "quantize": "edit", "add_note": "edit",
     "remove_note": "edit", "toggle_note": "edit", "change_pitch": "edit", "change_length": "edit",
@@ -30,16 +30,19 @@ _LAZY = {
     "octave_shift": "edit", "resolve_sustain": "edit", "detect_key": "edit", "set_instrument": "edit",
     # audio
     "render_audio": "audio", "synthesize": "audio", "play": "audio", "metronome_track": "audio",
-    "audio_backend": "audio",
+    "audio_backend": "audio", "wav_bytes": "audio", "mp3_bytes": "audio",
     # compositions, models, tags
     "CompositionStore": "store", "Composition": "store", "save_composition": "store",
     "list_compositions": "store", "load_composition": "store", "capsule_home": "store",
     "ModelRegistry": "models", "ModelCard": "models", "list_models": "models",
     "validate_tag": "tags", "TagError": "tags",
     # training
-    "TrainConfig": "train", "Trainer": "train", "select_device": "train",
+    "TrainConfig": "train", "Trainer": "train", "select_device": "train", "TrainingTask": "train",
+    "History": "train", "load_modules": "train", "save_modules": "train", "seed_everything": "train",
+    # techniques
+    "enhance": "techniques.arcnn.sample",
     # pictures
-    "plot_pianoroll": "plot",
+    "plot_pianoroll": "plot", "plot_loss": "plot", "compare_pianorolls": "plot",
 }
 
 __all__ = ["CapsuleError", "Note", "Track", "Score", "DEFAULT_RESOLUTION", "MODEL_RESOLUTION", *_LAZY]
