@@ -33,9 +33,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
 
-from .atomic import atomic_write_text
+from .atomic import atomic_path, atomic_write_text
 from .errors import CapsuleError
-from .paths import capsule_home, sample_models_dir
+from .paths import capsule_home, ensure_dir, sample_models_dir
 from .store import jsonable, locked
 from .tags import MAX_USER_TAGS, remove_tag, set_tag, system_tags, user_tags, validate_tag
 
@@ -191,11 +191,7 @@ class ModelRegistry:
 
     # -- internals ------------------------------------------------------------------------
     def _ensure_root(self) -> Path:
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CapsuleError(f"cannot create {self.root}: {exc.strerror or exc}") from None
-        return self.root
+        return ensure_dir(self.root)
 
     def _overlay(self, name: str) -> Path:
         # Sample folders are read-only (they ship with the project), so their user tags live here.
@@ -391,19 +387,8 @@ class ModelRegistry:
         meta = None
         if metadata:
             meta = {str(k): v if isinstance(v, str) else json.dumps(jsonable(v, f"metadata[{k!r}]")) for k, v in metadata.items()}
-        fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".tmp", dir=folder)
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata=meta)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, folder / WEIGHTS_FILE)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        with atomic_path(folder / WEIGHTS_FILE) as tmp:
+            save_file(tensors, str(tmp), metadata=meta)
         return folder / WEIGHTS_FILE
 
     def _weights_file(self, name: str) -> Path:
@@ -481,9 +466,6 @@ class ModelRegistry:
             if p.is_file() and not p.is_symlink() and not p.name.startswith(".")
             and p.suffix.lower() in ALLOWED_EXTENSIONS and p.name != CARD_FILE
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
 
         def info(member: str, size: int) -> tarfile.TarInfo:
             # Neutral owner and modes: the archive carries no trace of this machine's users.
@@ -491,19 +473,11 @@ class ModelRegistry:
             ti.size, ti.mode, ti.mtime, ti.type = size, 0o644, int(time.time()), tarfile.REGTYPE
             return ti
 
-        try:
-            with tarfile.open(tmp, "w:gz") as tar:
-                tar.addfile(info(CARD_FILE, len(card_bytes)), io.BytesIO(card_bytes))
-                for p in files:
-                    with open(p, "rb") as fh:
-                        tar.addfile(info(p.name, os.fstat(fh.fileno()).st_size), fh)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        with atomic_path(path) as tmp, tarfile.open(tmp, "w:gz") as tar:
+            tar.addfile(info(CARD_FILE, len(card_bytes)), io.BytesIO(card_bytes))
+            for p in files:
+                with open(p, "rb") as fh:
+                    tar.addfile(info(p.name, os.fstat(fh.fileno()).st_size), fh)
         return path
 
     def _check_members(self, tar: tarfile.TarFile, label: str) -> list[tuple[tarfile.TarInfo, str]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .errors import CapsuleError
 
-__all__ = ["capsule_home", "data_dir", "sample_models_dir"]
+__all__ = ["capsule_home", "data_dir", "sample_models_dir", "ensure_dir"]
 
 
 def capsule_home() -> Path:
@@ -44,3 +44,14 @@ def data_dir() -> Path:
 def sample_models_dir() -> Path:
     """The pretrained sample models shipped with the project (read-only)."""
     return data_dir() / "models"
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create ``path`` (and its parents) if needed; a CapsuleError names it when that fails."""
+    from .errors import CapsuleError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CapsuleError(f"cannot create {path}: {exc.strerror or exc}") from None
+    return path

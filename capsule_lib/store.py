@@ -32,7 +32,7 @@ from typing import Any, Iterator, Mapping
 
 from .atomic import atomic_write_bytes, atomic_write_text
 from .errors import CapsuleError
-from .paths import capsule_home
+from .paths import capsule_home, ensure_dir
 from .score import DEFAULT_RESOLUTION, Score
 from .tags import remove_tag, set_tag, system_tags
 
@@ -231,11 +231,7 @@ class CompositionStore:
 
     # -- internals --------------------------------------------------------------------
     def _ensure_root(self) -> Path:
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CapsuleError(f"cannot create {self.root}: {exc.strerror or exc}") from None
-        return self.root
+        return ensure_dir(self.root)
 
     @staticmethod
     def _read(folder: Path) -> Composition:

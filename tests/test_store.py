@@ -308,7 +308,6 @@ def test_export_midi(store, tmp_path):
 
 
 def test_export_wav(store, tmp_path, monkeypatch):
-    pytest.importorskip("capsule_lib.audio")
     monkeypatch.setenv("CAPSULE_AUDIO_BACKEND", "builtin")
     comp = store.add(melody(), technique="import")
     out = store.export(comp.id, tmp_path / "song.wav")
