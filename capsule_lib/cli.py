@@ -256,6 +256,11 @@ def cmd_evaluate(args) -> None:
         c = r["corrupted"]
         print(f"  restoration F1 {r['f1']:.3f} (precision {r['precision']:.3f}, recall {r['recall']:.3f}); "
               f"damaged input F1 {c['f1']:.3f}")
+        m = r.get("metrics")
+        if m:
+            print("  metrics (mean per 8-bar window):")
+            _table([[k, *(("-" if m[s].get(k) is None else f"{m[s][k]:.3f}") for s in ("input", "output", "bach"))]
+                    for k in m["bach"]], ["METRIC", "DAMAGED INPUT", "ENHANCED", "BACH"])
 
 
 def cmd_enhance(args) -> None:
@@ -378,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--model", default="arcnn-bach")
     n.add_argument("--iterations", type=int, default=12, help="sampling iterations, 1-100 (default 12)")
     n.add_argument("--max-remove-pct", type=float, default=20.0, help="max %% of input notes removed, 0-100 (default 20)")
-    n.add_argument("--max-notes-added", type=int, default=40, help="max notes added, 0-1000 (default 40)")
+    n.add_argument("--max-notes-added", "--max-add", type=int, default=40, help="max notes added, 0-1000 (default 40)")
     n.add_argument("--creative-risk", type=float, default=1.0, help="sampling temperature, 0-4 (default 1)")
     n.add_argument("--seed", type=int, default=None)
     n.add_argument("--harmonize", action="store_true", help="keep the melody, write voices beneath it")

@@ -103,6 +103,12 @@ def test_evaluate_reports_nll_against_the_baseline(capsys, in_trained_home):
     assert result["split"] == "validation" and result["n_windows"] == 3
     assert result["nll"] > 0 and result["baseline_nll"] > 0
     assert 0 <= result["restoration"]["f1"] <= 1
+    from capsule_lib.metrics import METRICS
+
+    metrics = result["restoration"]["metrics"]
+    assert set(metrics) == {"input", "output", "bach"}
+    assert all(set(metrics[k]) == set(METRICS) for k in metrics)
+    assert metrics["bach"]["pitches_used"] > 2 and metrics["bach"]["polyphonic_rate"] > 0.5  # four voices
     code, out, err = run(capsys, "evaluate", "no-such-model", "--quiet")
     assert code == 2 and "no-such-model" in err
 

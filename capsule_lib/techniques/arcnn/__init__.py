@@ -8,6 +8,7 @@ One file per part, each readable alone (after magenta's coconet):
 ``sample``    :func:`enhance` -- the sampler with hard caps and windowing
 ``train``     :class:`ArcnnTask` for the shared harness and :func:`train_arcnn`
 ``evaluate``  :func:`evaluate_arcnn` -- NLL vs a pitch-frequency baseline, restoration F1
+``views``     what notebook 03 shows: windows and corruptions as scores, the model card
 
 Names load lazily, so ``import capsule_lib.techniques.arcnn`` does not import torch.
 """
@@ -23,6 +24,8 @@ _LAZY = {
     "evaluate_arcnn": "evaluate",
     "corrupt_window": "corrupt",
     "ArcnnWindows": "data",
+    "window_score": "views", "corruption_score": "views", "model_history": "views",
+    "model_card_text": "views", "edit_summary": "views", "plot_unet": "views", "metrics_table": "views",
 }
 
 __all__ = list(_LAZY)

@@ -98,8 +98,12 @@ def restoration_scores(model, windows, seed: int = 0, sampling_iterations: int |
 
     iterations = DEFAULTS["sampling_iterations"] if sampling_iterations is None else sampling_iterations
     risk = DEFAULTS["creative_risk"] if creative_risk is None else creative_risk
+    from ...metrics import mean_metrics, track_metrics
+    from .views import window_score
+
     out_counts = np.zeros(3, dtype=np.int64)
     in_counts = np.zeros(3, dtype=np.int64)
+    rows = {"input": [], "output": [], "bach": []}
     for i, w in enumerate(tqdm(windows, desc="restoring", unit="window", disable=not progress)):
         w = np.asarray(w).reshape(-1, 3)
         if not len(w):
@@ -115,7 +119,10 @@ def restoration_scores(model, windows, seed: int = 0, sampling_iterations: int |
         truth = notes_to_roll(w)
         for counts, roll in ((out_counts, notes_to_roll(final)), (in_counts, notes_to_roll(damaged))):
             counts += [int((roll & truth).sum()), int((roll & ~truth).sum()), int((~roll & truth).sum())]
-    return {**_prf(*out_counts), "corrupted": _prf(*in_counts)}
+        for key, notes in (("input", damaged), ("output", final), ("bach", w)):
+            rows[key].append(track_metrics(window_score(notes)))
+    metrics = {key: {k: None if v != v else round(v, 4) for k, v in mean_metrics(r).items()} for key, r in rows.items()}
+    return {**_prf(*out_counts), "corrupted": _prf(*in_counts), "metrics": metrics}
 
 
 def evaluate_arcnn(
@@ -153,7 +160,9 @@ def evaluate_arcnn(
     -------
     dict
         ``nll``, ``baseline_nll`` (nats per hidden cell), ``restoration``
-        (``precision``, ``recall``, ``f1``, ``corrupted``), plus ``split``, ``model``,
+        (``precision``, ``recall``, ``f1``, ``corrupted``, and ``metrics``: the
+        :mod:`capsule_lib.metrics` of the damaged ``input``, the enhanced ``output``
+        and the original ``bach`` windows, averaged over windows), plus ``split``, ``model``,
         ``n_chorales``, ``n_windows``, ``seconds``.
 
     Raises
