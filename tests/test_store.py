@@ -362,3 +362,20 @@ def test_two_processes_tagging_one_composition_lose_nothing(store):
     tags = store.get(comp.id).tags
     assert {k for k in tags if k.startswith("w")} == {f"w{w}-{i}" for w in (0, 1) for i in range(20)}
     assert not [n for n in os.listdir(store.root / comp.id) if n.endswith(".tmp")]
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from capsule_lib.atomic import atomic_write_bytes
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    new = atomic_write_bytes(tmp_path / "new.mid", b"x")
+    assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~mask
+    old = tmp_path / "old.mid"
+    old.write_bytes(b"a")
+    old.chmod(0o640)
+    atomic_write_bytes(old, b"b")
+    assert stat.S_IMODE(old.stat().st_mode) == 0o640 and old.read_bytes() == b"b"

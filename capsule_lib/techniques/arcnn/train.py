@@ -36,7 +36,7 @@ from ...train import TrainConfig, Trainer, TrainingTask
 from .data import ArcnnWindows
 from .model import ArcnnConfig, ArcnnUNet, count_parameters
 
-__all__ = ["ArcnnTask", "train_arcnn", "VALIDATION_SEED"]
+__all__ = ["ArcnnTask", "train_arcnn", "write_card", "VALIDATION_SEED"]
 
 VALIDATION_SEED = 20240601
 _LR_FLOOR = 0.05
@@ -247,6 +247,30 @@ def _provenance(device: str) -> dict:
     }
 
 
+def _fmt(x) -> str:
+    return f"{x:.4f}" if isinstance(x, (int, float)) else "n/a"
+
+
+def write_card(name: str, registry=None, dataset: BachDataset | None = None) -> Path:
+    """(Re)write the model card files of a trained AR-CNN from its registry entry and history.
+
+    Used after re-evaluating a model (``registry.update(name, metrics=...)``) so that
+    ``README.md`` shows the new numbers.  Returns the card's folder.
+    """
+    from ...models import ModelRegistry
+
+    registry = registry if registry is not None else ModelRegistry()
+    card = registry.get(name)
+    history_path = card.path / "history.json"
+    try:
+        history = json.loads(history_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CapsuleError(f"cannot read the training history of {name}: {exc}") from None
+    ds = dataset if dataset is not None else build_bach_dataset(progress=False)
+    _write_card_files(card, history, ds.summary())
+    return card.path
+
+
 def _write_card_files(card, history, summary: dict) -> None:
     folder: Path = card.path
     atomic_write_text(folder / "history.json", json.dumps(list(history), indent=1) + "\n")
@@ -286,7 +310,8 @@ def _write_card_files(card, history, summary: dict) -> None:
         f"- Training: {json.dumps(hp['training'])}, {hp['lr_schedule']}, Adam, binary cross entropy.",
         f"- Wall-clock training time: {card.training_time_s:.0f} s ({card.training_time_s / 60:.1f} min).", "",
         "## Results", "",
-        f"- Final training loss {m.get('final_loss')}, validation loss {m.get('final_val_loss')}.",
+        f"- Final training loss {_fmt(m.get('final_loss'))}, validation loss {_fmt(m.get('final_val_loss'))} "
+        "(binary cross entropy per cell).",
     ]
     test = m.get("test")
     if test:
@@ -296,6 +321,12 @@ def _write_card_files(card, history, summary: dict) -> None:
             r = test["restoration"]
             lines.append(f"- Restoration (half the notes removed, strays added, then enhanced): precision "
                          f"{r['precision']}, recall {r['recall']}, F1 {r['f1']} (corrupted input: F1 {r['corrupted']['f1']}).")
+            if r.get("metrics"):
+                from .views import metrics_table
+
+                m3 = r["metrics"]
+                lines += ["", "Music metrics, mean per 8-bar test window (see `capsule_lib.metrics`):", "",
+                          metrics_table({"damaged input": m3["input"], "enhanced": m3["output"], "Bach": m3["bach"]})]
     if has_plot:
         lines += ["", "![loss curves](loss.png)"]
     run = hp.get("provenance")
@@ -303,5 +334,7 @@ def _write_card_files(card, history, summary: dict) -> None:
         lines += ["", "## Provenance", "",
                   f"- Produced by: `{run['command']}`",
                   f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
-                  f"- Finished: {run['finished']}."]
+                  f"- Finished: {run['finished']}.",
+                  f"- Test results above: `capsule evaluate {card.name} --split test --json` reproduces them.",
+                  "- A sample model is that folder (`$CAPSULE_HOME/models/NAME/`) copied to `data/models/NAME/`."]
     atomic_write_text(folder / "README.md", "\n".join(lines) + "\n")
