@@ -31,6 +31,8 @@ test: install
 bench: install
 	$(PY) bench/bench_import.py
 	$(PY) bench/bench_render.py
+	$(VENV)/bin/capsule data bach --quiet >/dev/null
+	$(PY) bench/bench_enhance.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
