@@ -10,6 +10,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-
 # Small, fast settings per notebook for CI; notebooks not listed run with their defaults.
 SMOKE = {
     "00_music_studio.ipynb": {"melody_name": "twinkle_twinkle", "tempo_bpm": 90, "transpose_by": 2},
+    "03_ar_cnn.ipynb": {"sampling_iterations": 4, "bach_limit": 40, "eval_windows": 4, "train_epochs": 1,
+                        "train_chorales": 20, "train_steps_per_epoch": 2},
 }
 
 
