@@ -1,0 +1,52 @@
+"""The shipped sample model ``arcnn-bach``: registered, documented, small, and better than the baseline."""
+
+from pathlib import Path
+
+import pytest
+
+from capsule_lib import ModelRegistry, enhance, load_sample
+from capsule_lib.techniques.arcnn import evaluate_arcnn, load_arcnn
+
+MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models" / "arcnn-bach"
+
+
+def test_sample_model_is_registered_complete_and_small():
+    card = ModelRegistry().get("arcnn-bach")
+    assert card.sample and card.technique == "arcnn" and card.status == "complete"
+    assert card.path.resolve() == MODEL_DIR
+    weights = MODEL_DIR / "weights.safetensors"
+    assert weights.stat().st_size <= 10 * 2**20
+    assert not [p for p in MODEL_DIR.iterdir() if p.suffix in (".pt", ".pth", ".pkl", ".bin")]  # nothing to unpickle
+    assert card.training_time_s <= 30 * 60
+    assert card.hyperparameters["provenance"]["command"].startswith("capsule train arcnn")
+
+
+def test_model_card_documents_data_split_hyperparameters_time_curves_and_evaluation():
+    text = (MODEL_DIR / "README.md").read_text()
+    for needle in ("## Data and split", "sha256(corpus path) mod 10", "## Hyperparameters", "Wall-clock training time",
+                   "## Results", "pitch-frequency baseline", "Restoration", "in_scale_ratio", "![loss curves](loss.png)",
+                   "## Provenance"):
+        assert needle in text, needle
+    assert (MODEL_DIR / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    test = ModelRegistry().get("arcnn-bach").metrics["test"]
+    assert test["nll"] < test["baseline_nll"]
+    assert test["restoration"]["f1"] > test["restoration"]["corrupted"]["f1"]
+
+
+def test_shipped_model_beats_the_baseline_on_held_out_chorales():
+    # The first 40 corpus chorales hold 3 test chorales (9 windows) -- never trained on.
+    result = evaluate_arcnn("arcnn-bach", "test", limit=40, restoration=False)
+    assert result["n_chorales"] >= 3
+    assert result["nll"] < 0.5 * result["baseline_nll"]
+
+
+def test_default_enhance_uses_the_shipped_model_and_respects_the_caps():
+    melody = load_sample("ode_to_joy")
+    a = enhance(melody, seed=11, save=False)
+    b = enhance(melody, seed=11, save=False)
+    assert a == b
+    old = {(n.start, n.pitch) for n in melody.notes}
+    new = {(n.start, n.pitch) for n in a.notes}
+    assert 0 < len(new - old) <= 40
+    assert len(old - new) <= int(0.2 * len(old))
+    assert load_arcnn().name == "arcnn-bach"
