@@ -1,0 +1,34 @@
+"""Studio widgets for notebooks: the virtual keyboard, the piano-roll editor and technique panels.
+
+Each widget is an ``anywidget.AnyWidget`` (a Python class with synced traits plus one plain
+ES module in ``static/``, no build step); the logic lives in Python where it is tested, the
+JavaScript only draws, plays sound and reports what the user did.
+
+Names load lazily, so ``import capsule_lib.widgets`` does not import anywidget.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "VirtualKeyboard": "keyboard",
+    "PianoRollEditor": "pianoroll",
+    "technique_panel": "panels", "arcnn_panel": "panels", "model_picker": "panels", "ArcnnPanel": "panels",
+    "available_techniques": "panels",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,167 @@
+"""Technique panels: the console's parameter controls as ipywidgets, wired to the library.
+
+A panel holds an input score, shows the technique's parameters with the console's names
+and ranges, a model picker (sample and custom models of that technique) and a run button
+("Enhance again" for AR-CNN).  Every press calls the library function, which saves a new
+composition whose parent is the previous result (or the input's composition), so the
+history of a session is kept.  The work is done by :meth:`ArcnnPanel.run`, which tests and
+scripts can call without clicking.
+
+Only techniques that exist get a panel: :func:`technique_panel` says which ones do, and the
+GAN and Transformer panels join when those techniques land.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..errors import CapsuleError
+from ..score import Score
+
+__all__ = ["ArcnnPanel", "arcnn_panel", "technique_panel", "model_picker", "available_techniques"]
+
+#: The console's names for the AR-CNN parameters, with their ranges, steps and defaults.
+ARCNN_CONTROLS = {
+    "sampling_iterations": ("Sampling iterations", 1, 100, 1, 12),
+    "max_remove_pct": ("Maximum input notes to remove (%)", 0, 100, 1, 20),
+    "max_notes_added": ("Maximum number of notes to add", 0, 1000, 1, 40),
+    "creative_risk": ("Creative risk", 0.0, 4.0, 0.1, 1.0),
+}
+
+
+def available_techniques() -> list[str]:
+    """Techniques that have a panel now."""
+    return list(_PANELS)
+
+
+def model_picker(technique: str, value: str | None = None, registry=None):
+    """A dropdown of the finished sample and custom models of ``technique`` (sample models first)."""
+    import ipywidgets as w
+
+    from ..models import ModelRegistry
+
+    registry = registry if registry is not None else ModelRegistry()
+    cards = [c for c in registry.list() if c.technique == technique and c.status == "complete"]
+    if not cards:
+        raise CapsuleError(f"no finished {technique} model: train one or import one first")
+    cards.sort(key=lambda c: (not c.sample, c.name))
+    options = [(f"{c.name} ({'sample' if c.sample else 'custom'})", c.name) for c in cards]
+    names = [name for _, name in options]
+    if value is not None and value not in names:
+        raise CapsuleError(f"no finished {technique} model named {value}")
+    return w.Dropdown(options=options, value=value or names[0], description="Model",
+                      style={"description_width": "initial"})
+
+
+class ArcnnPanel:
+    """AR-CNN controls for one input melody; each run saves a composition and becomes the next input.
+
+    Parameters
+    ----------
+    score : Score
+        The melody to enhance.
+    parent : str, optional
+        The composition ``score`` came from (recorded as the first result's parent).
+    model : str, optional
+        The model to pre-select (default: the first sample model).
+    chain : bool
+        If True (default), each press enhances the previous result ("Enhance again");
+        otherwise every press starts again from ``score``.
+    seed : int, optional
+        First seed; each run uses the next one, so runs differ but can be reproduced.
+    on_result : callable, optional
+        Called as ``on_result(score, composition)`` after each run.
+    show : bool
+        Draw the before/after piano rolls and the audio player after each run.
+    """
+
+    def __init__(self, score: Score, parent: str | None = None, *, model: str | None = None, chain: bool = True,
+                 seed: int | None = 0, on_result: Callable | None = None, show: bool = True, registry=None):
+        import ipywidgets as w
+
+        if not isinstance(score, Score):
+            raise CapsuleError(f"the AR-CNN panel needs a Score, not {type(score).__name__}")
+        self.input, self.current, self.parent = score, score, parent
+        self.chain, self.seed, self.on_result, self.show = chain, seed, on_result, show
+        self.results: list = []  # (score, composition) per run
+        self.model = model_picker("arcnn", model, registry)
+        self.controls = {}
+        for key, (label, lo, hi, step, default) in ARCNN_CONTROLS.items():
+            cls = w.FloatSlider if isinstance(step, float) else w.IntSlider
+            self.controls[key] = cls(value=default, min=lo, max=hi, step=step, description=label,
+                                     style={"description_width": "initial"}, layout=w.Layout(width="460px"))
+        self.harmonize = w.Checkbox(value=False, description="Harmonize (keep the melody, add voices beneath)",
+                                    style={"description_width": "initial"})
+        self.button = w.Button(description="Enhance again" if chain else "Enhance", button_style="primary",
+                               icon="magic")
+        self.status = w.HTML("")
+        self.output = w.Output()
+        self.button.on_click(lambda _: self._clicked())
+        self.widget = w.VBox([self.model, *self.controls.values(), self.harmonize, w.HBox([self.button, self.status]),
+                              self.output])
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    @property
+    def parameters(self) -> dict:
+        """The current control values under the library's parameter names."""
+        return {key: control.value for key, control in self.controls.items()}
+
+    def run(self):
+        """Enhance once with the current settings; returns ``(score, composition)``."""
+        from ..techniques.arcnn import enhance
+
+        source = self.current if self.chain else self.input
+        parent = self.results[-1][1].id if (self.chain and self.results) else self.parent
+        seed = None if self.seed is None else self.seed + len(self.results)
+        result, comp = enhance(source, model=self.model.value, seed=seed, harmonize=self.harmonize.value,
+                               parent=parent, return_composition=True, **self.parameters)
+        self.results.append((result, comp))
+        self.current = result
+        added = sum(len(t.notes) for t in result.tracks) - sum(len(t.notes) for t in source.tracks)
+        self.status.value = (f"saved <code>{comp.id}</code> (run {len(self.results)}, {added:+d} notes)")
+        if self.on_result is not None:
+            self.on_result(result, comp)
+        return result, comp
+
+    def _clicked(self):
+        with self.output:
+            self.output.clear_output(wait=True)
+            try:
+                before = self.current if self.chain else self.input
+                result, _ = self.run()
+            except CapsuleError as exc:
+                self.status.value = f"<span style='color:#b00'>{exc}</span>"
+                return
+            if self.show:
+                self._draw(before, result)
+
+    def _draw(self, before: Score, after: Score):
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        from ..audio import play
+        from ..plot import compare_pianorolls
+
+        compare_pianorolls(before, after, titles=("before", f"after run {len(self.results)}"))
+        plt.show()
+        display(play(after))
+
+
+def arcnn_panel(score: Score, parent: str | None = None, **kwargs) -> ArcnnPanel:
+    """The AR-CNN panel for ``score`` (see :class:`ArcnnPanel`)."""
+    return ArcnnPanel(score, parent, **kwargs)
+
+
+_PANELS = {"arcnn": arcnn_panel}
+
+
+def technique_panel(technique: str, score: Score, parent: str | None = None, **kwargs):
+    """The panel of ``technique`` for ``score``; a clear error for one that has not landed yet."""
+    if technique not in _PANELS:
+        known = ", ".join(_PANELS)
+        raise CapsuleError(f"no panel for technique {technique!r} yet (available: {known})")
+    return _PANELS[technique](score, parent, **kwargs)

@@ -1,0 +1,70 @@
+"""Technique panels: console names and ranges, the model picker, and 'Enhance again' saving a chain."""
+
+import pytest
+import torch
+
+from capsule_lib import CapsuleError, CompositionStore, ModelRegistry, load_sample
+from capsule_lib.techniques.arcnn import ArcnnConfig, ArcnnUNet
+from capsule_lib.widgets import ArcnnPanel, available_techniques, model_picker, technique_panel
+
+
+def test_controls_use_the_console_names_ranges_and_defaults():
+    panel = ArcnnPanel(load_sample("twinkle_twinkle"), show=False)
+    c = panel.controls
+    assert c["sampling_iterations"].description == "Sampling iterations"
+    assert (c["sampling_iterations"].min, c["sampling_iterations"].max, c["sampling_iterations"].value) == (1, 100, 12)
+    assert (c["max_remove_pct"].min, c["max_remove_pct"].max) == (0, 100)
+    assert (c["max_notes_added"].min, c["max_notes_added"].max) == (0, 1000)
+    assert (c["creative_risk"].min, c["creative_risk"].max, c["creative_risk"].value) == (0.0, 4.0, 1.0)
+    assert panel.button.description == "Enhance again"
+
+
+def test_model_picker_lists_sample_then_custom_finished_models():
+    reg = ModelRegistry()
+    reg.create("my-arcnn", "arcnn", hyperparameters={"model": ArcnnConfig(base_channels=4, depth=1).to_dict()})
+    reg.save_weights("my-arcnn", ArcnnUNet(ArcnnConfig(base_channels=4, depth=1)).state_dict())
+    reg.update("my-arcnn", status="complete")
+    reg.create("unfinished", "arcnn")
+    picker = model_picker("arcnn")
+    names = [v for _, v in picker.options]
+    assert names[0] == "arcnn-bach" and "my-arcnn" in names and "unfinished" not in names
+    assert picker.options[0][0] == "arcnn-bach (sample)"
+    with pytest.raises(CapsuleError, match="nope"):
+        model_picker("arcnn", "nope")
+    with pytest.raises(CapsuleError, match="no finished gan model"):
+        model_picker("gan")
+
+
+def test_enhance_again_chains_compositions_with_parents_and_parameters():
+    store = CompositionStore()
+    melody = load_sample("twinkle_twinkle")
+    origin = store.add(melody, technique="sample")
+    seen = []
+    panel = ArcnnPanel(melody, origin.id, seed=5, show=False, on_result=lambda s, c: seen.append(c.id))
+    panel.controls["sampling_iterations"].value = 3
+    panel.controls["max_notes_added"].value = 6
+    first, c1 = panel.run()
+    second, c2 = panel.run()
+    assert c1.parent == origin.id and c2.parent == c1.id
+    assert c1.parameters["sampling_iterations"] == 3 and c1.parameters["max_notes_added"] == 6
+    assert (c1.parameters["seed"], c2.parameters["seed"]) == (5, 6)
+    assert seen == [c1.id, c2.id]
+    assert panel.current == second and store.load(c2.id).notes == second.notes
+    assert "saved" in panel.status.value
+
+
+def test_button_reports_errors_in_the_panel_instead_of_raising():
+    panel = ArcnnPanel(load_sample("twinkle_twinkle"), show=False)
+    panel.model.options = [("gone", "gone")]
+    panel.model.value = "gone"
+    panel._clicked()
+    assert "gone" in panel.status.value and panel.results == []
+
+
+def test_technique_panel_dispatch():
+    assert available_techniques() == ["arcnn"]
+    assert isinstance(technique_panel("arcnn", load_sample("ode_to_joy"), show=False), ArcnnPanel)
+    with pytest.raises(CapsuleError, match="no panel for technique 'gan' yet"):
+        technique_panel("gan", load_sample("ode_to_joy"))
+    with pytest.raises(CapsuleError):
+        ArcnnPanel("not a score")
