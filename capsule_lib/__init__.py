@@ -39,6 +39,9 @@ _LAZY = {
     # training
     "TrainConfig": "train", "Trainer": "train", "select_device": "train", "TrainingTask": "train",
     "History": "train", "load_modules": "train", "save_modules": "train", "seed_everything": "train",
+    # hardware MIDI keyboards
+    "record_midi": "recording", "list_midi_ports": "recording", "midi_status": "recording",
+    "MidiRecorder": "recording",
     # techniques
     "enhance": "techniques.arcnn.sample",
     # pictures
