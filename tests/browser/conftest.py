@@ -83,12 +83,13 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab_root")
     home = tmp_path_factory.mktemp("lab_capsule_home")
     runtime = tmp_path_factory.mktemp("lab_runtime")
+    workspaces = tmp_path_factory.mktemp("lab_workspaces")  # not ~/.jupyter: no tabs restored from other runs
     port, token = _free_port(), uuid.uuid4().hex
     env = {**os.environ, "CAPSULE_HOME": str(home), "JUPYTER_RUNTIME_DIR": str(runtime)}
     env.pop("MPLBACKEND", None)  # notebooks draw inline, as for a learner
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--expose-app-in-browser",
-           "--ServerApp.port_retries=0", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+           "--ServerApp.port_retries=0", f"--LabApp.workspaces_dir={workspaces}", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     log = open(root.parent / f"lab-{port}.log", "w")
@@ -221,7 +222,7 @@ def notebook(lab, page):
         else:
             path = lab.notebook(name, cells or [])
         if app == "lab":
-            page.goto(lab.url(f"lab/tree/{name}"))
+            page.goto(lab.url(f"lab/tree/{name}?reset"))
             page.wait_for_function(
                 "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
                 " && window.jupyterapp.shell.currentWidget.sessionContext"

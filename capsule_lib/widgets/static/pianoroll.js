@@ -1,0 +1,329 @@
+// Piano-roll editor (anywidget ES module, no build step).  Python owns the score: this file
+// draws the synced `notes`, plays them with Web Audio, and sends what the user did as
+// custom messages ({op: "toggle" | "pitch" | "length" | "apply" | "download"}).
+
+const ROW_H = 14;    // px per pitch row
+const CELL_W = 18;   // px per grid cell at zoom 1
+const ZOOM_STEP = 1.5;
+const NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
+const BLACK = new Set([1, 3, 6, 8, 10]);
+const pitchName = (p) => NAMES[p % 12] + (Math.floor(p / 12) - 1);
+const hz = (p) => 440 * Math.pow(2, (p - 69) / 12);
+
+function h(tag, cls, attrs = {}, text = "") {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text) e.textContent = text;
+  return e;
+}
+
+// Seconds <-> steps at the score's tempo, honouring tempo changes (as Score.step_to_seconds).
+function timeline(model) {
+  const res = model.get("resolution");
+  const segs = [];
+  let step = 0, sec = 0, bpm = model.get("tempo");
+  for (const [s, b] of model.get("tempo_changes") || []) {
+    if (s > step) {
+      segs.push({ step, sec, bpm });
+      sec += ((s - step) * 60) / (bpm * res);
+      step = s;
+    }
+    bpm = b;
+  }
+  segs.push({ step, sec, bpm });
+  const seg = (key, v) => segs.filter((g) => g[key] <= v).pop() || segs[0];
+  return {
+    toSec: (st) => { const g = seg("step", st); return g.sec + ((st - g.step) * 60) / (g.bpm * res); },
+    toStep: (t) => { const g = seg("sec", t); return g.step + ((t - g.sec) * g.bpm * res) / 60; },
+  };
+}
+
+function render({ model, el }) {
+  const root = h("div", "capsule-pianoroll");
+  const bar = h("div", "cpr-toolbar");
+  const button = (id, label, title) => {
+    const b = h("button", "cpr-button", { "data-testid": id, type: "button", title }, label);
+    bar.append(b);
+    return b;
+  };
+  const playBtn = button("play", "▶ Play", "Play all tracks");
+  const stopBtn = button("stop", "■ Stop", "Stop playing");
+  const outBtn = button("zoom-out", "−", "Zoom out");
+  const inBtn = button("zoom-in", "+", "Zoom in");
+  const applyBtn = button("apply", "Apply changes", "Hand the edited score back to Python");
+  const downloadBtn = button("download", "Download melody", "Save the score as melody.mid");
+  const legend = h("div", "cpr-legend");
+  const status = h("div", "cpr-status", { "data-testid": "status", role: "status" });
+
+  const scroller = h("div", "cpr-scroll", { "data-testid": "scroll" });
+  const inner = h("div", "cpr-inner");
+  const corner = h("div", "cpr-corner");
+  const ruler = h("div", "cpr-ruler");
+  const keys = h("div", "cpr-keys");
+  const grid = h("div", "cpr-grid", { "data-testid": "grid" });
+  const layer = h("div", "cpr-layer");      // rows, bar lines, notes: rebuilt on every draw
+  const playhead = h("div", "cpr-playhead", { "data-testid": "playhead" });
+  grid.append(layer, playhead);
+  inner.append(corner, ruler, keys, grid);
+  scroller.append(inner);
+  root.append(bar, legend, scroller, status);
+  el.append(root);
+
+  const geom = () => {
+    const g = Math.max(1, model.get("grid"));
+    const cw = CELL_W * model.get("zoom");
+    return { g, cw, px: cw / g, high: model.get("pitch_high"), low: model.get("pitch_low") };
+  };
+
+  function draw() {
+    const { g, cw, px, high, low } = geom();
+    const total = model.get("total_steps"), spb = model.get("steps_per_bar"), res = model.get("resolution");
+    const width = Math.ceil(total / g) * cw, height = (high - low + 1) * ROW_H;
+    Object.assign(grid.dataset, { cellWidth: cw, cellHeight: ROW_H, pitchHigh: high, pitchLow: low, gridSteps: g });
+    grid.style.width = ruler.style.width = `${width}px`;
+    grid.style.height = keys.style.height = `${height}px`;
+    grid.style.backgroundSize = `${cw}px ${ROW_H}px`;
+    keys.replaceChildren();
+    layer.replaceChildren();
+    ruler.replaceChildren();
+    for (let p = high; p >= low; p--) {
+      const top = (high - p) * ROW_H;
+      const black = BLACK.has(p % 12);
+      keys.append(h("div", `cpr-key${black ? " black" : ""}${p % 12 === 0 ? " c" : ""}`,
+                    { style: `top:${top}px` }, pitchName(p)));
+      if (black) layer.append(h("div", "cpr-row black", { style: `top:${top}px` }));
+    }
+    for (let s = 0; s <= total; s += res) {
+      const isBar = s % spb === 0;
+      layer.append(h("div", isBar ? "cpr-line bar" : "cpr-line", { style: `left:${s * px}px` }));
+      if (isBar && s < total) ruler.append(h("span", "cpr-bar", { style: `left:${s * px}px` }, String(s / spb + 1)));
+    }
+    const tracks = model.get("tracks");
+    for (const n of model.get("notes")) {
+      const tr = tracks[n.track] || {};
+      const editable = !!tr.editable;
+      const note = h("div", `cpr-note${editable ? " editable" : ""}`, {
+        "data-testid": "note", "data-track": n.track, "data-start": n.start, "data-pitch": n.pitch,
+        "data-duration": n.duration, "data-editable": editable, title: `${tr.name}: ${pitchName(n.pitch)}`,
+        style: `left:${n.start * px}px; top:${(high - n.pitch) * ROW_H}px; width:${Math.max(3, n.duration * px - 1)}px;`
+          + `background:${tr.colour}; opacity:${0.45 + (0.55 * n.velocity) / 127}`,
+      });
+      if (editable) note.append(h("div", "cpr-resize", { "data-testid": "note-resize" }));
+      layer.append(note);
+    }
+    legend.replaceChildren(...tracks.map((tr) => {
+      const item = h("span", `cpr-track${tr.editable ? " editable" : ""}`, {}, `${tr.name}${tr.editable ? " (editing)" : ""}`);
+      item.prepend(h("i", "", { style: `background:${tr.colour}` }));
+      return item;
+    }));
+    drawStatus();
+  }
+
+  function drawStatus() {
+    status.textContent = model.get("status");
+    status.classList.toggle("error", model.get("status_level") === "error");
+    applyBtn.classList.toggle("dirty", model.get("dirty"));
+    playBtn.disabled = model.get("playing");
+  }
+
+  const send = (msg) => model.send({ track: model.get("track"), ...msg });
+
+  // -- editing: double-click adds/removes, drag a note for pitch, drag its edge for length --
+  function cellAt(e) {
+    const { g, cw, high } = geom();
+    const r = grid.getBoundingClientRect();
+    return { start: Math.floor((e.clientX - r.left) / cw) * g, pitch: high - Math.floor((e.clientY - r.top) / ROW_H) };
+  }
+
+  grid.addEventListener("dblclick", (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    const note = e.target.closest(".cpr-note.editable");
+    const at = note ? { start: +note.dataset.start, pitch: +note.dataset.pitch } : cellAt(e);
+    if (at.pitch < 0 || at.pitch > 127 || at.start < 0) return;
+    send({ op: "toggle", ...at });
+  });
+
+  let drag = null;
+  grid.addEventListener("pointerdown", (e) => {
+    const note = e.target.closest(".cpr-note.editable");
+    if (!note || e.button !== 0) return;
+    e.preventDefault();
+    e.stopPropagation();
+    const d = note.dataset;
+    drag = { note, resize: !!e.target.closest(".cpr-resize"), x: e.clientX, y: e.clientY,
+             start: +d.start, pitch: +d.pitch, duration: +d.duration, value: null };
+    note.classList.add("dragging");
+  });
+
+  function dragTo(e) {
+    const { g, cw, px, high, low } = geom();
+    if (drag.resize) {
+      const cells = Math.round((e.clientX - drag.x) / cw);
+      drag.value = Math.max(drag.duration + cells * g, Math.min(drag.duration, g));
+      drag.note.style.width = `${Math.max(3, drag.value * px - 1)}px`;
+    } else {
+      const rows = Math.round((drag.y - e.clientY) / ROW_H);
+      drag.value = Math.min(high, Math.max(low, drag.pitch + rows));
+      drag.note.style.top = `${(high - drag.value) * ROW_H}px`;
+    }
+  }
+  const onMove = (e) => { if (drag) dragTo(e); };
+  const onUp = (e) => {
+    if (!drag) return;
+    dragTo(e);
+    const d = drag;
+    drag = null;
+    d.note.classList.remove("dragging");
+    if (d.resize && d.value !== d.duration) {
+      send({ op: "length", start: d.start, pitch: d.pitch, duration: d.value });
+    } else if (!d.resize && d.value !== d.pitch) {
+      send({ op: "pitch", start: d.start, pitch: d.pitch, new_pitch: d.value });
+    }
+  };
+  window.addEventListener("pointermove", onMove);
+  window.addEventListener("pointerup", onUp);
+
+  // -- playback: Web Audio oscillators (if there is audio) and a playhead on the clock --
+  let audio = null, play = null;
+  function audioContext() {
+    try {
+      const AC = window.AudioContext || window.webkitAudioContext;
+      if (!audio && AC) audio = new AC();
+      if (audio && audio.state === "suspended") audio.resume().catch(() => {});
+    } catch (err) {
+      audio = null;
+    }
+    return audio;
+  }
+
+  function scheduleUpTo(t) {
+    // Start the oscillators of notes that begin before t seconds into the piece.
+    while (play.next < play.queue.length && play.queue[play.next].at < t) {
+      const n = play.queue[play.next++];
+      if (!play.out) continue;
+      try {
+        const ctx = play.out.context, when = play.t0 + n.at, end = when + Math.max(0.05, n.len);
+        const osc = ctx.createOscillator(), gain = ctx.createGain();
+        osc.type = n.drum ? "square" : n.wave;
+        osc.frequency.value = n.drum ? 110 + (n.pitch % 12) * 40 : hz(n.pitch);
+        const v = 0.25 * (n.velocity / 127), stop = n.drum ? when + 0.06 : end;
+        gain.gain.setValueAtTime(0, when);
+        gain.gain.linearRampToValueAtTime(v, when + 0.01);
+        gain.gain.setValueAtTime(v, Math.max(when + 0.01, stop - 0.03));
+        gain.gain.linearRampToValueAtTime(0, stop);
+        osc.connect(gain).connect(play.out);
+        osc.start(when);
+        osc.stop(stop + 0.01);
+      } catch (err) { /* audio is optional: the playhead still runs */ }
+    }
+  }
+
+  function startPlay() {
+    if (play) return;
+    const tl = timeline(model), tracks = model.get("tracks");
+    const waves = ["triangle", "sine", "sawtooth", "square"];
+    const queue = model.get("notes").map((n) => ({
+      ...n, at: tl.toSec(n.start), len: tl.toSec(n.start + n.duration) - tl.toSec(n.start),
+      drum: !!(tracks[n.track] || {}).is_drum, wave: waves[n.track % waves.length],
+    })).sort((a, b) => a.at - b.at);
+    const endStep = Math.max(0, ...model.get("notes").map((n) => n.start + n.duration));
+    const ctx = audioContext();
+    let out = null;
+    try {
+      if (ctx) { out = ctx.createGain(); out.gain.value = 0.6; out.connect(ctx.destination); }
+    } catch (err) { out = null; }
+    play = { tl, queue, next: 0, out, t0: ctx ? ctx.currentTime + 0.05 : 0, clock: performance.now() + 50,
+             end: tl.toSec(endStep), frame: 0 };
+    playhead.style.display = "block";
+    const tick = () => {
+      if (!play) return;
+      const t = (performance.now() - play.clock) / 1000;
+      scheduleUpTo(t + 0.5);
+      const x = Math.max(0, play.tl.toStep(Math.max(0, t))) * geom().px;
+      playhead.style.left = `${x}px`;
+      if (x > scroller.scrollLeft + scroller.clientWidth - 60 || x < scroller.scrollLeft) {
+        scroller.scrollLeft = Math.max(0, x - 80);
+      }
+      if (t >= play.end) { stopPlay(true); return; }
+      play.frame = requestAnimationFrame(tick);
+    };
+    play.frame = requestAnimationFrame(tick);
+  }
+
+  function stopPlay(sync) {
+    if (play) {
+      cancelAnimationFrame(play.frame);
+      try { if (play.out) play.out.disconnect(); } catch (err) { /* already gone */ }
+      play = null;
+    }
+    playhead.style.display = "none";
+    playhead.style.left = "0px";
+    if (sync && model.get("playing")) { model.set("playing", false); model.save_changes(); }
+  }
+
+  playBtn.addEventListener("click", () => {
+    audioContext();  // create/resume inside the click, as browsers require
+    model.set("playing", true);
+    model.save_changes();
+    startPlay();
+  });
+  stopBtn.addEventListener("click", () => stopPlay(true));
+  const onPlaying = () => { model.get("playing") ? startPlay() : stopPlay(false); drawStatus(); };
+
+  // -- zoom keeps the centre of the view in place --
+  const zoomBy = (f) => {
+    model.set("zoom", Math.min(8, Math.max(0.25, model.get("zoom") * f)));
+    model.save_changes();
+  };
+  outBtn.addEventListener("click", () => zoomBy(1 / ZOOM_STEP));
+  inBtn.addEventListener("click", () => zoomBy(ZOOM_STEP));
+  let lastZoom = model.get("zoom");
+  const onZoom = () => {
+    const z = model.get("zoom"), mid = scroller.scrollLeft + scroller.clientWidth / 2;
+    draw();
+    scroller.scrollLeft = Math.max(0, (mid * z) / lastZoom - scroller.clientWidth / 2);
+    lastZoom = z;
+  };
+
+  applyBtn.addEventListener("click", () => send({ op: "apply" }));
+  downloadBtn.addEventListener("click", () => send({ op: "download" }));
+
+  const onMsg = (msg) => {
+    if (msg && msg.op === "download") {
+      const bytes = Uint8Array.from(atob(msg.b64), (c) => c.charCodeAt(0));
+      const url = URL.createObjectURL(new Blob([bytes], { type: "audio/midi" }));
+      const a = h("a", "", { href: url, download: msg.name || "melody.mid" });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 30000);
+    } else if (msg && msg.op === "done") {
+      draw();  // also undoes the look of a drag that Python refused
+    }
+  };
+
+  const redrawOn = ["notes", "tracks", "pitch_low", "pitch_high", "total_steps", "grid", "track"];
+  redrawOn.forEach((k) => model.on(`change:${k}`, draw));
+  ["status", "status_level", "dirty"].forEach((k) => model.on(`change:${k}`, drawStatus));
+  model.on("change:zoom", onZoom);
+  model.on("change:playing", onPlaying);
+  model.on("msg:custom", onMsg);
+  draw();
+  if (model.get("playing")) startPlay();
+
+  return () => {
+    stopPlay(false);
+    window.removeEventListener("pointermove", onMove);
+    window.removeEventListener("pointerup", onUp);
+    redrawOn.forEach((k) => model.off(`change:${k}`, draw));
+    ["status", "status_level", "dirty"].forEach((k) => model.off(`change:${k}`, drawStatus));
+    model.off("change:zoom", onZoom);
+    model.off("change:playing", onPlaying);
+    model.off("msg:custom", onMsg);
+    if (audio) audio.close().catch(() => {});
+  };
+}
+
+export default { render };
