@@ -483,7 +483,7 @@ def arpeggiate(
     Parameters
     ----------
     pattern : {"up", "down", "updown", "random"}
-        "up" lowest to highest; "down" the reverse; "updown" up then down
+        "up" lowest to highest; "down" the reverse; "updown" (also written "up-down") up then down
         without repeating the top and bottom (C E G E C ...); "random" a
         pitch chosen at random for every step (reproducible with ``seed``).
     rate : int, optional
@@ -515,6 +515,8 @@ def arpeggiate(
     when an arpeggio plays its pitch) are resolved by cutting the earlier note
     at the later one's start.
     """
+    if isinstance(pattern, str) and pattern.replace("-", "").replace("_", "") == "updown":
+        pattern = "updown"  # the console wrote "up-down"
     if pattern not in ARP_PATTERNS:
         raise CapsuleError(f"arpeggio pattern {pattern!r} is not one of {', '.join(ARP_PATTERNS)}")
     if rate is not None and tap_bpm is not None:

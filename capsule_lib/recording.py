@@ -56,6 +56,9 @@ Documented choices for live playing:
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import math
 import time
 from collections import deque
@@ -105,10 +108,29 @@ def _error_text(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 for a moment: ALSA's C library prints its failures there,
+    and in a notebook (which captures fd 2) that noise would land under the cell."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _probe(backend=None) -> tuple[list[str], str | None]:
     """Input port names and, where the MIDI system is missing, why."""
     try:
-        return list(_backend(backend).get_input_names()), None
+        with _quiet_stderr():
+            return list(_backend(backend).get_input_names()), None
     except _NO_MIDI_ERRORS as exc:
         return [], f"no MIDI system found: {_error_text(exc)}"
 

@@ -570,3 +570,10 @@ def test_public_names_resolve_from_the_package():
         if module == "edit":
             assert getattr(capsule_lib, name) is getattr(edit, name)
             assert name in edit.__all__
+
+
+def test_arpeggiator_accepts_the_consoles_up_down_spelling():
+    from capsule_lib import Note, Score, Track, arpeggiate
+
+    chord = Score(tracks=(Track(notes=(Note(0, 60, 24), Note(0, 64, 24), Note(0, 67, 24))),))
+    assert arpeggiate(chord, "up-down") == arpeggiate(chord, "updown")
