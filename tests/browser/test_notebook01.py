@@ -1,0 +1,86 @@
+"""Notebook 01 itself in a real browser: run it, record on its keyboard, enhance from its panel."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+from playwright.sync_api import expect
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOK = REPO / "notebooks" / "01_keyboard_recording.ipynb"
+
+
+def _harness():
+    spec = importlib.util.spec_from_file_location("capsule_browser_harness", Path(__file__).with_name("conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+widget_console_errors = _harness().widget_console_errors
+
+
+def kernel_json(nb, expr: str):
+    return json.loads(nb.run(f"import json; print(json.dumps({expr}))"))
+
+
+def wait_kernel(nb, expr: str, want, timeout: float = 20):
+    deadline = time.time() + timeout
+    while True:
+        got = kernel_json(nb, expr)
+        if got == want or time.time() > deadline:
+            return got
+        time.sleep(0.2)
+
+
+def test_notebook01_records_played_notes_and_hands_them_to_a_technique(notebook):
+    nb = notebook("01_keyboard_recording.ipynb", source=NOTEBOOK)
+    page = nb.page
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    assert not [t for t in errors.all_inner_texts() if "Error" in t or "Traceback" in t]
+
+    kb = page.locator(".capsule-keyboard").first
+    editor = page.locator(".capsule-pianoroll").first
+    kb.locator("[data-testid=key]").first.wait_for()
+    editor.locator("[data-testid=note]").first.wait_for()
+    # The notebook ran with nothing recorded: it fell back to the sample melody.
+    assert kernel_json(nb, "len(melody.notes)") == 26
+
+    # Record: no countdown for the test; three keys by mouse, two by hot keys.
+    nb.run("kb.countdown = False")
+    kb.get_by_test_id("record").click()
+    expect(kb.get_by_test_id("status")).to_have_text("recording…")
+    for pitch in (60, 62, 64):
+        kb.locator(f"[data-testid=key][data-pitch='{pitch}']").click(delay=150)
+        page.wait_for_timeout(100)
+    kb.focus()
+    for hot_key in ("g", "a"):  # G3 and C3 at the default octave
+        page.keyboard.down(hot_key)
+        page.wait_for_timeout(150)
+        page.keyboard.up(hot_key)
+        page.wait_for_timeout(100)
+    kb.get_by_test_id("stop").click()
+    assert wait_kernel(nb, "len(kb.events)", 5) == 5
+    assert kernel_json(nb, "[n.pitch for n in kb.score(quantize=True).notes]") == [60, 62, 64, 55, 48]
+
+    # The notebook's own next step: rhythm assist puts every start on the 16th-note grid.
+    nb.run("raw = kb.score(); melody = cl.quantize(raw)")
+    starts = kernel_json(nb, "[n.start for n in melody.notes]")
+    assert starts == sorted(starts) and all(s % 6 == 0 for s in starts)
+
+    # The technique panel: "Enhance again" runs AR-CNN and saves a composition whose parent is the saved melody.
+    button = page.get_by_role("button", name="Enhance again").first
+    button.scroll_into_view_if_needed()
+    button.click()
+    assert wait_kernel(nb, "len(panel.results)", 1, timeout=60) == 1
+    assert kernel_json(nb, "panel.results[0][1].parent == mine.id") is True
+    assert kernel_json(nb, "panel.results[0][1].technique") == "arcnn"
+    page.get_by_text("saved", exact=False).first.wait_for()
+
+    nb.screenshot("notebook01-keyboard", kb)
+    nb.screenshot("notebook01-editor", editor)
+    nb.screenshot("notebook01-panel", page.locator(".widget-vbox").filter(has=button).first)
+    assert widget_console_errors(page) == []
