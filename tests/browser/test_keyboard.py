@@ -210,8 +210,16 @@ def test_countdown_then_recording_and_python_can_start_and_stop(notebook):
     assert widget_console_errors(page) == []
 
 
+NB7_CELLS = CELLS + [
+    "import capsule_lib as cl\nfrom capsule_lib.widgets import PianoRollEditor, technique_panel\n"
+    "ed = PianoRollEditor(cl.load_sample('twinkle_twinkle'))\ned",
+    "panel = technique_panel('arcnn', cl.load_sample('twinkle_twinkle'))\npanel",
+]
+
+
 def test_renders_in_jupyter_notebook_7(notebook):
-    nb = notebook("keyboard_nb7.ipynb", CELLS, app="notebook")
+    """All three studio widgets -- keyboard, piano-roll editor, technique panel -- render in Notebook 7."""
+    nb = notebook("keyboard_nb7.ipynb", NB7_CELLS, app="notebook")
     page = nb.page
     # Notebook 7 raises a couple of errors of its own while starting ("reading 'schema'", "Command
     # 'filebrowser:open-path' not registered"), with or without widgets: only later ones count.
@@ -226,4 +234,11 @@ def test_renders_in_jupyter_notebook_7(notebook):
     kb.locator("[data-testid=key][data-pitch='60']").click(delay=50)  # plays without errors
     expect(kb.get_by_test_id("midi-status")).to_contain_text("not available", timeout=10_000)
     nb.screenshot("keyboard-notebook7", kb)
+    editor = page.locator(".capsule-pianoroll").first
+    editor.locator("[data-testid=note]").first.wait_for()
+    assert editor.locator("[data-testid=note][data-editable=true]").count() == int(nb.run("print(len(ed.score.notes))"))
+    nb.screenshot("pianoroll-notebook7", editor)
+    button = page.get_by_role("button", name="Enhance again").first
+    button.wait_for()
+    assert page.get_by_text("Sampling iterations").first.is_visible()
     assert widget_console_errors(page)[before:] == [], page.console_errors
