@@ -557,13 +557,20 @@ def arpeggiate(
     return _with_notes(score, index, _tidy(out))
 
 
+_FINAL_BONUS = 0.25
+
+
 def detect_key(score: Score) -> tuple[int, str]:
     """Krumhansl-Schmuckler key finding: ``(tonic_pitch_class, "major" | "minor")``.
 
     The duration-weighted pitch-class histogram of all non-drum notes is
     correlated (Pearson) with the Krumhansl-Kessler major and minor profiles
-    rotated to each of the 12 tonics; the best of the 24 keys wins (ties go to
-    the lower tonic, major before minor).
+    rotated to each of the 12 tonics.  Short melodies leave the profile
+    ambiguous between relative keys (Mary Had a Little Lamb's many E's look like
+    E minor), so keys whose tonic is the melody's final note (the lowest note of
+    the last onset -- tonal tunes end on the tonic) get ``_FINAL_BONUS`` added to
+    their correlation.  The best of the 24 keys wins (ties go to the lower
+    tonic, major before minor).
 
     Raises
     ------
@@ -579,17 +586,22 @@ def detect_key(score: Score) -> tuple[int, str]:
         raise CapsuleError("cannot detect a key: the score has no pitched notes")
     if np.ptp(hist) == 0:
         raise CapsuleError("cannot detect a key: every pitch class is equally weighted")
+    pitched = [n for t in score.tracks if not t.is_drum for n in t.notes]
+    last_start = max(n.start for n in pitched)
+    final_pc = min(n.pitch for n in pitched if n.start == last_start) % 12  # bass of the final chord
     best, best_r = (0, "major"), -np.inf
     for tonic in range(12):
         for mode, profile in (("major", _KK_MAJOR), ("minor", _KK_MINOR)):
             r = np.corrcoef(hist, np.roll(profile, tonic))[0, 1]
+            if tonic == final_pc:
+                r += _FINAL_BONUS
             if r > best_r + 1e-12:
                 best, best_r = (tonic, mode), r
     return best
 
 
 def parse_key(key) -> tuple[int, str]:
-    """A key as ``(tonic_pc, mode)`` from a tuple or a string like "C major", "F# minor", "Bb".
+    """A key as ``(tonic_pc, mode)`` from a tuple or a string like "C major", "F# minor", "Bb", "D-flat major".
 
     A bare tonic means major.
 
@@ -599,7 +611,8 @@ def parse_key(key) -> tuple[int, str]:
         If the key cannot be understood.
     """
     if isinstance(key, str):
-        m = re.fullmatch(r"\s*([A-Ga-g])\s*([#♯b♭]?)\s*(major|minor|maj|min)?\s*", key, flags=re.IGNORECASE)
+        spelled = re.sub(r"-?\s*flat\b", "b", re.sub(r"-?\s*sharp\b", "#", key, flags=re.IGNORECASE), flags=re.IGNORECASE)
+        m = re.fullmatch(r"\s*([A-Ga-g])\s*([#♯b♭]?)\s*(major|minor|maj|min)?\s*", spelled, flags=re.IGNORECASE)
         if not m:
             raise CapsuleError(f"key {key!r} is not like 'C major' or 'A minor'")
         tonic = _LETTERS[m.group(1).upper()] + {"#": 1, "♯": 1, "b": -1, "♭": -1, "": 0}[m.group(2)]

@@ -577,3 +577,18 @@ def test_arpeggiator_accepts_the_consoles_up_down_spelling():
 
     chord = Score(tracks=(Track(notes=(Note(0, 60, 24), Note(0, 64, 24), Note(0, 67, 24))),))
     assert arpeggiate(chord, "up-down") == arpeggiate(chord, "updown")
+
+
+def test_detect_key_finds_the_written_key_of_every_sample_melody():
+    from capsule_lib import detect_key, list_samples, load_sample
+    from capsule_lib.edit import parse_key
+
+    for sample in list_samples():
+        assert detect_key(load_sample(sample["name"])) == parse_key(sample["key"]), sample["name"]
+
+
+def test_parse_key_accepts_spelled_accidentals():
+    from capsule_lib.edit import parse_key
+
+    assert parse_key("D-flat major") == parse_key("Db major") == (1, "major")
+    assert parse_key("F sharp minor") == (6, "minor")
