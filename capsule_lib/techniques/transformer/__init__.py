@@ -1,0 +1,38 @@
+"""The Transformer technique: performance tokens and a Transformer-XL that extends a melody.
+
+``tokens``    the console's 310-token performance vocabulary, encoder and decoder
+``data``      classical pieces from music21's corpus as token sequences, split by piece
+``model``     the Transformer-XL (segment recurrence memory, relative positions)
+``sample``    next-token filtering (TopK, Nucleus, Random) and :func:`extend`
+``train``     :class:`TransformerTask` for the shared harness and :func:`train_transformer`
+``evaluate``  :func:`evaluate_transformer` -- token NLL vs a bigram baseline, extension statistics
+
+Names load lazily, so importing this package does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "encode": "tokens", "decode": "tokens", "token_name": "tokens", "describe": "tokens",
+    "TransformerConfig": "model", "TransformerXL": "model", "load_transformer": "model",
+    "filter_topk": "sample", "filter_nucleus": "sample", "generate": "sample", "extend": "sample",
+    "TransformerTask": "train", "train_transformer": "train",
+    "evaluate_transformer": "evaluate",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
