@@ -43,7 +43,7 @@ _LAZY = {
     "record_midi": "recording", "list_midi_ports": "recording", "midi_status": "recording",
     "MidiRecorder": "recording",
     # techniques
-    "enhance": "techniques.arcnn.sample",
+    "enhance": "techniques.arcnn.sample", "extend": "techniques.transformer.sample",
     # pictures
     "plot_pianoroll": "plot", "plot_loss": "plot", "compare_pianorolls": "plot",
 }

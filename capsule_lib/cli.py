@@ -201,6 +201,19 @@ def _positive_float(text: str) -> float:
 def cmd_data(args) -> None:
     from .datasets.bach import build_bach_dataset
 
+    if args.dataset == "classical":
+        from .datasets.classical import build_classical_dataset
+
+        ds = build_classical_dataset(force=args.rebuild, progress=not args.quiet, limit=args.limit)
+        summary = ds.summary()
+        if args.json:
+            _print_json(summary)
+            return
+        print(f"classical pieces: {summary.get('pieces', '?')} kept, {summary.get('skipped', 0)} skipped")
+        _table([[name, summary[name]["pieces"], summary[name]["tokens"]] for name in ("train", "validation", "test")],
+               ["SPLIT", "PIECES", "TOKENS"])
+        print(f"split: {summary.get('split_rule', '')}")
+        return
     ds = build_bach_dataset(force=args.rebuild, progress=not args.quiet, limit=args.limit)
     summary = ds.summary()
     summary["cache"] = str(getattr(ds, "cache_path", "") or "")
@@ -218,11 +231,23 @@ def cmd_data(args) -> None:
 
 
 def cmd_train(args) -> None:
+    args.lr_given, args.batch_size_given = args.lr is not None, args.batch_size is not None
+    if args.technique == "arcnn":
+        args.lr = args.lr if args.lr is not None else 2e-3
+        args.batch_size = args.batch_size if args.batch_size is not None else 32
     if args.name is None:
         import time
 
         args.name = f"{args.technique}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if args.technique == "arcnn":
+    if args.technique == "transformer":
+        from .techniques.transformer.train import train_transformer
+
+        steps = args.steps if args.steps is not None else 1500
+        card = train_transformer(args.name, steps=steps, lr=args.lr if args.lr_given else 1e-3,
+                                 batch_size=args.batch_size if args.batch_size_given else 8, seed=args.seed,
+                                 limit=args.limit, progress=not args.quiet, evaluate=not args.no_eval,
+                                 eval_pieces=args.eval_windows)
+    elif args.technique == "arcnn":
         from .techniques.arcnn import train_arcnn
 
         card = train_arcnn(args.name, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
@@ -240,8 +265,24 @@ def cmd_evaluate(args) -> None:
     from .models import ModelRegistry
 
     card = ModelRegistry().get(args.name)
+    if card.technique == "transformer":
+        from .techniques.transformer.evaluate import evaluate_transformer
+
+        result = evaluate_transformer(args.name, limit=args.limit, max_pieces=args.max_windows, seed=args.seed,
+                                      progress=not args.quiet)
+        if args.json:
+            _print_json(result)
+        else:
+            print(f"{result['model']}: validation NLL {result['val_nll']:.4f}, test NLL {result['test_nll']:.4f} "
+                  f"vs bigram baseline {result['baseline_nll']:.4f} ({result['nll_unit']})")
+            if "extensions" in result:
+                e = result["extensions"]
+                print(f"  {e['n']} extensions of held-out prompts: in-scale ratio {e['in_scale_ratio']:.3f} "
+                      f"(prompts {e['prompt_in_scale_ratio']:.3f}), longest rest {e['longest_rest_s']:.2f} s, "
+                      f"longest note {e['longest_note_s']:.2f} s, pitch range {e['pitch_range']:.1f}")
+        return
     if card.technique != "arcnn":
-        raise CapsuleError(f"{args.name} is a {card.technique} model; 'capsule evaluate' knows arcnn models")
+        raise CapsuleError(f"{args.name} is a {card.technique} model; 'capsule evaluate' knows arcnn and transformer models")
     from .techniques.arcnn import evaluate_arcnn
 
     result = evaluate_arcnn(args.name, args.split, max_windows=args.max_windows, limit=args.limit,
@@ -276,6 +317,24 @@ def cmd_enhance(args) -> None:
                            max_remove_pct=args.max_remove_pct, max_notes_added=args.max_notes_added,
                            creative_risk=args.creative_risk, seed=args.seed, harmonize=args.harmonize,
                            parent=parent, title=args.title, return_composition=True)
+    write_midi(result, out)
+    print(f"{out} (composition {comp.id})")
+
+
+def cmd_extend(args) -> None:
+    from .midi import write_midi
+    from .techniques.transformer.sample import extend
+
+    out = _check_output(args.input, args.output)
+    if out.suffix.lower() not in (".mid", ".midi"):
+        raise CapsuleError(f"{out.name}: the output must end in .mid or .midi")
+    score = load_input(args.input)
+    parent = args.input if _is_composition_id(args.input) else None
+    options = {k: getattr(args, k) for k in ("threshold", "input_duration", "max_rest", "max_note_length")
+               if getattr(args, k) is not None}
+    result, comp = extend(score, model=args.model, sampling=args.sampling, creative_risk=args.creative_risk,
+                          extension_duration=args.extension_duration, seed=args.seed, parent=parent,
+                          title=args.title, return_composition=True, **options)
     write_midi(result, out)
     print(f"{out} (composition {comp.id})")
 
@@ -345,7 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_models)
 
     d = sub.add_parser("data", help="build (or load the cache of) a training data set")
-    d.add_argument("dataset", choices=["bach"], help="bach: the Bach chorales in music21's corpus")
+    d.add_argument("dataset", choices=["bach", "classical"],
+                   help="bach: the Bach chorales in music21's corpus; classical: its classical pieces as performances")
     d.add_argument("--limit", type=_positive_int, help="only the first N chorales (quick runs)")
     d.add_argument("--rebuild", action="store_true", help="ignore the cache and parse again")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -353,11 +413,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_data)
 
     t = sub.add_parser("train", help="train a model of one technique and register it")
-    t.add_argument("technique", choices=["arcnn"])
+    t.add_argument("technique", choices=["arcnn", "transformer"])
     t.add_argument("--name", default=None, help="model name (default: <technique>-<date>-<time>)")
-    t.add_argument("--epochs", type=_positive_int, default=30)
-    t.add_argument("--lr", type=_positive_float, default=2e-3, metavar="X")
-    t.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
+    t.add_argument("--epochs", type=_positive_int, default=30, help="arcnn: epochs (default 30)")
+    t.add_argument("--steps", type=_positive_int, default=None, help="transformer: optimiser steps (default 1500)")
+    t.add_argument("--lr", type=_positive_float, default=None, metavar="X",
+                   help="peak learning rate (arcnn default 0.002, transformer 0.001)")
+    t.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
+                   help="arcnn default 32 windows, transformer 8 crops")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=_positive_int, help="train on the first N chorales only (quick runs)")
     t.add_argument("--max-steps", type=_positive_int, help="cut every epoch to N batches (smoke runs)")
@@ -389,6 +452,22 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--harmonize", action="store_true", help="keep the melody, write voices beneath it")
     n.add_argument("--title")
     n.set_defaults(func=cmd_enhance)
+
+    x = sub.add_parser("extend", help="Transformer: extend a melody by up to 30 s (or more)")
+    x.add_argument("input", metavar="IN", help="MIDI file, sample name or composition id")
+    x.add_argument("-o", "--output", required=True, metavar="OUT.mid")
+    x.add_argument("--model", default="transformer-classical")
+    x.add_argument("--sampling", default="topk", choices=["topk", "nucleus", "random"])
+    x.add_argument("--threshold", type=float, default=None, help="0.1-0.99: TopK fraction of the 310 tokens, "
+                   "Nucleus cumulative probability; ignored for random")
+    x.add_argument("--creative-risk", type=float, default=1.0, help="sampling temperature (default 1)")
+    x.add_argument("--input-duration", type=float, default=None, help="seconds from the end used as the prompt")
+    x.add_argument("--extension-duration", type=float, default=30.0, help="seconds to generate (default 30)")
+    x.add_argument("--max-rest", type=float, default=None, help="longer silences are compressed to this (s)")
+    x.add_argument("--max-note-length", type=float, default=None, help="longer notes are shortened to this (s)")
+    x.add_argument("--seed", type=int, default=None)
+    x.add_argument("--title")
+    x.set_defaults(func=cmd_extend)
     return p
 
 
