@@ -7,7 +7,7 @@ package top, e.g. ``from capsule_lib import read_midi, load_sample``.
 
 from __future__ import annotations
 
-import importlib
+from ._lazy import lazy_exports
 
 from .errors import CapsuleError
 from .score import DEFAULT_RESOLUTION, MODEL_RESOLUTION, Note, Score, Track
@@ -50,15 +50,4 @@ _LAZY = {
 
 __all__ = ["CapsuleError", "Note", "Track", "Score", "DEFAULT_RESOLUTION", "MODEL_RESOLUTION", *_LAZY]
 
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'capsule_lib' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -5,7 +5,8 @@ Fixtures
 ``lab``          (session) a running JupyterLab; ``lab.url(path)``, ``lab.root`` (its folder),
                  ``lab.notebook(name, cells)`` writes a notebook there.
 ``browser``      (session) Chromium (Debian's ``/usr/bin/chromium``) via Playwright.
-``page``         a fresh page; browser console errors collect in ``page.console_errors``.
+``page``         a fresh page; browser console errors collect in ``page.console_errors``
+                 (``browser_helpers.widget_console_errors`` filters them).
 ``notebook``     ``notebook(name, cells=None, source=None)`` opens a notebook in Lab (written
                  from ``cells`` or copied from ``source``), runs every cell and returns a
                  :class:`OpenNotebook` with ``.page``, ``.run(code)`` -- execute code in *its*
@@ -139,13 +140,6 @@ def page(browser):
     pg.on("pageerror", lambda exc: pg.console_errors.append(f"pageerror: {exc}"))
     yield pg
     context.close()
-
-
-def widget_console_errors(page) -> list[str]:
-    """Console errors that concern the notebook and its widgets (not the server's optional extensions)."""
-    noise = ("favicon", "/api/", "404", "Failed to load resource", "lsp", "language server", "extension manager",
-             "plugin", "kernelspecs")
-    return [e for e in page.console_errors if not any(n.lower() in e.lower() for n in noise)]
 
 
 class OpenNotebook:

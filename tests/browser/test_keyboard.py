@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import time
-from pathlib import Path
 
+from browser_helpers import kernel_json, wait_kernel, widget_console_errors
 from playwright.sync_api import expect
 
 
-def _harness():
-    # The harness's conftest is not importable by name (tests/conftest.py shadows it).
-    spec = importlib.util.spec_from_file_location("capsule_browser_harness", Path(__file__).with_name("conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-widget_console_errors = _harness().widget_console_errors
 
 CELLS = ["from capsule_lib.widgets import VirtualKeyboard\nkb = VirtualKeyboard(tempo=120)\nkb"]
 
@@ -42,20 +30,6 @@ def open_keyboard(notebook, name, cells=CELLS):
 
 def first_pitch(kb, pitch: int):
     expect(kb.locator("[data-testid=key]").first).to_have_attribute("data-pitch", str(pitch))
-
-
-def kernel_json(nb, expr: str):
-    return json.loads(nb.run(f"import json; print(json.dumps({expr}))"))
-
-
-def wait_kernel(nb, expr: str, want, timeout: float = 15):
-    """Poll ``expr`` in the notebook's kernel until it equals ``want`` (widget state syncs asynchronously)."""
-    deadline = time.time() + timeout
-    while True:
-        got = kernel_json(nb, expr)
-        if got == want or time.time() > deadline:
-            return got
-        time.sleep(0.2)
 
 
 def n_cells(page) -> int:

@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import time
 from pathlib import Path
 
+from browser_helpers import kernel_json, wait_kernel, widget_console_errors
 from playwright.sync_api import expect
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "01_keyboard_recording.ipynb"
-
-
-def _harness():
-    spec = importlib.util.spec_from_file_location("capsule_browser_harness", Path(__file__).with_name("conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-widget_console_errors = _harness().widget_console_errors
-
-
-def kernel_json(nb, expr: str):
-    return json.loads(nb.run(f"import json; print(json.dumps({expr}))"))
-
-
-def wait_kernel(nb, expr: str, want, timeout: float = 20):
-    deadline = time.time() + timeout
-    while True:
-        got = kernel_json(nb, expr)
-        if got == want or time.time() > deadline:
-            return got
-        time.sleep(0.2)
 
 
 def test_notebook01_records_played_notes_and_hands_them_to_a_technique(notebook):

@@ -6,24 +6,16 @@ widget only draws and reports, Python's ``ed.score`` is the truth.
 
 from __future__ import annotations
 
-import importlib.util
-import json
+import functools
 import time
 from pathlib import Path
 
+from browser_helpers import kernel_json, wait_kernel, widget_console_errors
 from playwright.sync_api import expect
 
 from capsule_lib.midi import read_midi
 
 
-def _harness():
-    spec = importlib.util.spec_from_file_location("capsule_browser_harness", Path(__file__).with_name("conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-widget_console_errors = _harness().widget_console_errors
 
 SETUP = [
     "import capsule_lib as cl\nfrom capsule_lib.widgets import PianoRollEditor",
@@ -46,19 +38,8 @@ CELL_POINT = """(grid, [step, pitch]) => {
 }"""
 
 
-def kernel(nb, expr: str):
-    """The JSON value of ``expr`` in the notebook's kernel."""
-    return json.loads(nb.run(f"import json as _j; print(_j.dumps({expr}))"))
-
-
-def wait_kernel(nb, expr: str, expected, timeout: float = 20):
-    deadline = time.time() + timeout
-    while True:
-        got = kernel(nb, expr)
-        if got == expected or time.time() > deadline:
-            assert got == expected, f"{expr} is {got!r} in the kernel, expected {expected!r}"
-            return got
-        time.sleep(0.25)
+kernel = kernel_json
+wait_kernel = functools.partial(wait_kernel, check=True)
 
 
 def note_selector(start: int, pitch: int, **attrs) -> str:

@@ -12,7 +12,7 @@ Names load lazily, so importing this package does not import torch.
 
 from __future__ import annotations
 
-import importlib
+from ..._lazy import lazy_exports
 
 _LAZY = {
     "encode": "tokens", "decode": "tokens", "token_name": "tokens", "describe": "tokens",
@@ -24,15 +24,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
