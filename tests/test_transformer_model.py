@@ -162,7 +162,8 @@ def test_default_size_is_laptop_friendly():
     print(f"default TransformerXL parameters: {n:,} ({n * 4 / 1e6:.1f} MB float32)")
     assert 1_000_000 < n < 5_000_000
     cfg = TransformerConfig()
-    assert (cfg.vocab_size, cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.d_ff) == (310, 256, 4, 4, 1024)
+    assert (cfg.vocab_size, cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.d_ff) == (310, 192, 4, 3, 768)
+    assert n * 4 <= 20 * 2**20  # the shipped weights must stay under 20 MB
 
 
 @pytest.mark.parametrize(

@@ -80,12 +80,12 @@ class TransformerConfig:
     """
 
     vocab_size: int = VOCAB_SIZE
-    d_model: int = 256
+    d_model: int = 192
     n_heads: int = 4
-    n_layers: int = 4
-    d_ff: int = 1024
-    segment_len: int = 256
-    mem_len: int = 256
+    n_layers: int = 3
+    d_ff: int = 768
+    segment_len: int = 128
+    mem_len: int = 128
     dropout: float = 0.1
 
     def __post_init__(self):
