@@ -33,6 +33,7 @@ bench: install
 	$(PY) bench/bench_render.py
 	$(VENV)/bin/capsule data bach --quiet >/dev/null
 	$(PY) bench/bench_enhance.py
+	$(PY) bench/bench_extend.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
