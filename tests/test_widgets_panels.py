@@ -5,7 +5,7 @@ import torch
 
 from capsule_lib import CapsuleError, CompositionStore, ModelRegistry, load_sample
 from capsule_lib.techniques.arcnn import ArcnnConfig, ArcnnUNet
-from capsule_lib.widgets import ArcnnPanel, available_techniques, model_picker, technique_panel
+from capsule_lib.widgets import ArcnnPanel, TransformerPanel, available_techniques, model_picker, technique_panel
 
 
 def test_controls_use_the_console_names_ranges_and_defaults():
@@ -62,9 +62,26 @@ def test_button_reports_errors_in_the_panel_instead_of_raising():
 
 
 def test_technique_panel_dispatch():
-    assert available_techniques() == ["arcnn"]
+    assert available_techniques() == ["arcnn", "transformer"]
     assert isinstance(technique_panel("arcnn", load_sample("ode_to_joy"), show=False), ArcnnPanel)
+    assert isinstance(technique_panel("transformer", load_sample("ode_to_joy"), show=False), TransformerPanel)
     with pytest.raises(CapsuleError, match="no panel for technique 'gan' yet"):
         technique_panel("gan", load_sample("ode_to_joy"))
     with pytest.raises(CapsuleError):
         ArcnnPanel("not a score")
+
+
+def test_extend_again_chains_transformer_compositions():
+    melody = load_sample("twinkle_twinkle")
+    panel = TransformerPanel(melody, seed=2, show=False)
+    c = panel.controls
+    assert c["sampling"].value == "topk" and [v for _, v in c["sampling"].options] == ["topk", "nucleus", "random"]
+    assert (c["threshold"].min, c["threshold"].max) == (0.1, 0.99)
+    assert panel.button.description == "Extend again"
+    c["extension_duration"].value = 4.0
+    c["sampling"].value = "nucleus"
+    first, c1 = panel.run()
+    second, c2 = panel.run()
+    assert c2.parent == c1.id and c1.technique == "transformer"
+    assert c1.parameters["sampling"] == "nucleus" and c1.parameters["extension_duration"] == 4.0
+    assert second.tracks[0].notes[: len(first.tracks[0].notes)] == first.tracks[0].notes

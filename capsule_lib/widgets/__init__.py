@@ -15,7 +15,7 @@ _LAZY = {
     "VirtualKeyboard": "keyboard",
     "PianoRollEditor": "pianoroll",
     "technique_panel": "panels", "arcnn_panel": "panels", "model_picker": "panels", "ArcnnPanel": "panels",
-    "available_techniques": "panels",
+    "available_techniques": "panels", "TransformerPanel": "panels", "transformer_panel": "panels",
 }
 
 __all__ = list(_LAZY)

@@ -2,13 +2,13 @@
 
 A panel holds an input score, shows the technique's parameters with the console's names
 and ranges, a model picker (sample and custom models of that technique) and a run button
-("Enhance again" for AR-CNN).  Every press calls the library function, which saves a new
+("Enhance again" for AR-CNN, "Extend again" for the Transformer).  Every press calls the library function, which saves a new
 composition whose parent is the previous result (or the input's composition), so the
 history of a session is kept.  The work is done by :meth:`ArcnnPanel.run`, which tests and
 scripts can call without clicking.
 
 Only techniques that exist get a panel: :func:`technique_panel` says which ones do, and the
-GAN and Transformer panels join when those techniques land.
+GAN panel joins when that technique lands.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Callable
 from ..errors import CapsuleError
 from ..score import Score
 
-__all__ = ["ArcnnPanel", "arcnn_panel", "technique_panel", "model_picker", "available_techniques"]
+__all__ = ["ArcnnPanel", "TransformerPanel", "arcnn_panel", "transformer_panel", "technique_panel", "model_picker",
+           "available_techniques"]
 
 #: The console's names for the AR-CNN parameters, with their ranges, steps and defaults.
 ARCNN_CONTROLS = {
@@ -26,6 +27,18 @@ ARCNN_CONTROLS = {
     "max_remove_pct": ("Maximum input notes to remove (%)", 0, 100, 1, 20),
     "max_notes_added": ("Maximum number of notes to add", 0, 1000, 1, 40),
     "creative_risk": ("Creative risk", 0.0, 4.0, 0.1, 1.0),
+}
+
+
+#: The console's names for the Transformer parameters, with their ranges, steps and defaults.
+TRANSFORMER_CONTROLS = {
+    "sampling": ("Sampling technique", [("TopK", "topk"), ("Nucleus", "nucleus"), ("Random", "random")], "topk"),
+    "threshold": ("Sampling threshold", 0.1, 0.99, 0.01, 0.8),
+    "creative_risk": ("Creative risk", 0.1, 4.0, 0.1, 1.0),
+    "input_duration": ("Input duration (s)", 1.0, 60.0, 1.0, 10.0),
+    "extension_duration": ("Track extension duration (s)", 1.0, 60.0, 1.0, 30.0),
+    "max_rest": ("Maximum rest time (s)", 0.1, 10.0, 0.1, 2.0),
+    "max_note_length": ("Maximum note length (s)", 0.1, 10.0, 0.1, 2.0),
 }
 
 
@@ -53,19 +66,19 @@ def model_picker(technique: str, value: str | None = None, registry=None):
                       style={"description_width": "initial"})
 
 
-class ArcnnPanel:
-    """AR-CNN controls for one input melody; each run saves a composition and becomes the next input.
+class _TechniquePanel:
+    """Controls for one input melody; each run saves a composition and becomes the next input.
 
     Parameters
     ----------
     score : Score
-        The melody to enhance.
+        The melody to work on.
     parent : str, optional
         The composition ``score`` came from (recorded as the first result's parent).
     model : str, optional
         The model to pre-select (default: the first sample model).
     chain : bool
-        If True (default), each press enhances the previous result ("Enhance again");
+        If True (default), each press works on the previous result ("... again");
         otherwise every press starts again from ``score``.
     seed : int, optional
         First seed; each run uses the next one, so runs differ but can be reproduced.
@@ -75,30 +88,43 @@ class ArcnnPanel:
         Draw the before/after piano rolls and the audio player after each run.
     """
 
+    technique = ""
+    controls_spec: dict = {}
+    verb = ""
+    icon = "magic"
+
     def __init__(self, score: Score, parent: str | None = None, *, model: str | None = None, chain: bool = True,
                  seed: int | None = 0, on_result: Callable | None = None, show: bool = True, registry=None):
         import ipywidgets as w
 
         if not isinstance(score, Score):
-            raise CapsuleError(f"the AR-CNN panel needs a Score, not {type(score).__name__}")
+            raise CapsuleError(f"the {self.technique} panel needs a Score, not {type(score).__name__}")
         self.input, self.current, self.parent = score, score, parent
         self.chain, self.seed, self.on_result, self.show = chain, seed, on_result, show
         self.results: list = []  # (score, composition) per run
-        self.model = model_picker("arcnn", model, registry)
+        self.model = model_picker(self.technique, model, registry)
         self.controls = {}
-        for key, (label, lo, hi, step, default) in ARCNN_CONTROLS.items():
+        for key, spec in self.controls_spec.items():
+            label = spec[0]
+            style, layout = {"description_width": "initial"}, w.Layout(width="460px")
+            if isinstance(spec[1], (list, tuple)):  # a choice
+                self.controls[key] = w.Dropdown(options=spec[1], value=spec[2], description=label, style=style)
+                continue
+            _, lo, hi, step, default = spec
             cls = w.FloatSlider if isinstance(step, float) else w.IntSlider
-            self.controls[key] = cls(value=default, min=lo, max=hi, step=step, description=label,
-                                     style={"description_width": "initial"}, layout=w.Layout(width="460px"))
-        self.harmonize = w.Checkbox(value=False, description="Harmonize (keep the melody, add voices beneath)",
-                                    style={"description_width": "initial"})
-        self.button = w.Button(description="Enhance again" if chain else "Enhance", button_style="primary",
-                               icon="magic")
+            self.controls[key] = cls(value=default, min=lo, max=hi, step=step, description=label, style=style,
+                                     layout=layout)
+        self.extra = self._extra_widgets()
+        self.button = w.Button(description=f"{self.verb} again" if chain else self.verb, button_style="primary",
+                               icon=self.icon)
         self.status = w.HTML("")
         self.output = w.Output()
         self.button.on_click(lambda _: self._clicked())
-        self.widget = w.VBox([self.model, *self.controls.values(), self.harmonize, w.HBox([self.button, self.status]),
+        self.widget = w.VBox([self.model, *self.controls.values(), *self.extra, w.HBox([self.button, self.status]),
                               self.output])
+
+    def _extra_widgets(self) -> list:
+        return []
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -110,15 +136,15 @@ class ArcnnPanel:
         """The current control values under the library's parameter names."""
         return {key: control.value for key, control in self.controls.items()}
 
-    def run(self):
-        """Enhance once with the current settings; returns ``(score, composition)``."""
-        from ..techniques.arcnn import enhance
+    def _call(self, source: Score, seed, parent):  # pragma: no cover - subclasses
+        raise NotImplementedError
 
+    def run(self):
+        """Run the technique once with the current settings; returns ``(score, composition)``."""
         source = self.current if self.chain else self.input
         parent = self.results[-1][1].id if (self.chain and self.results) else self.parent
         seed = None if self.seed is None else self.seed + len(self.results)
-        result, comp = enhance(source, model=self.model.value, seed=seed, harmonize=self.harmonize.value,
-                               parent=parent, return_composition=True, **self.parameters)
+        result, comp = self._call(source, seed, parent)
         self.results.append((result, comp))
         self.current = result
         added = sum(len(t.notes) for t in result.tracks) - sum(len(t.notes) for t in source.tracks)
@@ -151,12 +177,60 @@ class ArcnnPanel:
         display(play(after))
 
 
+class ArcnnPanel(_TechniquePanel):
+    """AR-CNN controls (the console's names and ranges) with "Enhance again"."""
+
+    technique, controls_spec, verb, icon = "arcnn", ARCNN_CONTROLS, "Enhance", "magic"
+
+    def _extra_widgets(self):
+        import ipywidgets as w
+
+        self.harmonize = w.Checkbox(value=False, description="Harmonize (keep the melody, add voices beneath)",
+                                    style={"description_width": "initial"})
+        return [self.harmonize]
+
+    def _call(self, source, seed, parent):
+        from ..techniques.arcnn import enhance
+
+        return enhance(source, model=self.model.value, seed=seed, harmonize=self.harmonize.value, parent=parent,
+                       return_composition=True, **self.parameters)
+
+
+class TransformerPanel(_TechniquePanel):
+    """Transformer controls (the console's names and ranges) with "Extend again"."""
+
+    technique, controls_spec, verb, icon = "transformer", TRANSFORMER_CONTROLS, "Extend", "forward"
+
+    def _call(self, source, seed, parent):
+        from ..techniques.transformer.sample import extend
+
+        return extend(source, model=self.model.value, seed=seed, parent=parent, return_composition=True,
+                      **self.parameters)
+
+    def _draw(self, before: Score, after: Score):
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        from ..audio import play
+        from ..plot import plot_pianoroll
+
+        plot_pianoroll(after, title=f"after run {len(self.results)} (input | extension)",
+                       boundary=before.end / before.resolution)
+        plt.show()
+        display(play(after))
+
+
 def arcnn_panel(score: Score, parent: str | None = None, **kwargs) -> ArcnnPanel:
     """The AR-CNN panel for ``score`` (see :class:`ArcnnPanel`)."""
     return ArcnnPanel(score, parent, **kwargs)
 
 
-_PANELS = {"arcnn": arcnn_panel}
+def transformer_panel(score: Score, parent: str | None = None, **kwargs) -> TransformerPanel:
+    """The Transformer panel for ``score`` (see :class:`TransformerPanel`)."""
+    return TransformerPanel(score, parent, **kwargs)
+
+
+_PANELS = {"arcnn": arcnn_panel, "transformer": transformer_panel}
 
 
 def technique_panel(technique: str, score: Score, parent: str | None = None, **kwargs):
