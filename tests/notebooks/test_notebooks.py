@@ -12,6 +12,7 @@ SMOKE = {
     "00_music_studio.ipynb": {"melody_name": "twinkle_twinkle", "tempo_bpm": 90, "transpose_by": 2},
     "03_ar_cnn.ipynb": {"sampling_iterations": 4, "bach_limit": 40, "eval_windows": 4, "train_epochs": 1,
                         "train_chorales": 20, "train_steps_per_epoch": 2},
+    "04_transformer.ipynb": {"train_steps": 4, "train_pieces": 12, "extension_duration": 6.0},
 }
 
 
