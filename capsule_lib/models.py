@@ -607,3 +607,50 @@ class ModelRegistry:
 def list_models(technique: str | None = None) -> list[ModelCard]:
     """All models (sample, then custom) in the default registry, optionally of one technique."""
     return ModelRegistry().list(technique)
+
+
+# -- loading trained networks ------------------------------------------------------------
+# One loaded network per technique stays in memory (keyed by its weights file and mtime):
+# a notebook calls enhance/extend again and again, and switching models should not pile
+# them up.
+_NETWORKS: dict[str, tuple[tuple, object]] = {}
+
+
+def load_network(name: str, technique: str, label: str, build, config_from_dict, registry=None):
+    """A registered, finished model of ``technique`` as a network in eval mode.
+
+    ``build(config)`` makes the network and ``config_from_dict(card.hyperparameters["model"])``
+    its config; the weights are read from safetensors (nothing is unpickled) with a strict
+    fit.  The result is cached until the weights file changes.
+
+    Raises
+    ------
+    CapsuleError
+        If the model does not exist, is of another technique (``label`` names the wanted
+        one, e.g. "an AR-CNN"), has not finished training, has no weights, or its
+        weights do not fit its config.
+    """
+    registry = registry if registry is not None else ModelRegistry()
+    card = registry.get(name)
+    if card.technique != technique:
+        raise CapsuleError(f"model {name} is a {card.technique} model, not {label}")
+    if card.status != "complete":
+        raise CapsuleError(f"model {name} is not ready (status {card.status})")
+    path = card.weights_path
+    if path is None or not path.is_file():
+        raise CapsuleError(f"model {name} has no weights")
+    key = (str(path), path.stat().st_mtime_ns)
+    cached = _NETWORKS.get(technique)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    config = config_from_dict((card.hyperparameters or {}).get("model", {}))
+    model = build(config)
+    try:
+        model.load_state_dict(registry.load_weights(name), strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "mismatch"
+        raise CapsuleError(f"the weights of model {name} do not fit its config {json.dumps(config.to_dict())}: {first}") from None
+    model.eval()
+    model.name = name
+    _NETWORKS[technique] = (key, model)
+    return model

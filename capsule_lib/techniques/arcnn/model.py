@@ -21,7 +21,6 @@ model (its card's ``hyperparameters["model"]`` holds the :class:`ArcnnConfig`).
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -114,10 +113,6 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-# Loaded models stay in memory: enhance is called again and again from a notebook.
-_CACHE: dict[tuple, ArcnnUNet] = {}
-
-
 def load_arcnn(name: str = "arcnn-bach", registry=None) -> ArcnnUNet:
     """A registered AR-CNN model in eval mode (cached until its weights file changes).
 
@@ -127,30 +122,6 @@ def load_arcnn(name: str = "arcnn-bach", registry=None) -> ArcnnUNet:
         If the model does not exist, is not an AR-CNN, has not finished training or
         its weights do not fit its config.
     """
-    from ...models import ModelRegistry
+    from ...models import load_network
 
-    registry = registry if registry is not None else ModelRegistry()
-    card = registry.get(name)
-    if card.technique != "arcnn":
-        raise CapsuleError(f"model {name} is a {card.technique} model, not an AR-CNN")
-    if card.status != "complete":
-        raise CapsuleError(f"model {name} is not ready (status {card.status})")
-    path = card.weights_path
-    if path is None or not path.is_file():
-        raise CapsuleError(f"model {name} has no weights")
-    key = (str(path), path.stat().st_mtime_ns)
-    if key in _CACHE:
-        return _CACHE[key]
-    config = ArcnnConfig.from_dict((card.hyperparameters or {}).get("model", {}))
-    model = ArcnnUNet(config)
-    state = registry.load_weights(name)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "mismatch"
-        raise CapsuleError(f"the weights of model {name} do not fit its config {json.dumps(config.to_dict())}: {first}") from None
-    model.eval()
-    model.name = name
-    _CACHE.clear()  # keep one model: a notebook switching models should not pile them up
-    _CACHE[key] = model
-    return model
+    return load_network(name, "arcnn", "an AR-CNN", ArcnnUNet, ArcnnConfig.from_dict, registry)
