@@ -40,7 +40,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -49,6 +48,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import CapsuleError
+from ._corpus import keep_unique, parse_all
 
 __all__ = [
     "Chorale",
@@ -353,39 +353,11 @@ def build_bach_dataset(
         cached = _load_cache(stem)
         if cached is not None:
             return cached
-    if workers is None:
-        workers = min(os.cpu_count() or 1, 4) if len(chosen) > 8 else 1
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(chosen), desc="parsing Bach chorales", unit="chorale", disable=not progress)
-    results = []
-    try:
-        if workers <= 1:
-            for p in chosen:
-                results.append(_parse_one(p))
-                bar.update(1)
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            # spawn: safe after torch/OpenMP initialised in the parent (e.g. inside Jupyter).
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                for r in pool.map(_parse_one, chosen, chunksize=4):
-                    results.append(r)
-                    bar.update(1)
-    finally:
-        bar.close()
-
-    chorales, skipped, duplicates, seen = [], [], [], {}
-    for r in results:
-        if "error" in r:
-            skipped.append((r["path"], r["error"]))
-            continue
-        digest = hashlib.sha256(r["notes"].tobytes()).hexdigest()
-        if digest in seen:
-            duplicates.append((r["path"], seen[digest]))
-            continue
-        seen[digest] = r["path"]
+    results = parse_all(_parse_one, chosen, workers=workers, max_workers=4, desc="parsing Bach chorales",
+                        unit="chorale", progress=progress, chunksize=4)
+    kept, skipped, duplicates = keep_unique(results, "notes")
+    chorales = []
+    for r in kept:
         chorales.append(Chorale(
             path=r["path"], title=r["title"], split=split_of(r["path"]), notes=r["notes"],
             time_signature=tuple(r["time_signature"]), repeats_expanded=r["expanded"],

@@ -47,7 +47,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -56,6 +55,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import CapsuleError
+from ._corpus import keep_unique, parse_all
 from ..techniques.transformer import tokens as T
 
 __all__ = [
@@ -348,39 +348,11 @@ def build_classical_dataset(
         cached = _load_cache(stem)
         if cached is not None:
             return cached
-    if workers is None:
-        workers = min(os.cpu_count() or 1, 8) if len(chosen) > 8 else 1
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(chosen), desc="rendering classical pieces", unit="piece", disable=not progress)
-    results = []
-    try:
-        if workers <= 1:
-            for p in chosen:
-                results.append(render_piece(p))
-                bar.update(1)
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            # spawn: safe after torch/OpenMP initialised in the parent (e.g. inside Jupyter).
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                for r in pool.map(render_piece, chosen, chunksize=2):
-                    results.append(r)
-                    bar.update(1)
-    finally:
-        bar.close()
-
-    pieces, skipped, duplicates, seen = [], [], [], {}
-    for r in results:
-        if "error" in r:
-            skipped.append((r["path"], r["error"]))
-            continue
-        digest = hashlib.sha256(r["tokens"].tobytes()).hexdigest()
-        if digest in seen:
-            duplicates.append((r["path"], seen[digest]))
-            continue
-        seen[digest] = r["path"]
+    results = parse_all(render_piece, chosen, workers=workers, max_workers=8, desc="rendering classical pieces",
+                        unit="piece", progress=progress, chunksize=2)
+    kept, skipped, duplicates = keep_unique(results, "tokens")
+    pieces = []
+    for r in kept:
         pieces.append(Piece(path=r["path"], composer=r["path"].split("/", 1)[0], split=split_of(r["path"]),
                             tokens=r["tokens"], seconds=r["seconds"], tempo=r["tempo"], title=r["title"]))
     if not pieces:
