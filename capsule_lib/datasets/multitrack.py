@@ -1,0 +1,342 @@
+"""Multi-track genre data sets for the GAN: a melody track first, then accompaniment tracks.
+
+Genres from music21's bundled corpus (offline)
+    ``chorale``      Bach chorales (``corpus.chorales.Iterator()``): soprano melody + alto,
+                     tenor, bass.
+    ``quartet``      Haydn, Mozart and Beethoven string quartet movements: first violin
+                     melody + second violin, viola, cello.  Where the corpus holds a
+                     movement as both ``.mxl`` and ``.krn`` only the ``.mxl`` is used.
+    ``renaissance``  Monteverdi madrigals (``.mxl``) and Palestrina mass movements: top
+                     voice + the three lowest voices.  Palestrina's 1318 files are thinned
+                     to those with ``sha256(path) mod 3 == 0`` (about 440) so that building
+                     the set takes minutes, not a quarter of an hour.
+
+Tracks
+    Each piece's pitched parts are ordered by mean pitch, highest first; the melody is the
+    highest part and the accompaniment the three lowest (for four parts: all of them).
+    Pieces with fewer than four pitched parts are skipped and counted.  Repeats are
+    expanded where music21 can (else the piece is kept unexpanded).
+
+Grid, samples
+    4 steps per beat.  A sample is ``N_BARS`` = 4 bars of ``STEPS_PER_BAR`` = 16 steps
+    (16 beats; pieces in 3/4 or 6/8 are cut in 4-beat groups all the same), pitches MIDI
+    ``PITCH_LOW`` = 24 .. ``PITCH_HIGH`` = 107 (84, as MuseGAN).  Training samples start at
+    every bar (hop 16 steps), validation and test samples do not overlap (hop 64); a
+    sample whose melody is silent is dropped.
+
+Split (fixed, by piece)
+    ``sha256(corpus path) mod 10``: 0 test, 1 validation, else train -- so no bar of a
+    test piece is ever trained on.
+
+Cache
+    ``$CAPSULE_HOME/cache/gan/NAME-vN.npz`` (notes) + ``.json`` (pieces); a second build
+    loads in well under a second.  Other sources (the Lakh Pianoroll Dataset, a folder of
+    MIDI files) make the same :class:`MultitrackDataset` (see :mod:`.external`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..atomic import atomic_write_bytes, atomic_write_text
+from ..errors import CapsuleError
+from ._corpus import keep_unique, parse_all
+
+__all__ = [
+    "GenreSpec",
+    "GENRES",
+    "Piece",
+    "MultitrackDataset",
+    "build_genre_dataset",
+    "genre_paths",
+    "split_of",
+    "PITCH_LOW",
+    "PITCH_HIGH",
+    "N_PITCHES",
+    "N_BARS",
+    "STEPS_PER_BAR",
+    "SAMPLE_STEPS",
+    "RESOLUTION",
+]
+
+PITCH_LOW = 24
+PITCH_HIGH = 107
+N_PITCHES = PITCH_HIGH - PITCH_LOW + 1
+RESOLUTION = 4
+N_BARS = 4
+STEPS_PER_BAR = 16
+SAMPLE_STEPS = N_BARS * STEPS_PER_BAR
+SPLITS = ("train", "validation", "test")
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GenreSpec:
+    """What a genre data set holds: track names, default General MIDI programs, drum flags."""
+
+    name: str
+    description: str
+    tracks: tuple[str, ...]
+    programs: tuple[int, ...]
+    is_drum: tuple[bool, ...] = ()
+
+    def __post_init__(self):
+        if not self.is_drum:
+            object.__setattr__(self, "is_drum", (False,) * len(self.tracks))
+        if not len(self.tracks) == len(self.programs) == len(self.is_drum) or len(self.tracks) < 2:
+            raise CapsuleError(f"genre {self.name}: tracks, programs and drum flags must match (>= 2 tracks)")
+        if self.is_drum[0]:
+            raise CapsuleError(f"genre {self.name}: the first track is the melody and cannot be drums")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "description": self.description, "tracks": list(self.tracks),
+                "programs": list(self.programs), "is_drum": list(self.is_drum)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GenreSpec":
+        return cls(d["name"], d.get("description", ""), tuple(d["tracks"]), tuple(int(p) for p in d["programs"]),
+                   tuple(bool(x) for x in d.get("is_drum", [False] * len(d["tracks"]))))
+
+
+GENRES: dict[str, GenreSpec] = {
+    "chorale": GenreSpec("chorale", "Bach chorales (music21 corpus)",
+                         ("soprano", "alto", "tenor", "bass"), (52, 52, 52, 52)),  # choir aahs
+    "quartet": GenreSpec("quartet", "Haydn, Mozart and Beethoven string quartets (music21 corpus)",
+                         ("violin 1", "violin 2", "viola", "cello"), (40, 40, 41, 42)),
+    "renaissance": GenreSpec("renaissance", "Palestrina and Monteverdi vocal polyphony (music21 corpus)",
+                             ("cantus", "altus", "tenor", "bassus"), (52, 19, 19, 19)),  # choir, church organ
+}
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One parsed piece: ``notes`` is an ``(n, 4)`` int32 array of ``(track, start, pitch, duration)``."""
+
+    path: str
+    title: str
+    split: str
+    notes: np.ndarray
+    expanded: bool = True
+
+    @property
+    def n_steps(self) -> int:
+        return int((self.notes[:, 1] + self.notes[:, 3]).max()) if len(self.notes) else 0
+
+    def roll(self, n_tracks: int, length: int | None = None) -> np.ndarray:
+        """``(length, n_tracks, N_PITCHES)`` bool: which pitch of the model range sounds."""
+        length = self.n_steps if length is None else length
+        out = np.zeros((length, n_tracks, N_PITCHES), bool)
+        for t, s, p, d in self.notes:
+            if PITCH_LOW <= p <= PITCH_HIGH and s < length:
+                out[s:min(s + d, length), t, p - PITCH_LOW] = True
+        return out
+
+
+def split_of(path: str) -> str:
+    bucket = int(hashlib.sha256(path.encode("utf-8")).hexdigest(), 16) % 10
+    return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
+
+
+def _check_split(name: str) -> None:
+    if name not in SPLITS:
+        raise CapsuleError(f"unknown split {name!r} (expected train, validation or test)")
+
+
+@dataclass
+class MultitrackDataset:
+    """Pieces of one genre, split by piece, cut into 4-bar multi-track samples."""
+
+    spec: GenreSpec
+    pieces: list
+    skipped: list = field(default_factory=list)
+    duplicates: list = field(default_factory=list)
+    source: str = ""
+    cache_path: Path | None = None
+
+    @property
+    def n_tracks(self) -> int:
+        return len(self.spec.tracks)
+
+    def split(self, name: str) -> list[Piece]:
+        _check_split(name)
+        return [p for p in self.pieces if p.split == name]
+
+    def samples(self, split: str, hop: int | None = None) -> np.ndarray:
+        """``(n, n_tracks, SAMPLE_STEPS, N_PITCHES)`` bool samples of one split.
+
+        ``hop`` defaults to one bar for ``"train"`` and a whole sample otherwise; samples
+        with a silent melody are dropped.
+        """
+        hop = (STEPS_PER_BAR if split == "train" else SAMPLE_STEPS) if hop is None else int(hop)
+        if hop < 1:
+            raise CapsuleError(f"hop must be at least 1 step, got {hop}")
+        out = []
+        for piece in self.split(split):
+            n = piece.n_steps
+            if n == 0:
+                continue
+            length = max(SAMPLE_STEPS, -(-n // STEPS_PER_BAR) * STEPS_PER_BAR)
+            roll = piece.roll(self.n_tracks, length)
+            for s in range(0, length - SAMPLE_STEPS + 1, hop):
+                window = roll[s:s + SAMPLE_STEPS]
+                if window[:, 0].any():
+                    out.append(window.transpose(1, 0, 2))
+        if not out:
+            return np.zeros((0, self.n_tracks, SAMPLE_STEPS, N_PITCHES), bool)
+        return np.stack(out)
+
+    def summary(self) -> dict:
+        out = {
+            "genre": self.spec.name, "source": self.source or self.spec.description,
+            "tracks": list(self.spec.tracks), "pieces": len(self.pieces), "skipped": len(self.skipped),
+            "duplicates": len(self.duplicates), "pitch_range": [PITCH_LOW, PITCH_HIGH],
+            "sample": f"{N_BARS} bars x {STEPS_PER_BAR} steps (4 per beat)",
+            "split_rule": "sha256(path) mod 10: 0 test, 1 validation, else train (by piece)",
+        }
+        for name in SPLITS:
+            pieces = self.split(name)
+            out[name] = {"pieces": len(pieces), "notes": int(sum(len(p.notes) for p in pieces))}
+        return out
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def genre_paths(name: str) -> list[str]:
+    """The corpus paths of a music21 genre, in a fixed order."""
+    if name not in GENRES:
+        raise CapsuleError(f"unknown genre {name!r} (expected {', '.join(GENRES)})")
+    from music21 import corpus
+
+    def rel(p) -> str:
+        s = str(p).replace("\\", "/")
+        return s.split("/corpus/", 1)[-1]
+
+    if name == "chorale":
+        return list(dict.fromkeys(corpus.chorales.Iterator(returnType="filename")))
+    if name == "quartet":
+        paths = [rel(p) for c in ("haydn", "mozart", "beethoven") for p in corpus.getComposer(c)]
+        mxl = {p.rsplit(".", 1)[0] for p in paths if p.endswith(".mxl")}
+        return sorted(p for p in paths if p.endswith(".mxl") or (p.endswith(".krn") and p.rsplit(".", 1)[0] not in mxl))
+    paths = [rel(p) for p in corpus.getComposer("monteverdi") if str(p).endswith(".mxl")]
+    paths += [rel(p) for p in corpus.getComposer("palestrina")
+              if int(hashlib.sha256(rel(p).encode("utf-8")).hexdigest(), 16) % 3 == 0]
+    return sorted(paths)
+
+
+def score_to_notes(score, min_parts: int = 4) -> np.ndarray:
+    """``(track, start, pitch, duration)`` rows: highest part as track 0, then the three lowest.
+
+    Parts are ordered by mean pitch; drum parts and empty parts are ignored.  Raises
+    :class:`CapsuleError` if fewer than ``min_parts`` pitched parts have notes.
+    """
+    parts = [t for t in score.tracks if not t.is_drum and t.notes]
+    if len(parts) < min_parts:
+        raise CapsuleError(f"{len(parts)} pitched parts (need {min_parts})")
+    parts.sort(key=lambda t: -float(np.mean([n.pitch for n in t.notes])))
+    chosen = [parts[0]] + parts[-(min_parts - 1):]
+    rows = [(i, n.start, n.pitch, n.duration) for i, t in enumerate(chosen) for n in t.notes]
+    return np.asarray(sorted(set(rows)), dtype=np.int32)
+
+
+def _parse_one(path: str) -> dict:
+    try:
+        from music21 import corpus
+
+        from ..m21 import from_music21
+
+        stream = corpus.parse(path)
+        expanded = True
+        try:
+            stream = stream.expandRepeats()
+        except Exception:
+            expanded = False
+        score = from_music21(stream, resolution=RESOLUTION)
+        notes = score_to_notes(score)
+        return {"path": path, "title": score.title or path, "expanded": expanded, "notes": notes}
+    except Exception as exc:
+        return {"path": path, "error": f"{type(exc).__name__}: {exc}"[:200]}
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def _cache_stem(name: str, paths: Sequence[str], full: bool) -> Path:
+    from ..paths import capsule_home
+
+    key = "all" if full else hashlib.sha256("\n".join(paths).encode("utf-8")).hexdigest()[:12]
+    return capsule_home() / "cache" / "gan" / f"{name}-v{CACHE_VERSION}-{key}"
+
+
+def save_dataset(stem: Path, ds: MultitrackDataset) -> None:
+    """Write ``stem.npz`` (notes) then ``stem.json`` (pieces; marks the cache complete)."""
+    notes = np.concatenate([p.notes for p in ds.pieces]) if ds.pieces else np.zeros((0, 4), np.int32)
+    offsets = np.cumsum([0] + [len(p.notes) for p in ds.pieces]).astype(np.int64)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, notes=notes.astype(np.int32), offsets=offsets)
+    meta = {
+        "version": CACHE_VERSION, "spec": ds.spec.to_dict(), "source": ds.source,
+        "pieces": [{"path": p.path, "title": p.title, "split": p.split, "expanded": p.expanded} for p in ds.pieces],
+        "skipped": [list(x) for x in ds.skipped], "duplicates": [list(x) for x in ds.duplicates],
+    }
+    atomic_write_bytes(stem.with_suffix(".npz"), buf.getvalue())
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+
+
+def load_dataset(stem: Path) -> MultitrackDataset | None:
+    """The dataset cached at ``stem``, or None if missing, damaged or of another version."""
+    try:
+        meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+        with np.load(stem.with_suffix(".npz")) as data:
+            notes, offsets = data["notes"], data["offsets"]
+        if meta.get("version") != CACHE_VERSION or len(offsets) != len(meta["pieces"]) + 1:
+            return None
+        pieces = [Piece(p["path"], p["title"], p["split"], notes[offsets[i]:offsets[i + 1]].astype(np.int32),
+                        p.get("expanded", True)) for i, p in enumerate(meta["pieces"])]
+        return MultitrackDataset(GenreSpec.from_dict(meta["spec"]), pieces, [tuple(x) for x in meta["skipped"]],
+                                 [tuple(x) for x in meta["duplicates"]], meta.get("source", ""),
+                                 stem.with_suffix(".npz"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def build_genre_dataset(
+    name: str, force: bool = False, progress: bool = True, *, limit: int | None = None,
+    paths: Sequence[str] | None = None, workers: int | None = None,
+) -> MultitrackDataset:
+    """Parse one genre of music21's corpus (or load it from the cache), split by piece.
+
+    ``limit`` parses only the first paths (quick runs, tests); ``paths`` chooses them.
+    """
+    if name not in GENRES:
+        raise CapsuleError(f"unknown genre {name!r} (expected {', '.join(GENRES)})")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise CapsuleError(f"limit must be a whole number >= 1, got {limit!r}")
+    chosen = list(dict.fromkeys(paths)) if paths is not None else genre_paths(name)
+    full = paths is None and limit is None
+    if limit is not None:
+        chosen = chosen[:limit]
+    if not chosen:
+        raise CapsuleError(f"no {name} pieces to load")
+    stem = _cache_stem(name, chosen, full)
+    if not force:
+        cached = load_dataset(stem)
+        if cached is not None:
+            return cached
+    results = parse_all(_parse_one, chosen, workers=workers, max_workers=4, desc=f"parsing {name} pieces",
+                        unit="piece", progress=progress, chunksize=2)
+    kept, skipped, duplicates = keep_unique(results, "notes")
+    if not kept:
+        raise CapsuleError(f"none of the {len(chosen)} {name} pieces could be used (first problem: {skipped[0][1]})")
+    pieces = [Piece(r["path"], r["title"], split_of(r["path"]), r["notes"], r["expanded"]) for r in kept]
+    ds = MultitrackDataset(GENRES[name], pieces, skipped, duplicates, GENRES[name].description)
+    save_dataset(stem, ds)
+    ds.cache_path = stem.with_suffix(".npz")
+    return ds
