@@ -44,6 +44,7 @@ _LAZY = {
     "MidiRecorder": "recording",
     # techniques
     "enhance": "techniques.arcnn.sample", "extend": "techniques.transformer.sample",
+    "accompany": "techniques.gan.sample",
     # pictures
     "plot_pianoroll": "plot", "plot_loss": "plot", "compare_pianorolls": "plot",
 }

@@ -1,0 +1,46 @@
+"""Bookkeeping the techniques' training jobs share: name checks and provenance for model cards."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+
+from ..errors import CapsuleError
+
+
+def check_name_free(registry, name: str, technique: str):
+    """The existing card to resume (an unfinished run of ``technique``), or None for a new model.
+
+    Raises :class:`CapsuleError` if ``name`` is a sample model, a finished model or a
+    model of another technique.
+    """
+    try:
+        card = registry.get(name)
+    except CapsuleError:
+        return None
+    if card.sample or card.status == "complete" or card.technique != technique:
+        raise CapsuleError(f"a model named {name} already exists; choose another name")
+    return card
+
+
+def provenance(device: str, fallback: str) -> dict:
+    """How and where a model was trained, for its card (``fallback``: the call when not run as ``capsule``)."""
+    import torch
+
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    command = "capsule " + " ".join(sys.argv[1:]) if prog == "capsule" else fallback
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        memory = f", {mem:.0f} GiB memory"
+    except (ValueError, OSError, AttributeError):
+        memory = ""
+    return {
+        "command": command,
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores{memory}",
+        "device": device,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }

@@ -1,0 +1,31 @@
+"""The GAN technique: melody-conditioned accompaniment (MuseGAN and U-Net generators, WGAN-GP).
+
+``model``     the generators, the critic and :class:`GanConfig`
+``data``      training samples as tensors, roll <-> score, metrics of sample batches
+``train``     :class:`GanTask` for the shared harness and :func:`train_gan`
+``sample``    :func:`accompany` and :func:`load_gan`
+``evaluate``  :func:`evaluate_gan` -- metrics of generated vs real accompaniment, the quality bar
+``views``     what notebook 02 shows: losses on two scales, metrics per epoch vs ground truth
+
+Names load lazily, so ``import capsule_lib.techniques.gan`` does not import torch.
+"""
+
+from __future__ import annotations
+
+from ..._lazy import lazy_exports
+
+_LAZY = {
+    "GanConfig": "model", "MuseGANGenerator": "model", "UNetGenerator": "model", "Critic": "model",
+    "build_generator": "model",
+    "GanSamples": "data", "roll_to_score": "data", "batch_metrics": "data",
+    "GanTask": "train", "train_gan": "train", "resolve_dataset": "train", "decode": "train",
+    "generate_samples": "train",
+    "accompany": "sample", "load_gan": "sample", "melody_windows": "sample",
+    "evaluate_gan": "evaluate", "quality_bar": "evaluate",
+    "plot_gan_loss": "views", "plot_metric_curves": "views", "metrics_comparison_table": "views",
+    "model_history": "views", "metric_series": "views",
+}
+
+__all__ = list(_LAZY)
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

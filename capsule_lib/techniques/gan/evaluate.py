@@ -1,0 +1,131 @@
+"""Held-out evaluation of a GAN: per-track metrics of generated accompaniment vs the real one.
+
+For every 4-bar sample of the held-out pieces (test split by default, samples not
+overlapping) the generator accompanies the real melody with noise from a fixed seed; the
+same metrics are computed on the real accompaniment (the ground truth).  The quality bar
+compares them track by track (see :data:`QUALITY_BAR`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ...errors import CapsuleError
+from .data import batch_metrics
+
+__all__ = ["evaluate_gan", "quality_bar", "QUALITY_BAR"]
+
+#: metric -> ("relative", tolerance) or ("absolute", tolerance).  A relative tolerance is a
+#: fraction of the ground truth; for a ground truth below ``NEAR_ZERO`` (e.g. the empty bar
+#: rate of a chorale voice, 0.009 = 5 bars of 576) 20 % is less than one bar of the test
+#: set, so there the tolerance is ``NEAR_ZERO_TOLERANCE`` absolute instead.
+QUALITY_BAR = {
+    "empty_bar_rate": ("relative", 0.20),
+    "pitch_classes_used": ("relative", 0.20),
+    "qualified_note_rate": ("relative", 0.20),
+    "polyphonic_rate": ("relative", 0.20),
+    "in_scale_ratio": ("absolute", 0.05),
+}
+NEAR_ZERO = 0.05
+NEAR_ZERO_TOLERANCE = 0.01
+
+
+def quality_bar(tracks: dict, skip: tuple[str, ...] = ()) -> dict:
+    """Check ``{"track": {"metric": {"generated", "ground_truth"}}}`` against :data:`QUALITY_BAR`.
+
+    Returns ``{"passed", "failures", "strict_passed", "strict_failures"}``; "strict" applies
+    the relative tolerances even to near-zero ground truths.
+    """
+    failures, strict = [], []
+    for track, metrics in tracks.items():
+        if track in skip:
+            continue
+        for metric, (kind, tol) in QUALITY_BAR.items():
+            if metric not in metrics:
+                continue
+            g, t = metrics[metric]["generated"], metrics[metric]["ground_truth"]
+            if t is None or (isinstance(t, float) and math.isnan(t)):
+                continue
+            if g is None or (isinstance(g, float) and math.isnan(g)):
+                failures.append(f"{track} {metric}: no value (track silent)")
+                strict.append(failures[-1])
+                continue
+            diff = abs(g - t)
+            if kind == "absolute":
+                ok = ok_strict = diff <= tol + 1e-12
+            else:
+                ok_strict = diff <= tol * abs(t) + 1e-12
+                ok = ok_strict or (abs(t) < NEAR_ZERO and diff <= NEAR_ZERO_TOLERANCE + 1e-12)
+            msg = f"{track} {metric}: generated {g:.3f} vs ground truth {t:.3f}"
+            if not ok:
+                failures.append(msg)
+            if not ok_strict:
+                strict.append(msg)
+    return {"passed": not failures, "failures": failures, "strict_passed": not strict, "strict_failures": strict}
+
+
+def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, seed: int = 0,
+                 max_samples: int | None = None, limit: int | None = None, progress: bool = False) -> dict:
+    """Metrics of generated vs real accompaniment on held-out melodies.
+
+    Parameters
+    ----------
+    model : str or generator
+        A registered GAN name or a loaded generator (with ``spec`` and ``polyphony``).
+    split : {"test", "validation", "train"}
+    dataset : MultitrackDataset, optional
+        Default: the model's genre data set (built or loaded from the cache).
+    seed : int
+        Noise seed (same seed, same numbers).
+    max_samples : int, optional
+        Evaluate on at most this many samples.
+    limit : int, optional
+        Use only the first ``limit`` pieces of the genre (quick checks; the split rule
+        still keeps training pieces out of the test split).
+
+    Returns
+    -------
+    dict
+        ``{"model", "split", "n_pieces", "n_samples", "tracks": {name: {metric: {"generated",
+        "ground_truth"}}}, "tonal_distance": {pair: {...}}, "quality_bar": {...}}``.
+    """
+    from .sample import load_gan
+    from .train import generate_samples, resolve_dataset
+
+    gen = load_gan(model) if isinstance(model, str) else model
+    spec = gen.spec
+    if dataset is None:
+        genre = spec.name
+        from ...datasets.multitrack import GENRES
+
+        if genre not in GENRES:
+            raise CapsuleError(f"model {getattr(gen, 'name', '?')} was trained on {genre}; pass dataset=FOLDER to evaluate it")
+        dataset = genre
+    ds = resolve_dataset(dataset, limit=limit, progress=progress)
+    if list(ds.spec.tracks) != list(spec.tracks):
+        raise CapsuleError(f"the data set's tracks {list(ds.spec.tracks)} do not match the model's {list(spec.tracks)}")
+    real = ds.samples(split)
+    if max_samples is not None:
+        real = real[:max_samples]
+    if len(real) == 0:
+        raise CapsuleError(f"the {split} split has no samples to evaluate on")
+    fake = generate_samples(gen, real[:, 0], gen.polyphony, seed=seed)
+    mg, mt = batch_metrics(fake, spec), batch_metrics(real, spec)
+    tracks = {
+        name: {k: {"generated": _num(mg["tracks"][name].get(k)), "ground_truth": _num(v)} for k, v in mt["tracks"][name].items()}
+        for name in spec.tracks
+    }
+    tonal = {pair: {"generated": _num(mg["tonal_distance"].get(pair)), "ground_truth": _num(v)}
+             for pair, v in mt["tonal_distance"].items()}
+    return {
+        "model": getattr(gen, "name", "custom"), "split": split, "n_pieces": len(ds.split(split)),
+        "n_samples": int(len(real)), "seed": seed, "tracks": tracks, "tonal_distance": tonal,
+        "quality_bar": quality_bar(tracks, skip=(spec.tracks[0],)),
+    }
+
+
+def _num(x):
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else round(x, 4)

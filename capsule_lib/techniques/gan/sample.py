@@ -1,0 +1,165 @@
+"""Accompany a melody with a trained GAN: any length, window by window.
+
+The melody is put on the model's grid (4 steps per beat, MIDI 24-107; notes outside that
+range are moved by octaves for the generator's eyes only) and cut into 4-bar windows of
+16 steps per bar; the generator writes the accompaniment of all windows in one batch, with
+noise from ``seed``.  The result holds the input melody track *verbatim* (same notes,
+resolution, instrument) followed by one track per accompaniment part, with the genre's
+default General MIDI instruments (change one with :func:`capsule_lib.set_instrument`).
+Accompaniment stops at the end of the melody's last bar.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from numbers import Integral
+
+import numpy as np
+
+from ...datasets.multitrack import N_PITCHES, PITCH_HIGH, PITCH_LOW, RESOLUTION, SAMPLE_STEPS, GenreSpec
+from ...errors import CapsuleError
+from ...score import Note, Score, Track
+from .data import roll_to_notes
+
+__all__ = ["accompany", "load_gan", "melody_windows"]
+
+_MAX_SEED = 2**32 - 1
+
+
+def load_gan(name: str = "musegan-chorale", registry=None):
+    """A registered, finished GAN's generator in eval mode, with ``spec`` (tracks, instruments)
+    and ``polyphony`` from its card."""
+    from ...models import ModelRegistry, load_network
+    from .model import GanConfig, build_generator
+
+    registry = registry if registry is not None else ModelRegistry()
+    net = load_network(name, "gan", "a GAN", build_generator, GanConfig.from_dict, registry=registry)
+    hp = registry.get(name).hyperparameters or {}
+    try:
+        net.spec = GenreSpec.from_dict(hp["genre"])
+        net.polyphony = [int(p) for p in hp["polyphony"]]
+        net.switch_penalty = [float(x) for x in hp.get("switch_penalty", [])] or None
+    except (KeyError, TypeError, ValueError):
+        raise CapsuleError(f"model {name} has no track layout in its card (hyperparameters.genre)") from None
+    if net.switch_penalty is None:
+        del net.switch_penalty  # decode with the default penalty
+    if len(net.spec.tracks) != net.config.n_tracks or len(net.polyphony) != net.config.n_tracks:
+        raise CapsuleError(f"model {name}: its card's tracks do not match its network ({net.config.n_tracks} tracks)")
+    return net
+
+
+def _check_seed(seed) -> int:
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] & _MAX_SEED)
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= _MAX_SEED:
+        raise CapsuleError(f"seed must be None or a whole number 0-{_MAX_SEED}, got {seed!r}")
+    return int(seed)
+
+
+def melody_windows(track: Track, resolution: int) -> np.ndarray:
+    """``(windows, 64, 84)`` bool: the melody on the model grid, cut into 4-bar windows."""
+    ratio = Fraction(RESOLUTION, resolution)
+    cells = []
+    for n in track.notes:
+        s = int(round(n.start * ratio))
+        e = max(int(round(n.end * ratio)), s + 1)
+        p = n.pitch
+        while p < PITCH_LOW:
+            p += 12
+        while p > PITCH_HIGH:
+            p -= 12
+        cells.append((s, e, p - PITCH_LOW))
+    end = max(e for _, e, _ in cells)
+    n_windows = -(-end // SAMPLE_STEPS)
+    roll = np.zeros((n_windows * SAMPLE_STEPS, N_PITCHES), bool)
+    for s, e, p in cells:
+        roll[s:e, p] = True
+    return roll.reshape(n_windows, SAMPLE_STEPS, N_PITCHES)
+
+
+def accompany(
+    score: Score,
+    model="musegan-chorale",
+    seed: int | None = None,
+    save: bool = True,
+    *,
+    track: int | str = 0,
+    parent=None,
+    title: str | None = None,
+    return_composition: bool = False,
+):
+    """Write accompaniment tracks for a melody with a GAN.
+
+    Parameters
+    ----------
+    score : Score
+        The input; its melody track (``track``, default 0) is accompanied.  Any
+        resolution, tempo, time signature and length.
+    model : str or generator
+        A registered GAN (default the sample model ``"musegan-chorale"``; also
+        ``"musegan-quartet"``, ``"musegan-renaissance"`` or a custom one) or a generator
+        from :func:`load_gan`.
+    seed : int, optional
+        Noise seed: same seed, same accompaniment (None draws one; it is recorded).
+    save : bool
+        Save the result as a composition (technique ``"gan"``, the model, the seed, ``parent``).
+    track : int or str
+        The melody track.
+    parent : str or Composition, optional
+    title : str, optional
+    return_composition : bool
+        Return ``(score, composition)``.
+
+    Returns
+    -------
+    Score
+        The melody track unchanged, then the accompaniment tracks; same resolution,
+        tempo and time signature as the input.
+    """
+    if not isinstance(score, Score):
+        raise CapsuleError(f"accompany needs a Score, not {type(score).__name__}")
+    if not score.tracks:
+        raise CapsuleError("the score has no tracks; give accompany a melody")
+    used_seed = _check_seed(seed)
+    ti = score.track_index(track)
+    melody = score.tracks[ti]
+    if melody.is_drum:
+        raise CapsuleError(f"track {melody.name or ti!r} is a drum track; accompany needs a melody")
+    if not melody.notes:
+        raise CapsuleError("the melody has no notes; record or load one first")
+    net = load_gan(model) if isinstance(model, str) else model
+    if not hasattr(net, "spec") or not hasattr(net, "polyphony"):
+        raise CapsuleError("model must be a GAN name or a generator from load_gan()")
+    from .train import generate_samples
+
+    windows = melody_windows(melody, score.resolution)
+    samples = generate_samples(net, windows, net.polyphony, seed=used_seed)  # (w, tracks, 64, 84)
+    acc = samples[:, 1:].transpose(1, 0, 2, 3).reshape(samples.shape[1] - 1, -1, N_PITCHES)
+    # stop at the end of the melody's last bar (the score's bar, on the model grid)
+    bar = max(1, int(round(Fraction(score.steps_per_bar * RESOLUTION, score.resolution))))
+    grid_end = int(np.flatnonzero(windows.reshape(-1, N_PITCHES).any(axis=1)).max()) + 1
+    acc = acc[:, :-(-grid_end // bar) * bar]
+    velocity = max(1, int(np.median([n.velocity for n in melody.notes])) - 10)
+    spec = net.spec
+    ratio = Fraction(score.resolution, RESOLUTION)
+    new_tracks = []
+    for i in range(acc.shape[0]):
+        notes = []
+        for n in roll_to_notes(acc[i], velocity):
+            s = int(round(n.start * ratio))
+            e = max(int(round(n.end * ratio)), s + 1)
+            notes.append(Note(s, n.pitch, e - s, velocity))
+        new_tracks.append(Track(name=spec.tracks[i + 1], program=spec.programs[i + 1], is_drum=spec.is_drum[i + 1],
+                                notes=tuple(notes)))
+    result = score.replace(tracks=(melody, *new_tracks))
+
+    composition = None
+    if save:
+        from ...store import save_composition
+
+        parameters = {"seed": used_seed, "track": ti, "windows": int(len(windows)),
+                      "accompaniment": list(spec.tracks[1:])}
+        composition = save_composition(result, "gan", title=title, model=getattr(net, "name", "custom"),
+                                       parameters=parameters, parent=parent)
+    return (result, composition) if return_composition else result
+

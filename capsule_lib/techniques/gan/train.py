@@ -1,0 +1,559 @@
+"""Training a melody-conditioned GAN (WGAN-GP) with the shared harness.
+
+:class:`GanTask` plugs a generator and a critic into :class:`capsule_lib.train.Trainer`.
+Every step updates the critic (Wasserstein loss plus a gradient penalty of weight 10 on
+random interpolations of real and generated samples); every ``update_ratio``-th step
+also updates the generator (the console's "update ratio": critic updates per generator
+update).  Both use Adam with the console's default learning rate 0.001 and
+``betas=(0.5, 0.9)`` (Gulrajani et al., 2017).
+
+The generator's loss adds, as in pix2pix (Isola et al., 2017), a reconstruction term:
+``recon_weight`` x the binary cross entropy between its output (read as the probability
+``(x + 1) / 2`` that a cell sounds) and the real accompaniment of the same melody.  It
+teaches the harmony that fits a melody in minutes instead of hours of CPU time; the
+adversarial term keeps the output sharp and varied.  ``recon_weight=0`` is a pure WGAN-GP.
+
+After every epoch the generator accompanies a fixed set of validation melodies with
+fixed noise; the per-track metrics of those samples join the epoch's history next to the
+ground truth (the same metrics on the real accompaniment), and every ``sample_every``
+epochs (and the first and last) the samples are written as MIDI and a piano-roll PNG.
+
+:func:`train_gan` is the whole job, as ``capsule train gan`` runs it: register the model,
+train (checkpoints in ``$CAPSULE_HOME/runs/gan/<name>``; an interrupted run resumes),
+save the generator's weights as safetensors, evaluate on the test split, write the card
+(``README.md``, ``history.json``, ``loss.png``, ``metrics.png``, ``sample.mid``) and mark
+the model ``complete`` (or ``failed``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from ...atomic import atomic_write_bytes, atomic_write_text
+from ...datasets.multitrack import GENRES, MultitrackDataset, build_genre_dataset
+from ...errors import CapsuleError
+from ...train import TrainConfig, Trainer, TrainingTask
+from .._common import check_name_free, provenance
+from .data import GanSamples, batch_metrics, roll_to_score
+from .model import ALGORITHMS, Critic, GanConfig, build_generator
+
+__all__ = ["GanTask", "train_gan", "resolve_dataset", "decode", "viterbi_line", "track_polyphony", "note_density", "calibrate_penalties", "generator_output",
+           "gradient_penalty", "generate_samples",
+           "EVAL_SEED", "DEFAULT_UPDATE_RATIO", "DEFAULT_LR"]
+
+EVAL_SEED = 20240611
+DEFAULT_LR = 1e-3
+DEFAULT_UPDATE_RATIO = 4
+GP_WEIGHT = 10.0
+DEFAULT_RECON_WEIGHT = 50.0
+#: Log-probability cost of a change of note in a single-line track (see :func:`viterbi_line`).
+SWITCH_PENALTY = 3.0
+
+
+def track_polyphony(samples: np.ndarray) -> list[int]:
+    """Per track, the most pitches that sound together at 99 % of its sounding steps (>= 1).
+
+    A voice of a chorale gives 1; a piano part gives its usual chord size.  Decoding keeps
+    at most that many pitches per step, so generated tracks keep the texture of the data.
+    """
+    out = []
+    for t in range(samples.shape[1]):
+        counts = samples[:, t].sum(axis=-1).ravel()
+        counts = counts[counts > 0]
+        out.append(max(1, int(np.percentile(counts, 99))) if len(counts) else 1)
+    return out
+
+
+def viterbi_line(prob: np.ndarray, switch_penalty: float = SWITCH_PENALTY) -> np.ndarray:
+    """The most likely single line through ``(n, steps, pitches)`` note probabilities.
+
+    States are the pitches plus a rest (probability ``1 - sum``); the score of a path is
+    the sum of its log probabilities minus ``switch_penalty`` for every change of state,
+    so the line holds notes instead of flickering between neighbours step by step.
+    Returns ``(n, steps)`` state indices (``pitches`` = rest).
+    """
+    eps = 1e-6
+    n, steps, pitches = prob.shape
+    rest = np.clip(1 - prob.sum(axis=-1, keepdims=True), eps, 1)
+    log_e = np.log(np.concatenate([np.clip(prob, eps, 1), rest], axis=-1))  # (n, steps, S)
+    delta = log_e[:, 0].copy()
+    back = np.zeros((n, steps, pitches + 1), np.int16)
+    states = np.arange(pitches + 1)
+    for t in range(1, steps):
+        best = delta.argmax(axis=1)
+        switch = delta[np.arange(n), best][:, None] - switch_penalty
+        stay = delta >= switch
+        back[:, t] = np.where(stay, states[None], best[:, None])
+        delta = np.maximum(delta, switch) + log_e[:, t]
+    path = np.zeros((n, steps), np.int64)
+    path[:, -1] = delta.argmax(axis=1)
+    for t in range(steps - 1, 0, -1):
+        path[:, t - 1] = back[np.arange(n), t, path[:, t]]
+    return path
+
+
+def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENALTY) -> np.ndarray:
+    """Generator output ``(n, tracks, steps, pitches)`` in [-1, 1] -> bool rolls.
+
+    A cell's value ``x`` reads as the probability ``(x + 1) / 2`` that it sounds.  A
+    single-line track (polyphony 1: a voice) becomes the most likely line through those
+    probabilities (:func:`viterbi_line`: a note or a rest at each step, a penalty per
+    change; ``switch_penalty`` is one number or one per track).  A track with polyphony
+    ``k > 1`` plays the cells above 1/2 that are among the ``k`` most likely at that step.
+    """
+    out = np.asarray(output, dtype=np.float64)
+    penalties = list(switch_penalty) if isinstance(switch_penalty, (list, tuple)) else [switch_penalty] * len(polyphony)
+    prob = (out + 1) / 2
+    on = np.zeros(out.shape, bool)
+    for t, p in enumerate(polyphony):
+        pt = prob[:, t]
+        if p == 1:
+            path = viterbi_line(pt, float(penalties[t]))
+            pitches = out.shape[-1]
+            onehot = np.zeros(pt.shape[:-1] + (pitches + 1,), bool)
+            np.put_along_axis(onehot, path[..., None], True, axis=-1)
+            on[:, t] = onehot[..., :pitches]
+            continue
+        cell = pt > 0.5
+        if p < out.shape[-1]:
+            kth = -np.partition(-pt, p - 1, axis=-1)[..., p - 1:p]  # the p-th largest value per step
+            cell &= pt >= kth
+        on[:, t] = cell
+    return on
+
+
+#: Switch penalties tried when calibrating a single-line track's decoder (nats).
+PENALTY_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+
+
+def note_density(samples: np.ndarray) -> list[float]:
+    """Per track, the mean number of note onsets per bar of ``(n, tracks, steps, pitches)`` bool rolls."""
+    s = np.asarray(samples, bool)
+    onsets = s & ~np.concatenate([np.zeros_like(s[:, :, :1]), s[:, :, :-1]], axis=2)
+    bars = s.shape[0] * s.shape[2] / 16
+    return [float(onsets[:, t].sum() / bars) for t in range(s.shape[1])]
+
+
+def calibrate_penalties(output: np.ndarray, polyphony: list[int], target: list[float],
+                        grid=PENALTY_GRID) -> list[float]:
+    """Per accompaniment track, the switch penalty whose decoded lines have the note density
+    (onsets per bar) closest to ``target`` -- the training data's.  Chordal tracks get the default."""
+    out = []
+    for t, p in enumerate(polyphony):
+        if p != 1:
+            out.append(SWITCH_PENALTY)
+            continue
+        one = output[:, t:t + 1]
+        errors = [abs(note_density(decode(one, [1], pen))[0] - target[t]) for pen in grid]
+        out.append(float(grid[int(np.argmin(errors))]))
+    return out
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """``mean((|grad critic(x)| - 1)^2)`` at random points between real and generated samples."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+    x = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    score = critic(x)
+    (grad,) = torch.autograd.grad(score.sum(), x, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def _metric_key(track: str, metric: str) -> str:
+    return f"gen/{track}/{metric}"
+
+
+class GanTask(TrainingTask):
+    """A melody-conditioned WGAN-GP for :class:`~capsule_lib.train.Trainer`.
+
+    Parameters
+    ----------
+    dataset : MultitrackDataset
+    model_config : GanConfig
+    update_ratio : int
+        Critic updates per generator update (>= 1).
+    recon_weight : float
+        Weight of the reconstruction term in the generator's loss (0: pure WGAN-GP).
+    n_eval : int
+        Validation melodies accompanied after every epoch for the metrics.
+    sample_every : int
+        Write MIDI and piano-roll samples every this many epochs (and the first and last).
+    epochs : int
+        The run's length (so the last epoch's samples are written).
+    """
+
+    def __init__(self, dataset: MultitrackDataset, model_config: GanConfig, *, update_ratio: int = DEFAULT_UPDATE_RATIO,
+                 n_eval: int = 64, sample_every: int = 10, epochs: int = 1,
+                 recon_weight: float = DEFAULT_RECON_WEIGHT):
+        if isinstance(update_ratio, bool) or not isinstance(update_ratio, int) or not 1 <= update_ratio <= 100:
+            raise CapsuleError(f"update ratio must be a whole number 1-100, got {update_ratio!r}")
+        if isinstance(recon_weight, bool) or not isinstance(recon_weight, (int, float)) or not 0 <= recon_weight <= 1000:
+            raise CapsuleError(f"reconstruction weight must be a number 0-1000, got {recon_weight!r}")
+        self.recon_weight = float(recon_weight)
+        self.dataset = dataset
+        self.spec = dataset.spec
+        self.config = model_config
+        self.update_ratio = update_ratio
+        self.sample_every = max(1, int(sample_every))
+        self.epochs = epochs
+        self.train_samples = dataset.samples("train")
+        if len(self.train_samples) == 0:
+            raise CapsuleError("the training split has no 4-bar samples with a melody")
+        evals = dataset.samples("validation")
+        if len(evals) == 0:
+            evals = dataset.samples("test")
+        if len(evals) == 0:  # tiny data sets: fall back to training samples (said in the card)
+            evals = self.train_samples[:: max(1, len(self.train_samples) // n_eval)]
+        self.eval_samples = evals[:n_eval]
+        self.polyphony = track_polyphony(self.train_samples)
+        self.ground_truth = batch_metrics(self.eval_samples, self.spec)
+        self.density = note_density(self.train_samples[:: max(1, len(self.train_samples) // 2000)])
+        self.switch_penalty = [SWITCH_PENALTY] * (len(self.spec.tracks) - 1)
+
+    def build(self, device):
+        return {"generator": build_generator(self.config).to(device), "critic": Critic(self.config).to(device)}
+
+    def configure_optimizers(self, modules, config):
+        return {name: torch.optim.Adam(m.parameters(), lr=config.lr, betas=(0.5, 0.9)) for name, m in modules.items()}
+
+    def train_dataset(self):
+        return GanSamples(self.train_samples, transpose=True)
+
+    def training_step(self, modules, optimizers, batch, step):
+        gen, critic = modules["generator"], modules["critic"]
+        melody = batch[:, :1]
+        with torch.no_grad():
+            fake = torch.cat([melody, gen(melody)], 1)
+        d_real = critic(batch).mean()
+        d_fake = critic(fake).mean()
+        gp = gradient_penalty(critic, batch, fake)
+        d_loss = d_fake - d_real + GP_WEIGHT * gp
+        self.optimize(optimizers["critic"], d_loss)
+        out = {"critic_loss": d_loss.detach(), "wasserstein": (d_real - d_fake).detach(), "gradient_penalty": gp.detach()}
+        if step % self.update_ratio == self.update_ratio - 1:
+            acc = gen(melody)
+            g_adv = -critic(torch.cat([melody, acc], 1)).mean()
+            g_loss = g_adv
+            if self.recon_weight:
+                prob = ((acc + 1) / 2).clamp(1e-6, 1 - 1e-6)
+                recon = torch.nn.functional.binary_cross_entropy(prob, (batch[:, 1:] + 1) / 2)
+                g_loss = g_adv + self.recon_weight * recon
+                out["reconstruction"] = recon.detach()
+            self.optimize(optimizers["generator"], g_loss)
+            out["generator_loss"] = g_loss.detach()
+            out["generator_adversarial"] = g_adv.detach()
+        return out
+
+    def state_dict(self):
+        return {"switch_penalty": list(self.switch_penalty)}
+
+    def load_state_dict(self, state):
+        self.switch_penalty = [float(x) for x in state.get("switch_penalty", self.switch_penalty)]
+
+    def on_sample(self, modules, epoch, out_dir):
+        melodies = self.eval_samples[:, 0]
+        raw = generator_output(modules["generator"], melodies, EVAL_SEED)
+        # the decoder of single-line tracks is calibrated to the training data's note density
+        self.switch_penalty = calibrate_penalties(raw, self.polyphony[1:], self.density[1:])
+        acc = decode(raw, self.polyphony[1:], self.switch_penalty)
+        samples = np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
+        metrics = batch_metrics(samples, self.spec)
+        record = {f"switch_penalty/{name}": v for name, v in zip(self.spec.tracks[1:], self.switch_penalty)}
+        for track, values in metrics["tracks"].items():
+            for key, v in values.items():
+                record[_metric_key(track, key)] = v
+        for pair, v in metrics["tonal_distance"].items():
+            record[f"gen/tonal_distance/{pair}"] = v
+        if epoch == 1 or epoch % self.sample_every == 0 or epoch == self.epochs:
+            _write_samples(samples[:4], self.spec, out_dir, f"epoch {epoch}")
+        else:
+            out_dir.rmdir() if out_dir.is_dir() and not any(out_dir.iterdir()) else None
+        return record
+
+
+def generate_samples(gen, melodies: np.ndarray, polyphony: list[int], seed: int = EVAL_SEED,
+                     batch: int = 64, switch_penalty=None) -> np.ndarray:
+    """Melodies ``(n, 64, 84)`` bool -> samples ``(n, tracks, 64, 84)`` bool with fixed noise ``seed``.
+
+    ``switch_penalty`` (one per accompaniment track) defaults to the generator's calibrated
+    ``switch_penalty`` attribute (set by :func:`~capsule_lib.techniques.gan.load_gan`), else
+    :data:`SWITCH_PENALTY`.
+    """
+    if switch_penalty is None:
+        switch_penalty = getattr(gen, "switch_penalty", SWITCH_PENALTY)
+    acc = decode(generator_output(gen, melodies, seed, batch), polyphony[1:], switch_penalty)
+    return np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
+
+
+def generator_output(gen, melodies: np.ndarray, seed: int = EVAL_SEED, batch: int = 64) -> np.ndarray:
+    """The generator's raw accompaniment ``(n, tracks - 1, 64, 84)`` in [-1, 1] for bool melodies."""
+    g = torch.Generator().manual_seed(int(seed))
+    dev = next(gen.parameters()).device
+    outs = []
+    was_training = gen.training
+    gen.eval()
+    try:
+        with torch.no_grad():
+            for i in range(0, len(melodies), batch):
+                m = torch.from_numpy(np.asarray(melodies[i:i + batch], np.float32) * 2 - 1)[:, None].to(dev)
+                noise = torch.randn(m.shape[0], gen.noise_dim, generator=g).to(dev)
+                outs.append(gen(m, noise).cpu().numpy())
+    finally:
+        gen.train(was_training)
+    return np.concatenate(outs)
+
+
+def _write_samples(samples: np.ndarray, spec, out_dir: Path, title: str) -> None:
+    from ...midi import write_midi
+
+    for i, s in enumerate(samples):
+        score = roll_to_score(s, spec, title=f"{title}, sample {i + 1}")
+        if any(t.notes for t in score.tracks):
+            write_midi(score, out_dir / f"sample_{i + 1}.mid")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        from ...plot import plot_pianoroll
+
+        ax = plot_pianoroll(roll_to_score(samples[0], spec, title=title), tracks=None)
+        buf = io.BytesIO()
+        ax.figure.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+        plt.close(ax.figure)
+        atomic_write_bytes(out_dir / "pianoroll.png", buf.getvalue())
+    except ImportError:  # matplotlib is a dependency; be quiet if a slim install lacks it
+        pass
+
+
+def resolve_dataset(dataset, *, limit: int | None = None, progress: bool = True) -> MultitrackDataset:
+    """A genre name (``chorale``, ``quartet``, ``renaissance``), a folder of LPD-5 ``.npz`` or
+    MIDI files, or a :class:`MultitrackDataset` -> the data set."""
+    if isinstance(dataset, MultitrackDataset):
+        return dataset
+    if not isinstance(dataset, (str, Path)):
+        raise CapsuleError(f"dataset must be a genre name or a folder, not {type(dataset).__name__}")
+    if str(dataset) in GENRES:
+        return build_genre_dataset(str(dataset), progress=progress, limit=limit)
+    folder = Path(dataset).expanduser()
+    if not folder.is_dir():
+        raise CapsuleError(f"unknown dataset {str(dataset)!r}: use {', '.join(GENRES)} or a folder of LPD-5 .npz or MIDI files")
+    from ...datasets.external import load_lpd5, load_midi_folder
+
+    if next(folder.rglob("*.npz"), None) is not None:
+        return load_lpd5(folder, limit=limit, progress=progress)
+    return load_midi_folder(folder, limit=limit, progress=progress)
+
+
+def train_gan(
+    name: str,
+    algorithm: str = "musegan",
+    dataset="chorale",
+    epochs: int = 20,
+    lr: float = DEFAULT_LR,
+    update_ratio: int = DEFAULT_UPDATE_RATIO,
+    batch_size: int = 32,
+    seed: int = 0,
+    *,
+    recon_weight: float = DEFAULT_RECON_WEIGHT,
+    limit: int | None = None,
+    progress: bool = True,
+    model_config: GanConfig | Mapping[str, Any] | None = None,
+    max_steps_per_epoch: int | None = None,
+    sample_every: int = 10,
+    device: str = "auto",
+    evaluate: bool = True,
+    registry=None,
+    on_epoch_end: Callable | None = None,
+    description: str | None = None,
+):
+    """Train a melody-conditioned GAN and register it as a custom model (technique ``"gan"``).
+
+    Parameters
+    ----------
+    name : str
+        The new model's name (an unfinished run of the same name is resumed).
+    algorithm : {"musegan", "unet"}
+    dataset : str, path or MultitrackDataset
+        A genre (``chorale``, ``quartet``, ``renaissance``), or a folder of LPD-5 ``.npz``
+        or multi-track MIDI files.
+    epochs, lr, batch_size, seed
+        Training hyperparameters (console defaults: learning rate 0.001).
+    update_ratio : int
+        Critic updates per generator update (console example: 4).
+    recon_weight : float
+        Weight of the generator's reconstruction term (0: pure WGAN-GP; see the module).
+    limit : int, optional
+        Use only the first ``limit`` pieces (quick runs).
+    max_steps_per_epoch : int, optional
+        Cut epochs short (classroom smoke runs).
+    sample_every : int
+        Write MIDI + piano-roll samples every this many epochs.
+    evaluate : bool
+        Evaluate on the test split afterwards (metrics vs ground truth).
+
+    Returns
+    -------
+    ModelCard
+    """
+    from ...models import ModelRegistry
+    from ...paths import capsule_home
+
+    if algorithm not in ALGORITHMS:
+        raise CapsuleError(f"unknown GAN algorithm {algorithm!r} (expected musegan or unet)")
+    registry = registry if registry is not None else ModelRegistry()
+    ds = resolve_dataset(dataset, limit=limit, progress=progress)
+    if isinstance(model_config, Mapping):
+        model_config = GanConfig.from_dict(dict(model_config))
+    model_config = model_config or GanConfig()
+    model_config = GanConfig.from_dict({**model_config.to_dict(), "algorithm": algorithm, "n_tracks": ds.n_tracks})
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device, drop_last=True,
+                         max_steps_per_epoch=max_steps_per_epoch, progress=progress, sample_every=1)
+    existing = check_name_free(registry, name, "gan")
+    task = GanTask(ds, model_config, update_ratio=update_ratio, sample_every=sample_every, epochs=epochs,
+                   recon_weight=recon_weight)
+    summary = ds.summary()
+    hyper = {
+        "model": model_config.to_dict(),
+        "training": {"epochs": epochs, "lr": lr, "update_ratio": update_ratio, "batch_size": batch_size, "seed": seed,
+                     "max_steps_per_epoch": max_steps_per_epoch, "optimizer": "Adam(betas=(0.5, 0.9))",
+                     "loss": f"WGAN-GP (gradient penalty weight {GP_WEIGHT:g}); generator + {recon_weight:g} x "
+                             "reconstruction cross entropy"},
+        "genre": ds.spec.to_dict(),
+        "polyphony": task.polyphony,
+        "data": {"samples": f"{len(task.train_samples)} train samples of 4 bars (hop 1 bar), "
+                            f"{len(task.eval_samples)} validation samples for the per-epoch metrics",
+                 "transposition": "random -5..+6 semitones (training only)", "summary": summary},
+        "ground_truth": task.ground_truth,
+    }
+    dataset_desc = (f"{summary['source']}: {summary['train']['pieces']} train / {summary['validation']['pieces']} "
+                    f"validation / {summary['test']['pieces']} test pieces")
+    algo_name = "MuseGAN" if algorithm == "musegan" else "U-Net"
+    desc = description or f"{algo_name} accompaniment ({', '.join(ds.spec.tracks[1:])}) for a melody, trained on {summary['source']}"
+    if existing is None:
+        registry.create(name, "gan", algorithm=algo_name, dataset=dataset_desc, hyperparameters=hyper, description=desc)
+    else:
+        registry.update(name, status="training", hyperparameters=hyper, dataset=dataset_desc)
+    run_dir = capsule_home() / "runs" / "gan" / name
+    try:
+        trainer = Trainer(task, config, run_dir, on_epoch_end=on_epoch_end)
+        started = time.perf_counter()
+        history = trainer.fit(resume=True)
+        train_seconds = float(sum(rec.get("seconds", 0.0) for rec in history)) or time.perf_counter() - started
+        gen = trainer.modules["generator"].to("cpu").eval()
+        registry.save_weights(name, gen.state_dict(), metadata={"model": model_config.to_dict(), "epochs": len(history)})
+        last = history[-1]
+        metrics: dict[str, Any] = {k: last[k] for k in ("critic_loss", "generator_loss", "wasserstein") if k in last}
+        metrics["parameters"] = {"generator": sum(p.numel() for p in gen.parameters()),
+                                 "critic": sum(p.numel() for p in trainer.modules["critic"].parameters())}
+        hyper["switch_penalty"] = task.switch_penalty
+        hyper["note_density"] = task.density
+        gen.spec, gen.polyphony, gen.name, gen.switch_penalty = ds.spec, task.polyphony, name, task.switch_penalty
+        if evaluate and len(ds.samples("test")):
+            from .evaluate import evaluate_gan
+
+            metrics["test"] = evaluate_gan(gen, "test", dataset=ds)
+        hyper["provenance"] = provenance(str(trainer.device), "capsule_lib.techniques.gan.train_gan(...)")
+        card = registry.update(name, status="complete", metrics=metrics, training_time_s=round(train_seconds, 1),
+                               hyperparameters=hyper)
+        final_samples = sorted((run_dir / "samples").glob("epoch_*/sample_1.mid"))
+        write_card_files(card, list(history), summary, final_samples[-1] if final_samples else None)
+        return registry.get(name)
+    except BaseException:
+        try:
+            registry.update(name, status="failed")
+        finally:
+            raise
+
+
+def _fmt(x) -> str:
+    return f"{x:.3f}" if isinstance(x, (int, float)) and not (isinstance(x, float) and math.isnan(x)) else "n/a"
+
+
+def write_card_files(card, history: list, summary: dict, sample_midi: Path | None = None) -> None:
+    """``README.md``, ``history.json``, ``loss.png``, ``metrics.png`` (and ``sample.mid``) in the card's folder."""
+    from .views import plot_gan_loss, plot_metric_curves
+
+    folder: Path = card.path
+    atomic_write_text(folder / "history.json", json.dumps(history, indent=1) + "\n")
+    hp, m = card.hyperparameters, card.metrics
+    plots = []
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        for fname, fig in (("loss.png", plot_gan_loss(history).figure),
+                           ("metrics.png", plot_metric_curves(history, hp["ground_truth"], hp["genre"]["tracks"]))):
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+            plt.close(fig)
+            atomic_write_bytes(folder / fname, buf.getvalue())
+            plots.append(fname)
+    except ImportError:
+        pass
+    if sample_midi is not None and sample_midi.is_file():
+        atomic_write_bytes(folder / "sample.mid", sample_midi.read_bytes())
+    tr = hp["training"]
+    lines = [
+        f"# {card.name} -- {card.algorithm} accompaniment GAN", "",
+        card.description, "",
+        "## Data and split", "",
+        f"- {card.dataset}; {summary['skipped']} unusable and {summary['duplicates']} duplicate pieces dropped.",
+        f"- Tracks: {', '.join(hp['genre']['tracks'])} (the first is the melody the generator is given; "
+        f"default instruments, General MIDI programs {hp['genre']['programs']}).",
+        f"- Split rule: {summary['split_rule']}.",
+        f"- Samples: {hp['data']['samples']}; {hp['data']['transposition']}; pitches MIDI "
+        f"{summary['pitch_range'][0]}-{summary['pitch_range'][1]}, {summary['sample']}.",
+        f"- Decoding: a track with polyphony 1 (polyphony per accompaniment track: {hp['polyphony'][1:]}, the "
+        "99th percentile of simultaneous notes in the training data) becomes the most likely single line "
+        "through the generator's note probabilities (Viterbi, a penalty per change of note, calibrated after "
+        "each epoch on the validation melodies so that the lines have the training data's notes per bar: "
+        f"penalties {hp.get('switch_penalty')} nats, target onsets per bar {[round(x, 2) for x in hp.get('note_density', [])]}); "
+        "other tracks play the cells above 1/2 among their most likely.", "",
+        "## Hyperparameters", "",
+        f"- Network: {json.dumps(hp['model'])}; parameters {json.dumps(m.get('parameters', {}))}.",
+        f"- Training: {tr['epochs']} epochs, learning rate {tr['lr']:g}, update ratio {tr['update_ratio']} "
+        f"(critic updates per generator update), batch {tr['batch_size']}, seed {tr['seed']}, {tr['optimizer']}, "
+        f"{tr['loss']}.",
+        f"- Wall-clock training time: {card.training_time_s:.0f} s ({card.training_time_s / 60:.1f} min).", "",
+        "## Results", "",
+        f"- Last epoch: critic loss {_fmt(m.get('critic_loss'))}, generator loss {_fmt(m.get('generator_loss'))}, "
+        f"Wasserstein estimate {_fmt(m.get('wasserstein'))}.",
+    ]
+    test = m.get("test")
+    if test:
+        from .views import metrics_comparison_table
+
+        lines += ["", f"Test split ({test['n_samples']} 4-bar samples of {test['n_pieces']} held-out pieces; "
+                      "generated = accompaniment written for the real melody, ground truth = the real accompaniment):",
+                  "", metrics_comparison_table(test), "",
+                  f"Quality bar (each accompaniment track: empty bar rate, pitch classes used, qualified note rate and "
+                  f"polyphonic rate within 20 % of the ground truth -- or 0.01 where the ground truth is below 0.05 -- "
+                  f"and in-scale ratio within 5 points): **{'passed' if test['quality_bar']['passed'] else 'not passed'}**"
+                  + ("" if test["quality_bar"]["passed"] else
+                     f" ({'; '.join(test['quality_bar']['failures'][:6])})") + "."]
+    for fname, caption in (("loss.png", "generator and critic loss"), ("metrics.png", "metrics per epoch vs ground truth")):
+        if fname in plots:
+            lines += ["", f"![{caption}]({fname})"]
+    if sample_midi is not None:
+        lines += ["", "`sample.mid`: the last epoch's first validation sample (melody + accompaniment)."]
+    run = hp.get("provenance")
+    if run:
+        lines += ["", "## Provenance", "",
+                  f"- Produced by: `{run['command']}`",
+                  f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
+                  f"- Finished: {run['finished']}.",
+                  f"- `capsule evaluate {card.name} --json` reproduces the test table.",
+                  "- A sample model is that folder (`$CAPSULE_HOME/models/NAME/`) copied to `data/models/NAME/`."]
+    atomic_write_text(folder / "README.md", "\n".join(lines) + "\n")
+

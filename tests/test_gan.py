@@ -1,0 +1,444 @@
+"""The GAN technique: networks, training task, decoding, accompaniment, evaluation, command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from capsule_lib import CapsuleError, Note, Score, Track, load_sample, set_instrument
+from capsule_lib.cli import main
+from capsule_lib.datasets.multitrack import (
+    GENRES, N_PITCHES, PITCH_LOW, SAMPLE_STEPS, GenreSpec, MultitrackDataset, Piece, split_of,
+)
+from capsule_lib.midi import read_midi, write_midi
+from capsule_lib.store import CompositionStore
+from capsule_lib.techniques.gan import (
+    Critic, GanConfig, GanSamples, GanTask, accompany, batch_metrics, build_generator, decode, evaluate_gan,
+    load_gan, quality_bar, roll_to_score, train_gan,
+)
+from capsule_lib.techniques.gan.data import roll_to_notes
+from capsule_lib.techniques.gan.train import (
+    calibrate_penalties, generate_samples, gradient_penalty, note_density, track_polyphony, viterbi_line,
+)
+
+SPEC = GENRES["chorale"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _piece(path: str, bars: int = 6, root: int = 60) -> Piece:
+    """A melody of quarter notes over held triads (alto, tenor) and a bass on the root."""
+    rows = []
+    for b in range(bars):
+        chord_root = root + (0, 5, 7, 0)[b % 4]
+        for beat in range(4):
+            rows.append((0, b * 16 + beat * 4, chord_root + 12 + (0, 4, 7, 4)[beat], 4))
+        rows += [(1, b * 16, chord_root + 7, 16), (2, b * 16, chord_root + 4, 16), (3, b * 16, chord_root - 12, 16)]
+    return Piece(path, path, split_of(path), np.asarray(sorted(rows), np.int32))
+
+
+def _paths(split: str, n: int) -> list[str]:
+    out, i = [], 0
+    while len(out) < n:
+        p = f"synthetic/piece{i}"
+        if split_of(p) == split:
+            out.append(p)
+        i += 1
+    return out
+
+
+def synthetic_dataset() -> MultitrackDataset:
+    pieces = [_piece(p, root=55 + k) for k, p in enumerate(_paths("train", 4))]
+    pieces += [_piece(p) for p in _paths("validation", 1) + _paths("test", 1)]
+    return MultitrackDataset(SPEC, pieces, source="synthetic chorale-like pieces")
+
+
+@pytest.fixture(scope="module")
+def tiny_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("gan_home")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_home):
+    """A tiny MuseGAN trained for two short epochs on the synthetic pieces (module-wide)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CAPSULE_HOME", str(tiny_home))
+    try:
+        torch.set_num_threads(1)
+        card = train_gan("tiny-gan", "musegan", synthetic_dataset(), epochs=2, batch_size=4, update_ratio=2,
+                         max_steps_per_epoch=4, progress=False, sample_every=1,
+                         model_config={"z_dim": 8, "width": 16, "critic_width": 16})
+    finally:
+        mp.undo()
+    return card
+
+
+@pytest.fixture
+def in_tiny_home(tiny_home, tiny_model, monkeypatch):
+    monkeypatch.setenv("CAPSULE_HOME", str(tiny_home))
+    return tiny_home
+
+
+# --------------------------------------------------------------------------- networks
+
+
+@pytest.mark.parametrize("algorithm", ["musegan", "unet"])
+@pytest.mark.parametrize("n_tracks", [4, 6])
+def test_generators_write_the_accompaniment_tracks_in_range(algorithm, n_tracks):
+    cfg = GanConfig(algorithm=algorithm, n_tracks=n_tracks, z_dim=8, width=16, critic_width=16)
+    gen, critic = build_generator(cfg), Critic(cfg)
+    melody = torch.rand(3, 1, SAMPLE_STEPS, N_PITCHES) * 2 - 1
+    out = gen(melody)
+    assert out.shape == (3, n_tracks - 1, SAMPLE_STEPS, N_PITCHES)
+    assert out.abs().max() <= 1
+    assert critic(torch.cat([melody, out], 1)).shape == (3,)
+    # the noise matters: two draws differ, a fixed draw repeats
+    gen.eval()
+    noise = torch.randn(3, gen.noise_dim)
+    assert torch.equal(gen(melody, noise), gen(melody, noise))
+    assert not torch.equal(gen(melody, noise), gen(melody, torch.randn(3, gen.noise_dim)))
+
+
+def test_generator_output_depends_on_the_melody():
+    gen = build_generator(GanConfig(z_dim=8, width=16, critic_width=16)).eval()
+    noise = torch.randn(2, gen.noise_dim)
+    a = torch.full((2, 1, SAMPLE_STEPS, N_PITCHES), -1.0)
+    b = a.clone()
+    b[:, :, :, 40] = 1
+    assert not torch.allclose(gen(a, noise), gen(b, noise))
+
+
+def test_config_checks():
+    with pytest.raises(CapsuleError, match="unknown GAN algorithm"):
+        GanConfig(algorithm="vae")
+    with pytest.raises(CapsuleError, match="n_tracks"):
+        GanConfig(n_tracks=1)
+    assert GanConfig.from_dict(GanConfig(width=8).to_dict()) == GanConfig(width=8)
+
+
+def test_gradient_penalty_is_zero_for_a_unit_slope_critic():
+    class Linear(torch.nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, 0]  # gradient norm exactly 1 everywhere
+
+    real = torch.rand(4, 4, SAMPLE_STEPS, N_PITCHES)
+    assert gradient_penalty(Linear(), real, torch.rand_like(real)).item() == pytest.approx(0.0)
+
+    class Steep(torch.nn.Module):
+        def forward(self, x):
+            return 3 * x.flatten(1)[:, 0]
+
+    assert gradient_penalty(Steep(), real, torch.rand_like(real)).item() == pytest.approx(4.0)
+
+
+# --------------------------------------------------------------------------- data and decoding
+
+
+def test_samples_transpose_all_tracks_together_and_stay_in_range():
+    ds = synthetic_dataset()
+    samples = ds.samples("train")
+    data = GanSamples(samples, transpose=True)
+    torch.manual_seed(0)
+    for i in range(len(data)):
+        x = data[i] > 0
+        orig = torch.from_numpy(samples[i])
+        assert x.sum() == orig.sum()  # nothing fell off the range
+        shifts = [s for s in range(-5, 7) if torch.equal(torch.roll(orig, s, dims=-1), x)]
+        assert len(shifts) == 1  # one shift for every track
+
+
+def test_roll_to_notes_turns_runs_into_notes():
+    roll = np.zeros((8, N_PITCHES), bool)
+    roll[0:3, 10] = True
+    roll[5:8, 10] = True
+    roll[2, 20] = True
+    notes = roll_to_notes(roll, velocity=70)
+    assert notes == (Note(0, PITCH_LOW + 10, 3, 70), Note(5, PITCH_LOW + 10, 3, 70), Note(2, PITCH_LOW + 20, 1, 70))
+
+
+def test_decode_keeps_at_most_the_tracks_polyphony_above_zero():
+    out = -np.ones((1, 2, 2, N_PITCHES))
+    out[0, 0, 0, [3, 5, 9]] = [0.2, 0.9, 0.5]  # three candidates, polyphony 1 keeps the strongest
+    out[0, 1, 0, [3, 5, 9]] = [0.2, 0.9, 0.5]  # polyphony 2 keeps two
+    out[0, 0, 1, 7] = -0.1  # probability 0.45 in all: the line rests
+    on = decode(out, [1, 2])
+    assert np.flatnonzero(on[0, 0, 0]).tolist() == [5]
+    assert np.flatnonzero(on[0, 1, 0]).tolist() == [5, 9]
+    assert not on[0, 0, 1].any()
+    spread = -np.ones((1, 1, 1, N_PITCHES))
+    spread[0, 0, 0, [10, 11, 12]] = [-0.4, -0.3, -0.4]  # 0.3, 0.35, 0.3: rest only 0.05, the line sounds at 11
+    assert np.flatnonzero(decode(spread, [1])[0, 0, 0]).tolist() == [11]
+    assert not decode(spread, [2]).any()  # a chordal track needs cells above 1/2
+
+
+def test_single_lines_hold_notes_instead_of_flickering():
+    prob = np.zeros((1, 8, N_PITCHES))
+    prob[0, :, 20] = [0.5, 0.45, 0.5, 0.45, 0.5, 0.45, 0.05, 0.05]
+    prob[0, :, 21] = [0.45, 0.5, 0.45, 0.5, 0.45, 0.5, 0.9, 0.9]
+    path = viterbi_line(prob, switch_penalty=3.0)[0]
+    assert path.tolist() == [21] * 8  # one held note; per-step argmax would change note 6 times
+    assert viterbi_line(prob, switch_penalty=0.0)[0].tolist() == [20, 21, 20, 21, 20, 21, 21, 21]
+
+
+def test_track_polyphony_reads_the_texture_of_the_data():
+    s = np.zeros((10, 2, SAMPLE_STEPS, N_PITCHES), bool)
+    s[:, 0, :, 30] = True  # a single line
+    s[:, 1, :, [30, 34, 37]] = True  # triads
+    assert track_polyphony(s) == [1, 3]
+
+
+def test_batch_metrics_match_hand_counts():
+    sample = np.zeros((1, 4, SAMPLE_STEPS, N_PITCHES), bool)
+    sample[0, 0, :, 60 - PITCH_LOW] = True  # melody: C held for 4 bars
+    sample[0, 1, :16, 64 - PITCH_LOW] = True  # alto: E in bar 1 only
+    sample[0, 2, :, [67 - PITCH_LOW, 71 - PITCH_LOW]] = True  # tenor: G+B throughout
+    sample[0, 3, 0:4, 61 - PITCH_LOW] = True  # bass: one C#
+    m = batch_metrics(sample, SPEC)["tracks"]
+    assert m["alto"]["empty_bar_rate"] == 0.75
+    assert m["tenor"]["polyphonic_rate"] == 1.0 and m["tenor"]["pitch_classes_used"] == 2
+    assert m["soprano"]["polyphonic_rate"] == 0.0
+    assert m["bass"]["in_scale_ratio"] == 1.0  # one pitch class fits some major scale
+
+
+# --------------------------------------------------------------------------- training
+
+
+class _Counter(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.noise_dim = 2
+
+    def forward(self, melody, noise=None):
+        return torch.tanh(self.w + 0 * melody).expand(-1, 3, -1, -1)
+
+
+def test_update_ratio_sets_how_often_the_generator_is_updated():
+    task = GanTask(synthetic_dataset(), GanConfig(z_dim=8, width=16, critic_width=16), update_ratio=3)
+    gen = _Counter()
+    critic = Critic(GanConfig(z_dim=8, width=16, critic_width=16))
+    cfg = type("C", (), {"lr": 0.01})()
+    opts = task.configure_optimizers({"generator": gen, "critic": critic}, cfg)
+    assert all(o.param_groups[0]["lr"] == 0.01 for o in opts.values())
+    batch = torch.stack([task.train_dataset()[i] for i in range(4)])
+    updates = []
+    for step in range(6):
+        before = gen.w.item()
+        out = task.training_step({"generator": gen, "critic": critic}, opts, batch, step)
+        updates.append(("generator_loss" in out, gen.w.item() != before))
+        assert {"critic_loss", "wasserstein", "gradient_penalty"} <= set(out)
+    assert updates == [(False, False), (False, False), (True, True)] * 2
+    assert "reconstruction" in out  # the pix2pix-style term joins the generator's loss
+    with pytest.raises(CapsuleError, match="update ratio"):
+        GanTask(synthetic_dataset(), GanConfig(), update_ratio=0)
+    with pytest.raises(CapsuleError, match="reconstruction weight"):
+        GanTask(synthetic_dataset(), GanConfig(), recon_weight=-1)
+
+
+def test_reconstruction_term_pulls_the_generator_towards_the_real_accompaniment():
+    torch.manual_seed(0)
+    cfg = GanConfig(z_dim=8, width=16, critic_width=16)
+    task = GanTask(synthetic_dataset(), cfg, update_ratio=1, recon_weight=50)
+    mods = task.build(torch.device("cpu"))
+    opts = task.configure_optimizers(mods, type("C", (), {"lr": 0.003})())
+    batch = torch.stack([task.train_dataset()[i] for i in range(8)])
+    first = [task.training_step(mods, opts, batch, s)["reconstruction"].item() for s in range(30)]
+    assert first[-1] < 0.5 * first[0]
+
+
+def test_train_gan_records_losses_metrics_against_ground_truth_and_samples(tiny_model, tiny_home):
+    card = tiny_model
+    assert card.status == "complete" and card.technique == "gan" and card.algorithm == "MuseGAN"
+    history = json.loads((card.path / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2]
+    for rec in history:
+        assert {"critic_loss", "generator_loss", "wasserstein"} <= set(rec)
+        for track in SPEC.tracks[1:]:
+            assert f"gen/{track}/pitch_classes_used" in rec or f"gen/{track}/empty_bar_rate" in rec
+    gt = card.hyperparameters["ground_truth"]["tracks"]
+    assert gt["alto"]["pitch_classes_used"] == 1.0 and gt["bass"]["polyphonic_rate"] == 0.0  # the synthetic texture
+    for fname in ("README.md", "loss.png", "metrics.png", "sample.mid"):
+        assert (card.path / fname).is_file(), fname
+    text = (card.path / "README.md").read_text()
+    for needle in ("## Data and split", "## Hyperparameters", "update ratio 2", "Wall-clock", "Quality bar",
+                   "generated / ground truth"):
+        assert needle in text, needle
+    runs = tiny_home / "runs" / "gan" / "tiny-gan" / "samples"
+    assert sorted(p.name for p in runs.iterdir()) == ["epoch_0001", "epoch_0002"]
+    sample = read_midi(runs / "epoch_0002" / "sample_1.mid", "all")
+    assert len(sample.tracks) >= 1
+    assert card.hyperparameters["training"]["lr"] == 0.001  # the console's default
+
+
+def test_training_refuses_a_taken_name_and_bad_algorithm(in_tiny_home):
+    with pytest.raises(CapsuleError, match="already exists"):
+        train_gan("tiny-gan", dataset=synthetic_dataset(), epochs=1)
+    with pytest.raises(CapsuleError, match="unknown GAN algorithm"):
+        train_gan("x", algorithm="rnn", dataset=synthetic_dataset())
+    with pytest.raises(CapsuleError, match="unknown dataset"):
+        train_gan("x", dataset="no-such-genre")
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def test_accompany_keeps_the_melody_verbatim_and_adds_the_genre_tracks(in_tiny_home):
+    melody = load_sample("ode_to_joy")
+    out, comp = accompany(melody, model="tiny-gan", seed=3, return_composition=True)
+    assert out.tracks[0] == melody.tracks[0]
+    assert [t.name for t in out.tracks[1:]] == ["alto", "tenor", "bass"]
+    assert [t.program for t in out.tracks[1:]] == list(SPEC.programs[1:])
+    assert (out.resolution, out.tempo, out.time_signature) == (melody.resolution, melody.tempo, melody.time_signature)
+    bar_end = -(-melody.tracks[0].end // melody.steps_per_bar) * melody.steps_per_bar
+    assert all(n.end <= bar_end for t in out.tracks[1:] for n in t.notes)
+    assert out == accompany(melody, model="tiny-gan", seed=3, save=False)  # same seed, same music
+    stored = CompositionStore().get(comp.id)
+    assert stored.technique == "gan" and stored.model == "tiny-gan" and stored.parameters["seed"] == 3
+
+
+def test_accompany_handles_any_length_and_resolution(in_tiny_home):
+    notes = tuple(Note(i * 12, 60 + (i % 5), 12) for i in range(2 * 9 * 4))  # 18 bars at 12 steps per beat
+    score = Score(tracks=(Track("tune", 73, notes=notes),), resolution=12, tempo=90)
+    out = accompany(score, model="tiny-gan", seed=1, save=False)
+    assert out.tracks[0] == score.tracks[0] and out.resolution == 12
+    ends = [n.end for t in out.tracks[1:] for n in t.notes]
+    assert not ends or max(ends) <= score.tracks[0].end
+    net = load_gan("tiny-gan")
+    assert net.spec.tracks == SPEC.tracks and len(net.polyphony) == 4
+
+
+def test_accompany_refuses_bad_input(in_tiny_home):
+    with pytest.raises(CapsuleError, match="needs a Score"):
+        accompany("ode_to_joy", model="tiny-gan")
+    with pytest.raises(CapsuleError, match="no notes"):
+        accompany(Score(tracks=(Track(),)), model="tiny-gan")
+    drums = Score(tracks=(Track("kit", is_drum=True, notes=(Note(0, 36, 4),)),))
+    with pytest.raises(CapsuleError, match="drum"):
+        accompany(drums, model="tiny-gan")
+    with pytest.raises(CapsuleError, match="seed"):
+        accompany(load_sample("ode_to_joy"), model="tiny-gan", seed=-1)
+    with pytest.raises(CapsuleError, match="not a GAN|is a"):
+        accompany(load_sample("ode_to_joy"), model="arcnn-bach")
+
+
+def test_generate_samples_returns_the_melody_unchanged():
+    gen = build_generator(GanConfig(z_dim=8, width=16, critic_width=16))
+    melodies = np.zeros((3, SAMPLE_STEPS, N_PITCHES), bool)
+    melodies[:, ::4, 36] = True
+    out = generate_samples(gen, melodies, [1, 1, 1, 1], seed=5)
+    assert out.shape == (3, 4, SAMPLE_STEPS, N_PITCHES) and np.array_equal(out[:, 0], melodies)
+    assert np.array_equal(out, generate_samples(gen, melodies, [1, 1, 1, 1], seed=5))
+    assert (out[:, 1:].sum(axis=-1) <= 1).all()  # polyphony 1: one pitch per step at most
+
+
+def test_set_instrument_changes_a_track_and_refuses_drums():
+    score = Score(tracks=(Track("tune", 0, notes=(Note(0, 60, 4),)), Track("kit", is_drum=True, notes=(Note(0, 36, 1),))))
+    assert set_instrument(score, 0, 41).tracks[0].program == 41
+    with pytest.raises(CapsuleError, match="drum"):
+        set_instrument(score, 1, 5)
+    with pytest.raises(CapsuleError, match="0-127"):
+        set_instrument(score, 0, 128)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def test_evaluate_reports_generated_beside_ground_truth(in_tiny_home):
+    result = evaluate_gan("tiny-gan", "test", dataset=synthetic_dataset())
+    assert set(result["tracks"]) == set(SPEC.tracks)
+    for track, metrics in result["tracks"].items():
+        assert {"empty_bar_rate", "pitches_used", "pitch_classes_used", "polyphonic_rate", "in_scale_ratio",
+                "qualified_note_rate"} <= set(metrics)
+        for v in metrics.values():
+            assert set(v) == {"generated", "ground_truth"}
+    melody = result["tracks"]["soprano"]
+    assert all(v["generated"] == v["ground_truth"] for v in melody.values())  # the melody is kept verbatim
+    assert result["n_samples"] >= 1 and isinstance(result["quality_bar"]["passed"], bool)
+
+
+def test_quality_bar_tolerances():
+    def one(metric, g, t):
+        return {"alto": {metric: {"generated": g, "ground_truth": t}}}
+
+    assert quality_bar(one("pitch_classes_used", 3.5, 3.0))["passed"]
+    assert not quality_bar(one("pitch_classes_used", 3.7, 3.0))["passed"]
+    assert quality_bar(one("in_scale_ratio", 0.91, 0.95))["passed"]
+    assert not quality_bar(one("in_scale_ratio", 0.89, 0.95))["passed"]
+    near = quality_bar(one("empty_bar_rate", 0.0, 0.009))
+    assert near["passed"] and not near["strict_passed"]  # within 0.01 of a near-zero ground truth
+    assert not quality_bar(one("empty_bar_rate", 0.03, 0.009))["passed"]
+    assert not quality_bar(one("polyphonic_rate", None, 0.0))["passed"]  # a silent track fails
+
+
+def test_roll_to_score_uses_the_spec_instruments():
+    s = np.zeros((4, SAMPLE_STEPS, N_PITCHES), bool)
+    s[2, 0:4, 10] = True
+    score = roll_to_score(s, SPEC)
+    assert [t.name for t in score.tracks] == list(SPEC.tracks) and score.tracks[2].notes[0].duration == 4
+    assert score.resolution == 4
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_accompany_instrument_and_errors(in_tiny_home, tmp_path, capsys):
+    out = tmp_path / "acc.mid"
+    assert main(["accompany", "ode_to_joy", "-o", str(out), "--model", "tiny-gan", "--seed", "4"]) == 0
+    score = read_midi(out, "all")
+    assert len(score.tracks) >= 2
+    out2 = tmp_path / "strings.mid"
+    assert main(["instrument", str(out), "1", "41", "-o", str(out2)]) == 0
+    assert read_midi(out2, "all").tracks[1].program == 41
+    capsys.readouterr()
+    assert main(["accompany", "ode_to_joy", "-o", str(tmp_path / "x.mid"), "--model", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nope" in err and "Traceback" not in err
+    assert main(["instrument", str(out), "9", "41", "-o", str(tmp_path / "y.mid")]) == 2
+    assert main(["instrument", str(out), "1", "200", "-o", str(tmp_path / "y.mid")]) == 2
+    assert not (tmp_path / "y.mid").exists()
+
+
+def test_cli_data_lists_a_folder_dataset_and_refuses_a_missing_one(tmp_path, capsys):
+    assert main(["data", "lpd5"]) == 2
+    assert "folder" in capsys.readouterr().err
+    assert main(["data", "midi", str(tmp_path / "missing")]) == 2
+
+
+def test_cli_evaluate_json_format(in_tiny_home, tmp_path, capsys, monkeypatch):
+    from capsule_lib.techniques.gan import evaluate as ev
+
+    monkeypatch.setattr("capsule_lib.techniques.gan.train.resolve_dataset", lambda *a, **k: synthetic_dataset())
+    capsys.readouterr()
+    assert main(["evaluate", "tiny-gan", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["tracks"]["alto"]["empty_bar_rate"].keys() == {"generated", "ground_truth"}
+    assert ev.QUALITY_BAR["in_scale_ratio"] == ("absolute", 0.05)
+
+
+def test_genre_specs_are_consistent():
+    for name, spec in GENRES.items():
+        assert spec.name == name and len(spec.tracks) == 4 and not any(spec.is_drum)
+        assert GenreSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_note_density_and_penalty_calibration_match_the_training_texture():
+    s = np.zeros((2, 1, SAMPLE_STEPS, N_PITCHES), bool)
+    s[:, 0, ::4, 30] = True  # a 16th every beat: 4 onsets per bar
+    assert note_density(s) == [4.0]
+    flicker = -np.ones((1, 1, SAMPLE_STEPS, N_PITCHES))
+    flicker[0, 0, :, 30] = np.where(np.arange(SAMPLE_STEPS) % 2, 0.0, 0.1)  # 0.5 / 0.55 alternating
+    flicker[0, 0, :, 31] = np.where(np.arange(SAMPLE_STEPS) % 2, 0.1, 0.0)
+    busy = calibrate_penalties(flicker, [1], [16.0])  # the data changes note every step
+    calm = calibrate_penalties(flicker, [1], [0.25])  # the data holds notes for bars
+    assert busy == [0.0] and calm[0] > 0.0
+    assert note_density(decode(flicker, [1], calm))[0] <= 0.25
+    assert calibrate_penalties(flicker, [3], [1.0]) == [3.0]  # chordal tracks keep the default
