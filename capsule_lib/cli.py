@@ -201,6 +201,11 @@ def _positive_float(text: str) -> float:
 def cmd_data(args) -> None:
     from .datasets.bach import build_bach_dataset
 
+    if args.dataset in ("chorale", "quartet", "renaissance", "lpd5", "midi"):
+        _cmd_data_multitrack(args)
+        return
+    if args.path:
+        raise CapsuleError(f"a folder is only read by 'capsule data lpd5 FOLDER' or 'capsule data midi FOLDER'")
     if args.dataset == "classical":
         from .datasets.classical import build_classical_dataset
 
@@ -230,6 +235,36 @@ def cmd_data(args) -> None:
         print(f"cache: {summary['cache']}")
 
 
+def _cmd_data_multitrack(args) -> None:
+    if args.dataset in ("lpd5", "midi"):
+        if not args.path:
+            raise CapsuleError(f"give the folder: capsule data {args.dataset} FOLDER (nothing is downloaded)")
+        from .datasets.external import load_lpd5, load_midi_folder
+
+        load = load_lpd5 if args.dataset == "lpd5" else load_midi_folder
+        ds = load(args.path, limit=args.limit, progress=not args.quiet, force=args.rebuild)
+    else:
+        if args.path:
+            raise CapsuleError(f"{args.dataset} comes from music21's corpus; it takes no folder")
+        from .datasets.multitrack import build_genre_dataset
+
+        ds = build_genre_dataset(args.dataset, force=args.rebuild, progress=not args.quiet, limit=args.limit)
+    summary = ds.summary()
+    summary["cache"] = str(ds.cache_path or "")
+    for name in ("train", "validation", "test"):
+        summary[name]["samples"] = int(len(ds.samples(name)))
+    if args.json:
+        _print_json(summary)
+        return
+    print(f"{summary['source']}: {summary['pieces']} pieces kept, {summary['skipped']} skipped, "
+          f"{summary['duplicates']} duplicates dropped; tracks {', '.join(summary['tracks'])}")
+    _table([[name, summary[name]["pieces"], summary[name]["samples"], summary[name]["notes"]]
+            for name in ("train", "validation", "test")], ["SPLIT", "PIECES", "SAMPLES", "NOTES"])
+    print(f"split: {summary['split_rule']}; samples of {summary['sample']}")
+    if summary["cache"]:
+        print(f"cache: {summary['cache']}")
+
+
 def cmd_train(args) -> None:
     args.lr_given, args.batch_size_given = args.lr is not None, args.batch_size is not None
     if args.technique == "arcnn":
@@ -239,7 +274,16 @@ def cmd_train(args) -> None:
         import time
 
         args.name = f"{args.technique}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if args.technique == "transformer":
+    if args.technique == "gan":
+        from .techniques.gan.train import DEFAULT_LR, DEFAULT_UPDATE_RATIO, train_gan
+
+        card = train_gan(args.name, algorithm=args.algorithm, dataset=args.dataset, epochs=args.epochs,
+                         lr=args.lr if args.lr_given else DEFAULT_LR,
+                         update_ratio=args.update_ratio if args.update_ratio is not None else DEFAULT_UPDATE_RATIO,
+                         batch_size=args.batch_size if args.batch_size_given else 32, seed=args.seed, limit=args.limit,
+                         max_steps_per_epoch=args.max_steps, progress=not args.quiet, evaluate=not args.no_eval,
+                         sample_every=args.sample_every)
+    elif args.technique == "transformer":
         from .techniques.transformer.train import train_transformer
 
         steps = args.steps if args.steps is not None else 1500
@@ -281,8 +325,23 @@ def cmd_evaluate(args) -> None:
                       f"(prompts {e['prompt_in_scale_ratio']:.3f}), longest rest {e['longest_rest_s']:.2f} s, "
                       f"longest note {e['longest_note_s']:.2f} s, pitch range {e['pitch_range']:.1f}")
         return
+    if card.technique == "gan":
+        from .techniques.gan.evaluate import evaluate_gan
+
+        result = evaluate_gan(args.name, args.split, seed=args.seed, max_samples=args.max_windows,
+                              dataset=args.dataset, limit=args.limit, progress=not args.quiet)
+        if args.json:
+            _print_json(result)
+            return
+        from .techniques.gan.views import metrics_comparison_table
+
+        print(f"{result['model']} on {result['n_samples']} {result['split']} samples ({result['n_pieces']} pieces):")
+        print(metrics_comparison_table(result))
+        bar = result["quality_bar"]
+        print("quality bar: " + ("passed" if bar["passed"] else "not passed: " + "; ".join(bar["failures"])))
+        return
     if card.technique != "arcnn":
-        raise CapsuleError(f"{args.name} is a {card.technique} model; 'capsule evaluate' knows arcnn and transformer models")
+        raise CapsuleError(f"{args.name} is a {card.technique} model; 'capsule evaluate' knows arcnn, gan and transformer models")
     from .techniques.arcnn import evaluate_arcnn
 
     result = evaluate_arcnn(args.name, args.split, max_windows=args.max_windows, limit=args.limit,
@@ -337,6 +396,39 @@ def cmd_extend(args) -> None:
                           title=args.title, return_composition=True, **options)
     write_midi(result, out)
     print(f"{out} (composition {comp.id})")
+
+
+def cmd_accompany(args) -> None:
+    from .midi import write_midi
+    from .techniques.gan.sample import accompany
+
+    out = _check_output(args.input, args.output)
+    if out.suffix.lower() not in (".mid", ".midi"):
+        raise CapsuleError(f"{out.name}: the output must end in .mid or .midi")
+    score = load_input(args.input)
+    parent = args.input if _is_composition_id(args.input) else None
+    result, comp = accompany(score, model=args.model, seed=args.seed, parent=parent, title=args.title,
+                             return_composition=True)
+    write_midi(result, out)
+    names = ", ".join(t.name for t in result.tracks[1:])
+    print(f"{out} (composition {comp.id}; accompaniment: {names})")
+
+
+def cmd_instrument(args) -> None:
+    from .edit import set_instrument
+    from .midi import write_midi
+
+    out = _check_output(args.input, args.output)
+    if out.suffix.lower() not in (".mid", ".midi"):
+        raise CapsuleError(f"{out.name}: the output must end in .mid or .midi")
+    score = load_input(args.input)
+    track = int(args.track) if args.track.lstrip("-").isdigit() else args.track
+    if isinstance(track, int) and not 0 <= track < len(score.tracks):
+        raise CapsuleError(f"track {track} does not exist (the score has tracks 0-{len(score.tracks) - 1})")
+    result = set_instrument(score, track, args.program)
+    write_midi(result, out)
+    t = result.tracks[result.track_index(track)]
+    print(f"{out}: track {t.name or track} now plays General MIDI program {t.program}")
 
 
 def _is_composition_id(arg: str) -> bool:
@@ -404,8 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_models)
 
     d = sub.add_parser("data", help="build (or load the cache of) a training data set")
-    d.add_argument("dataset", choices=["bach", "classical"],
+    d.add_argument("dataset", choices=["bach", "classical", "chorale", "quartet", "renaissance", "lpd5", "midi"],
                    help="bach: the Bach chorales in music21's corpus; classical: its classical pieces as performances")
+    d.add_argument("path", nargs="?", default=None, metavar="FOLDER",
+                   help="lpd5/midi: the folder of LPD-5 .npz or MIDI files you have (nothing is downloaded)")
     d.add_argument("--limit", type=_positive_int, help="only the first N chorales (quick runs)")
     d.add_argument("--rebuild", action="store_true", help="ignore the cache and parse again")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -413,9 +507,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_data)
 
     t = sub.add_parser("train", help="train a model of one technique and register it")
-    t.add_argument("technique", choices=["arcnn", "transformer"])
+    t.add_argument("technique", choices=["arcnn", "gan", "transformer"])
+    t.add_argument("--algorithm", choices=["musegan", "unet"], default="musegan", help="gan: generator (default musegan)")
+    t.add_argument("--dataset", default="chorale", metavar="NAME",
+                   help="gan: chorale, quartet, renaissance, or a folder of LPD-5 .npz / MIDI files (default chorale)")
+    t.add_argument("--update-ratio", type=_positive_int, default=None, metavar="N",
+                   help="gan: critic updates per generator update (default 4)")
+    t.add_argument("--sample-every", type=_positive_int, default=10, metavar="N",
+                   help="gan: write MIDI + piano-roll samples every N epochs (default 10)")
     t.add_argument("--name", default=None, help="model name (default: <technique>-<date>-<time>)")
-    t.add_argument("--epochs", type=_positive_int, default=30, help="arcnn: epochs (default 30)")
+    t.add_argument("--epochs", type=_positive_int, default=30, help="arcnn, gan: epochs (default 30)")
     t.add_argument("--steps", type=_positive_int, default=None, help="transformer: optimiser steps (default 1500)")
     t.add_argument("--lr", type=_positive_float, default=None, metavar="X",
                    help="peak learning rate (arcnn default 0.002, transformer 0.001)")
@@ -433,9 +534,10 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("evaluate", help="evaluate a model on its held-out test data")
     v.add_argument("name", help="model name")
     v.add_argument("--split", default="test", choices=["test", "validation", "train"])
-    v.add_argument("--max-windows", type=_positive_int, help="at most N windows (quick check)")
-    v.add_argument("--limit", type=_positive_int, help="only the first N chorales")
+    v.add_argument("--max-windows", "--max-samples", type=_positive_int, help="at most N windows/samples (quick check)")
+    v.add_argument("--limit", type=_positive_int, help="only the first N chorales/pieces")
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--dataset", default=None, metavar="FOLDER", help="gan: the data folder of a model trained on LPD-5/MIDI files")
     v.add_argument("--quiet", action="store_true")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_evaluate)
@@ -468,6 +570,22 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--seed", type=int, default=None)
     x.add_argument("--title")
     x.set_defaults(func=cmd_extend)
+
+    a = sub.add_parser("accompany", help="GAN: write accompaniment tracks for a melody")
+    a.add_argument("input", metavar="IN", help="MIDI file, sample name or composition id")
+    a.add_argument("-o", "--output", required=True, metavar="OUT.mid")
+    a.add_argument("--model", default="musegan-chorale",
+                   help="musegan-chorale (default), musegan-quartet, musegan-renaissance or a custom GAN")
+    a.add_argument("--seed", type=int, default=None, help="noise seed (same seed, same accompaniment)")
+    a.add_argument("--title")
+    a.set_defaults(func=cmd_accompany)
+
+    i = sub.add_parser("instrument", help="change the General MIDI instrument of a track (not drums)")
+    i.add_argument("input", metavar="IN", help="MIDI file, sample name or composition id")
+    i.add_argument("track", metavar="TRACK", help="track number (0 = first) or name")
+    i.add_argument("program", metavar="PROGRAM", type=int, help="General MIDI program 0-127")
+    i.add_argument("-o", "--output", required=True, metavar="OUT.mid")
+    i.set_defaults(func=cmd_instrument)
     return p
 
 

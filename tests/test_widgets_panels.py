@@ -5,7 +5,9 @@ import torch
 
 from capsule_lib import CapsuleError, CompositionStore, ModelRegistry, load_sample
 from capsule_lib.techniques.arcnn import ArcnnConfig, ArcnnUNet
-from capsule_lib.widgets import ArcnnPanel, TransformerPanel, available_techniques, model_picker, technique_panel
+from capsule_lib.widgets import (
+    ArcnnPanel, GanPanel, TransformerPanel, available_techniques, instrument_options, model_picker, technique_panel,
+)
 
 
 def test_controls_use_the_console_names_ranges_and_defaults():
@@ -31,8 +33,9 @@ def test_model_picker_lists_sample_then_custom_finished_models():
     assert picker.options[0][0] == "arcnn-bach (sample)"
     with pytest.raises(CapsuleError, match="nope"):
         model_picker("arcnn", "nope")
+    empty = ModelRegistry(sample_dir=reg.root / "no-samples")
     with pytest.raises(CapsuleError, match="no finished gan model"):
-        model_picker("gan")
+        model_picker("gan", registry=empty)
 
 
 def test_enhance_again_chains_compositions_with_parents_and_parameters():
@@ -62,11 +65,13 @@ def test_button_reports_errors_in_the_panel_instead_of_raising():
 
 
 def test_technique_panel_dispatch():
-    assert available_techniques() == ["arcnn", "transformer"]
+    assert available_techniques() == ["arcnn", "gan", "transformer"]
     assert isinstance(technique_panel("arcnn", load_sample("ode_to_joy"), show=False), ArcnnPanel)
     assert isinstance(technique_panel("transformer", load_sample("ode_to_joy"), show=False), TransformerPanel)
-    with pytest.raises(CapsuleError, match="no panel for technique 'gan' yet"):
-        technique_panel("gan", load_sample("ode_to_joy"))
+    _tiny_gan()
+    assert isinstance(technique_panel("gan", load_sample("ode_to_joy"), model="tiny-gan", show=False), GanPanel)
+    with pytest.raises(CapsuleError, match="no panel for technique 'vae'"):
+        technique_panel("vae", load_sample("ode_to_joy"))
     with pytest.raises(CapsuleError):
         ArcnnPanel("not a score")
 
@@ -85,3 +90,35 @@ def test_extend_again_chains_transformer_compositions():
     assert c2.parent == c1.id and c1.technique == "transformer"
     assert c1.parameters["sampling"] == "nucleus" and c1.parameters["extension_duration"] == 4.0
     assert second.tracks[0].notes[: len(first.tracks[0].notes)] == first.tracks[0].notes
+
+
+def _tiny_gan(name: str = "tiny-gan"):
+    """An untrained (random-weight) GAN registered as finished: enough to drive the panel."""
+    from capsule_lib.datasets.multitrack import GENRES
+    from capsule_lib.techniques.gan import GanConfig, build_generator
+
+    cfg = GanConfig(z_dim=4, width=8, critic_width=8)
+    reg = ModelRegistry()
+    reg.create(name, "gan", algorithm="MuseGAN",
+               hyperparameters={"model": cfg.to_dict(), "genre": GENRES["quartet"].to_dict(), "polyphony": [1, 1, 1, 1]})
+    reg.save_weights(name, build_generator(cfg).state_dict())
+    reg.update(name, status="complete")
+
+
+def test_accompany_again_applies_the_chosen_instruments_and_chains_compositions():
+    _tiny_gan()
+    melody = load_sample("twinkle_twinkle")
+    panel = GanPanel(melody, model="tiny-gan", seed=4, show=False)
+    assert panel.button.description == "Accompany again"
+    assert {k: dd.value for k, dd in panel.instruments.items()} == {"violin 2": 40, "viola": 41, "cello": 42}
+    assert len(instrument_options()) == 128 and instrument_options()[41] == ("41 Viola", 41)
+    panel.instruments["viola"].value = 71  # clarinet
+    first, c1 = panel.run()
+    second, c2 = panel.run()
+    for result in (first, second):
+        assert result.tracks[0] == melody.tracks[0]
+        assert [t.name for t in result.tracks] == [melody.tracks[0].name, "violin 2", "viola", "cello"]
+        assert result.tracks[2].program == 71 and result.tracks[1].program == 40
+    assert c2.parent == c1.id and (c1.parameters["seed"], c2.parameters["seed"]) == (4, 5)
+    assert c1.parameters["instruments"]["viola"] == 71 and c1.technique == "gan"
+    assert CompositionStore().load(c2.id).tracks[2].program == 71

@@ -16,6 +16,7 @@ _LAZY = {
     "PianoRollEditor": "pianoroll",
     "technique_panel": "panels", "arcnn_panel": "panels", "model_picker": "panels", "ArcnnPanel": "panels",
     "available_techniques": "panels", "TransformerPanel": "panels", "transformer_panel": "panels",
+    "GanPanel": "panels", "gan_panel": "panels", "instrument_options": "panels",
 }
 
 __all__ = list(_LAZY)

@@ -2,13 +2,12 @@
 
 A panel holds an input score, shows the technique's parameters with the console's names
 and ranges, a model picker (sample and custom models of that technique) and a run button
-("Enhance again" for AR-CNN, "Extend again" for the Transformer).  Every press calls the library function, which saves a new
+("Enhance again" for AR-CNN, "Accompany again" for the GAN, "Extend again" for the Transformer).  Every press calls the library function, which saves a new
 composition whose parent is the previous result (or the input's composition), so the
 history of a session is kept.  The work is done by :meth:`ArcnnPanel.run`, which tests and
 scripts can call without clicking.
 
-Only techniques that exist get a panel: :func:`technique_panel` says which ones do, and the
-GAN panel joins when that technique lands.
+:func:`technique_panel` picks the panel of a technique by name.
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ from typing import Callable
 from ..errors import CapsuleError
 from ..score import Score
 
-__all__ = ["ArcnnPanel", "TransformerPanel", "arcnn_panel", "transformer_panel", "technique_panel", "model_picker",
-           "available_techniques"]
+__all__ = ["ArcnnPanel", "GanPanel", "TransformerPanel", "arcnn_panel", "gan_panel", "transformer_panel",
+           "technique_panel", "model_picker", "available_techniques", "instrument_options"]
 
 #: The console's names for the AR-CNN parameters, with their ranges, steps and defaults.
 ARCNN_CONTROLS = {
@@ -196,6 +195,68 @@ class ArcnnPanel(_TechniquePanel):
                        return_composition=True, **self.parameters)
 
 
+def instrument_options() -> list[tuple[str, int]]:
+    """``("0 Acoustic Grand Piano", 0)`` ... for the 128 General MIDI programs."""
+    import pretty_midi
+
+    return [(f"{p} {pretty_midi.program_to_instrument_name(p)}", p) for p in range(128)]
+
+
+class GanPanel(_TechniquePanel):
+    """GAN controls: the model (one per genre), an instrument per accompaniment track, "Accompany again".
+
+    Each press writes a new accompaniment for the melody (track 0) with the next seed,
+    applies the chosen instruments (drum tracks keep theirs) and saves the composition.
+    Choosing another model resets the instrument choices to that genre's defaults.
+    """
+
+    technique, controls_spec, verb, icon = "gan", {}, "Accompany", "music"
+
+    def _extra_widgets(self):
+        import ipywidgets as w
+
+        self.instrument_box = w.VBox([])
+        self.instruments: dict[str, object] = {}
+        self.model.observe(lambda _: self._reset_instruments(), names="value")
+        self._reset_instruments()
+        return [w.HTML("<b>Instruments</b> (General MIDI; drums cannot change)"), self.instrument_box]
+
+    def _reset_instruments(self):
+        import ipywidgets as w
+
+        from ..techniques.gan.sample import load_gan
+
+        spec = load_gan(self.model.value).spec
+        self.instruments = {}
+        rows = []
+        for name, program, drum in zip(spec.tracks[1:], spec.programs[1:], spec.is_drum[1:]):
+            if drum:
+                rows.append(w.HTML(f"{name}: drum kit"))
+                continue
+            dd = w.Dropdown(options=instrument_options(), value=program, description=name,
+                            style={"description_width": "initial"}, layout=w.Layout(width="360px"))
+            self.instruments[name] = dd
+            rows.append(dd)
+        self.instrument_box.children = rows
+
+    @property
+    def parameters(self) -> dict:
+        return {"instruments": {name: dd.value for name, dd in self.instruments.items()}}
+
+    def _call(self, source, seed, parent):
+        from ..edit import set_instrument
+        from ..store import save_composition
+        from ..techniques.gan.sample import accompany
+
+        melody = source.replace(tracks=source.tracks[:1]) if self.results and self.chain else source
+        result = accompany(melody, model=self.model.value, seed=seed, save=False)
+        for name, program in self.parameters["instruments"].items():
+            result = set_instrument(result, name, program)
+        comp = save_composition(result, "gan", model=self.model.value, parent=parent,
+                                parameters={"seed": seed, **self.parameters})
+        return result, comp
+
+
 class TransformerPanel(_TechniquePanel):
     """Transformer controls (the console's names and ranges) with "Extend again"."""
 
@@ -225,17 +286,22 @@ def arcnn_panel(score: Score, parent: str | None = None, **kwargs) -> ArcnnPanel
     return ArcnnPanel(score, parent, **kwargs)
 
 
+def gan_panel(score: Score, parent: str | None = None, **kwargs) -> GanPanel:
+    """The GAN panel for ``score`` (see :class:`GanPanel`)."""
+    return GanPanel(score, parent, **kwargs)
+
+
 def transformer_panel(score: Score, parent: str | None = None, **kwargs) -> TransformerPanel:
     """The Transformer panel for ``score`` (see :class:`TransformerPanel`)."""
     return TransformerPanel(score, parent, **kwargs)
 
 
-_PANELS = {"arcnn": arcnn_panel, "transformer": transformer_panel}
+_PANELS = {"arcnn": arcnn_panel, "gan": gan_panel, "transformer": transformer_panel}
 
 
 def technique_panel(technique: str, score: Score, parent: str | None = None, **kwargs):
     """The panel of ``technique`` for ``score``; a clear error for one that has not landed yet."""
     if technique not in _PANELS:
         known = ", ".join(_PANELS)
-        raise CapsuleError(f"no panel for technique {technique!r} yet (available: {known})")
+        raise CapsuleError(f"no panel for technique {technique!r} (available: {known})")
     return _PANELS[technique](score, parent, **kwargs)
