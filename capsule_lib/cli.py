@@ -205,7 +205,7 @@ def cmd_data(args) -> None:
         _cmd_data_multitrack(args)
         return
     if args.path:
-        raise CapsuleError(f"a folder is only read by 'capsule data lpd5 FOLDER' or 'capsule data midi FOLDER'")
+        raise CapsuleError("a folder is only read by 'capsule data lpd5 FOLDER' or 'capsule data midi FOLDER'")
     if args.dataset == "classical":
         from .datasets.classical import build_classical_dataset
 

@@ -19,9 +19,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -33,6 +30,7 @@ from ...atomic import atomic_write_bytes, atomic_write_text
 from ...datasets.bach import HOP_STEPS, PITCH_HIGH, PITCH_LOW, WINDOW_STEPS, BachDataset, build_bach_dataset
 from ...errors import CapsuleError
 from ...train import TrainConfig, Trainer, TrainingTask
+from .._common import check_name_free, provenance
 from .data import ArcnnWindows
 from .model import ArcnnConfig, ArcnnUNet, count_parameters
 
@@ -107,17 +105,6 @@ class ArcnnTask(TrainingTask):
         return out
 
 
-def _check_name_free(registry, name: str):
-    """The existing card to resume, or None for a new model."""
-    try:
-        card = registry.get(name)
-    except CapsuleError:
-        return None
-    if card.sample or card.status == "complete" or card.technique != "arcnn":
-        raise CapsuleError(f"a model named {name} already exists; choose another name")
-    return card  # an unfinished AR-CNN run of this name: resume it
-
-
 def train_arcnn(
     name: str,
     epochs: int = 30,
@@ -175,7 +162,7 @@ def train_arcnn(
     model_config = model_config or ArcnnConfig()
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device,
                          max_steps_per_epoch=max_steps_per_epoch, progress=progress)
-    existing = _check_name_free(registry, name)
+    existing = check_name_free(registry, name, "arcnn")
     ds = dataset if dataset is not None else build_bach_dataset(progress=progress, paths=paths, limit=limit)
     summary = ds.summary()
     hyper = {
@@ -216,7 +203,7 @@ def train_arcnn(
             net.name = name
             metrics["test"] = evaluate_arcnn(name, "test", model=net, dataset=ds, max_windows=eval_windows,
                                              progress=progress)
-        hyper["provenance"] = _provenance(str(trainer.device) if hasattr(trainer, "device") else device)
+        hyper["provenance"] = provenance(str(trainer.device), "capsule_lib.techniques.arcnn.train_arcnn(...)")
         card = registry.update(name, status="complete", metrics=metrics, training_time_s=round(train_seconds, 1),
                                hyperparameters=hyper)
         _write_card_files(card, history, summary)
@@ -226,25 +213,6 @@ def train_arcnn(
             registry.update(name, status="failed")
         finally:
             raise
-
-
-def _provenance(device: str) -> dict:
-    """How and where a model was trained, for its card."""
-    prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
-    command = "capsule " + " ".join(sys.argv[1:]) if prog == "capsule" else "capsule_lib.techniques.arcnn.train_arcnn(...)"
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        memory = f", {mem:.0f} GiB memory"
-    except (ValueError, OSError, AttributeError):
-        memory = ""
-    return {
-        "command": command,
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores{memory}",
-        "device": device,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
 
 
 def _fmt(x) -> str:

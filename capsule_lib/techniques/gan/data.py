@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ...datasets.multitrack import N_PITCHES, PITCH_LOW, RESOLUTION, SAMPLE_STEPS, GenreSpec
+from ...datasets.multitrack import N_PITCHES, PITCH_LOW, RESOLUTION, GenreSpec
 from ...metrics import mean_metrics, tonal_distance, track_metrics
 from ...score import Note, Score, Track
 

@@ -14,8 +14,8 @@ like the DeepComposer version)
     (the same weights for every track) turns that into a coarse (steps x octaves) map,
     then a *private* network per track writes the track's (steps x pitches) bar.  The
     melody encoder's beat- and octave-level features are fed to the shared and private
-    stages (skip connections), and so are the melody's pitch classes (at each step and
-    over the beat) at every octave, so that a bass two octaves below the tune still
+    stages (skip connections), and so are the melody's pitch classes (at each step, over
+    the beat, the bar and the whole 4 bars -- its key) at every octave, so that a bass two octaves below the tune still
     hears its harmony.
 
 ``UNetGenerator``
@@ -140,7 +140,7 @@ class MuseGANGenerator(nn.Module):
         self.shared_norm = _Norm(c)
         # private per-track networks: octave features (+ the melody's octave map) -> the
         # octave's 12 pitches, plus a per-track weight on the melody roll itself
-        self.private_hidden = _TrackLinear(k, c + h + 24 + OCTAVES, c)
+        self.private_hidden = _TrackLinear(k, c + h + 48 + OCTAVES, c)
         self.private_norm = _Norm(k * c)
         self.private_pitch = _TrackLinear(k, c, 12)
         self.melody_weight = nn.Parameter(torch.zeros(k))
@@ -174,10 +174,15 @@ class MuseGANGenerator(nn.Module):
         x = torch.cat([x, beat_map[:, None].expand(n, k, 4, OCTAVES, c)], -1)
         x = self.shared_time(x).view(n, k, 4, OCTAVES, 4, c).permute(0, 1, 2, 4, 3, 5)
         x = F.relu(self.shared_norm(x.reshape(n, k, STEPS_PER_BAR, OCTAVES, c)))
-        # the melody's pitch classes now and over the beat, and which octave this is, at every octave
+        # the melody's pitch classes now, over the beat, the bar and all 4 bars (its key), and
+        # which octave this is -- at every octave
         chroma = bars.view(n, STEPS_PER_BAR, OCTAVES, 12).add(1).mul(0.5).sum(2)  # (n, 16, 12)
         beat_chroma = chroma.view(n, 4, 4, 12).mean(2, keepdim=True).expand(n, 4, 4, 12).reshape(n, STEPS_PER_BAR, 12)
-        harmony = torch.cat([chroma, beat_chroma], -1)[:, None, :, None, :].expand(n, k, STEPS_PER_BAR, OCTAVES, 24)
+        bar_chroma = chroma.mean(1, keepdim=True)  # (n, 1, 12)
+        key_chroma = bar_chroma.view(bsz, N_BARS, 1, 12).mean(1, keepdim=True).expand(bsz, N_BARS, 1, 12).reshape(n, 1, 12)
+        harmony = torch.cat([chroma, beat_chroma, bar_chroma.expand(n, STEPS_PER_BAR, 12),
+                             key_chroma.expand(n, STEPS_PER_BAR, 12)], -1)
+        harmony = harmony[:, None, :, None, :].expand(n, k, STEPS_PER_BAR, OCTAVES, 48)
         octave = torch.eye(OCTAVES, device=bars.device)[None, None, None].expand(n, k, STEPS_PER_BAR, OCTAVES, OCTAVES)
         x = torch.cat([x, oct_map[:, None].expand(n, k, STEPS_PER_BAR, OCTAVES, oct_map.shape[-1]), harmony, octave], -1)
         x = self.private_hidden(x.reshape(n, k, STEPS_PER_BAR * OCTAVES, -1))  # (n, k, 16*7, c)

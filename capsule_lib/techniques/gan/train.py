@@ -103,30 +103,31 @@ def viterbi_line(prob: np.ndarray, switch_penalty: float = SWITCH_PENALTY) -> np
 def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENALTY) -> np.ndarray:
     """Generator output ``(n, tracks, steps, pitches)`` in [-1, 1] -> bool rolls.
 
-    A cell's value ``x`` reads as the probability ``(x + 1) / 2`` that it sounds.  A
-    single-line track (polyphony 1: a voice) becomes the most likely line through those
-    probabilities (:func:`viterbi_line`: a note or a rest at each step, a penalty per
-    change; ``switch_penalty`` is one number or one per track).  A track with polyphony
-    ``k > 1`` plays the cells above 1/2 that are among the ``k`` most likely at that step.
+    A cell's value ``x`` reads as the probability ``(x + 1) / 2`` that it sounds.  Every
+    track gets its most likely *line* through those probabilities (:func:`viterbi_line`:
+    a note or a rest at each step, ``switch_penalty`` per change -- one number or one per
+    track); a track whose polyphony ``k`` is above 1 (double stops, chords) also plays up
+    to ``k - 1`` further cells whose probability is above 1/2 at that step.
     """
     out = np.asarray(output, dtype=np.float64)
     penalties = list(switch_penalty) if isinstance(switch_penalty, (list, tuple)) else [switch_penalty] * len(polyphony)
     prob = (out + 1) / 2
     on = np.zeros(out.shape, bool)
+    pitches = out.shape[-1]
     for t, p in enumerate(polyphony):
         pt = prob[:, t]
-        if p == 1:
-            path = viterbi_line(pt, float(penalties[t]))
-            pitches = out.shape[-1]
-            onehot = np.zeros(pt.shape[:-1] + (pitches + 1,), bool)
-            np.put_along_axis(onehot, path[..., None], True, axis=-1)
-            on[:, t] = onehot[..., :pitches]
-            continue
-        cell = pt > 0.5
-        if p < out.shape[-1]:
-            kth = -np.partition(-pt, p - 1, axis=-1)[..., p - 1:p]  # the p-th largest value per step
-            cell &= pt >= kth
-        on[:, t] = cell
+        path = viterbi_line(pt, float(penalties[t]))
+        onehot = np.zeros(pt.shape[:-1] + (pitches + 1,), bool)
+        np.put_along_axis(onehot, path[..., None], True, axis=-1)
+        line = onehot[..., :pitches]
+        if p > 1:
+            extra = (pt > 0.5) & ~line
+            if p - 1 < pitches:
+                masked = np.where(extra, pt, -1.0)
+                kth = -np.partition(-masked, p - 2, axis=-1)[..., p - 2:p - 1]  # the (p-1)-th strongest extra
+                extra &= masked >= kth
+            line = line | extra
+        on[:, t] = line
     return on
 
 
@@ -144,15 +145,12 @@ def note_density(samples: np.ndarray) -> list[float]:
 
 def calibrate_penalties(output: np.ndarray, polyphony: list[int], target: list[float],
                         grid=PENALTY_GRID) -> list[float]:
-    """Per accompaniment track, the switch penalty whose decoded lines have the note density
-    (onsets per bar) closest to ``target`` -- the training data's.  Chordal tracks get the default."""
+    """Per accompaniment track, the switch penalty whose decoded track has the note density
+    (onsets per bar) closest to ``target`` -- the training data's."""
     out = []
     for t, p in enumerate(polyphony):
-        if p != 1:
-            out.append(SWITCH_PENALTY)
-            continue
         one = output[:, t:t + 1]
-        errors = [abs(note_density(decode(one, [1], pen))[0] - target[t]) for pen in grid]
+        errors = [abs(note_density(decode(one, [p], pen))[0] - target[t]) for pen in grid]
         out.append(float(grid[int(np.argmin(errors))]))
     return out
 
@@ -514,12 +512,12 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
         f"- Split rule: {summary['split_rule']}.",
         f"- Samples: {hp['data']['samples']}; {hp['data']['transposition']}; pitches MIDI "
         f"{summary['pitch_range'][0]}-{summary['pitch_range'][1]}, {summary['sample']}.",
-        f"- Decoding: a track with polyphony 1 (polyphony per accompaniment track: {hp['polyphony'][1:]}, the "
-        "99th percentile of simultaneous notes in the training data) becomes the most likely single line "
-        "through the generator's note probabilities (Viterbi, a penalty per change of note, calibrated after "
+        "- Decoding: each track becomes the most likely line through the generator's note probabilities, "
+        f"plus, where its polyphony (per accompaniment track: {hp['polyphony'][1:]}, the 99th percentile of "
+        "simultaneous notes in the training data) is above 1, further notes above probability 1/2 "
+        "(Viterbi, a penalty per change of note, calibrated after "
         "each epoch on the validation melodies so that the lines have the training data's notes per bar: "
-        f"penalties {hp.get('switch_penalty')} nats, target onsets per bar {[round(x, 2) for x in hp.get('note_density', [])]}); "
-        "other tracks play the cells above 1/2 among their most likely.", "",
+        f"penalties {hp.get('switch_penalty')} nats, target onsets per bar {[round(x, 2) for x in hp.get('note_density', [])]}).", "",
         "## Hyperparameters", "",
         f"- Network: {json.dumps(hp['model'])}; parameters {json.dumps(m.get('parameters', {}))}.",
         f"- Training: {tr['epochs']} epochs, learning rate {tr['lr']:g}, update ratio {tr['update_ratio']} "

@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 
 from ...atomic import atomic_write_bytes, atomic_write_text
 from ...errors import CapsuleError
+from .._common import check_name_free, provenance
 from ...train import TrainConfig, Trainer, TrainingTask
 from .model import TransformerConfig, TransformerXL
 from .tokens import PAD
@@ -155,16 +156,6 @@ class TransformerTask(TrainingTask):
         return {"loss": loss, "perplexity": float(math.exp(min(float(loss), 20)))}
 
 
-def _check_name_free(registry, name: str):
-    try:
-        card = registry.get(name)
-    except CapsuleError:
-        return None
-    if card.sample or card.status == "complete" or card.technique != "transformer":
-        raise CapsuleError(f"a model named {name} already exists; choose another name")
-    return card
-
-
 def train_transformer(
     name: str,
     steps: int = 1500,
@@ -208,7 +199,6 @@ def train_transformer(
     from ...datasets.classical import build_classical_dataset
     from ...models import ModelRegistry
     from ...paths import capsule_home
-    from ..arcnn.train import _provenance
 
     if not isinstance(steps, int) or steps < 1:
         raise CapsuleError(f"steps must be a whole number of at least 1, got {steps!r}")
@@ -221,7 +211,7 @@ def train_transformer(
     steps_per_epoch = min(steps_per_epoch, steps)  # a short run is one short epoch
     epochs = math.ceil(steps / steps_per_epoch)
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device, progress=progress)
-    existing = _check_name_free(registry, name)
+    existing = check_name_free(registry, name, "transformer")
     ds = dataset if dataset is not None else build_classical_dataset(progress=progress, limit=limit)
     summary = ds.summary()
     hyper = {
@@ -257,7 +247,7 @@ def train_transformer(
             net.name = name
             metrics["evaluation"] = evaluate_transformer(name, model=net, dataset=ds, max_pieces=eval_pieces,
                                                          progress=progress)
-        hyper["provenance"] = _provenance(str(trainer.device))
+        hyper["provenance"] = provenance(str(trainer.device), "capsule_lib.techniques.transformer.train_transformer(...)")
         card = registry.update(name, status="complete", metrics=metrics, training_time_s=round(train_seconds, 1),
                                hyperparameters=hyper)
         write_card_files(card, list(history), summary)
