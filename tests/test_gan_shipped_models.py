@@ -1,0 +1,83 @@
+"""The shipped GAN sample models: registered, documented, small, and close to the music they learned."""
+
+from pathlib import Path
+
+import pytest
+
+from capsule_lib import ModelRegistry, accompany, load_sample
+from capsule_lib.metrics import in_scale_ratio
+from capsule_lib.techniques.gan import evaluate_gan, load_gan
+
+MODELS = {"musegan-chorale": "chorale", "musegan-quartet": "quartet", "musegan-renaissance": "renaissance"}
+ROOT = Path(__file__).resolve().parents[1] / "data" / "models"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_sample_model_is_registered_complete_small_and_safe(name):
+    card = ModelRegistry().get(name)
+    assert card.sample and card.technique == "gan" and card.status == "complete" and card.algorithm == "MuseGAN"
+    folder = ROOT / name
+    assert card.path.resolve() == folder
+    assert (folder / "weights.safetensors").stat().st_size <= 10 * 2**20
+    assert sum(p.stat().st_size for p in folder.iterdir()) <= 10 * 2**20
+    assert not [p for p in folder.iterdir() if p.suffix in (".pt", ".pth", ".pkl", ".bin", ".ckpt")]
+    assert card.training_time_s <= 30 * 60
+    hp = card.hyperparameters
+    assert hp["provenance"]["command"].startswith("capsule train gan")
+    assert f"--dataset {MODELS[name]}" in hp["provenance"]["command"]
+    assert hp["genre"]["name"] == MODELS[name]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_card_documents_data_hyperparameters_time_curves_and_metrics(name):
+    folder = ROOT / name
+    text = (folder / "README.md").read_text()
+    for needle in ("## Data and split", "sha256(path) mod 10", "## Hyperparameters", "update ratio",
+                   "Wall-clock training time", "## Results", "generated / ground truth", "Quality bar",
+                   "![generator and critic loss](loss.png)", "## Provenance"):
+        assert needle in text, needle
+    for png in ("loss.png", "metrics.png"):
+        assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    card = ModelRegistry().get(name)
+    import json
+
+    history = json.loads((folder / "history.json").read_text())
+    assert len(history) == card.hyperparameters["training"]["epochs"] >= 5
+    tracks = card.hyperparameters["genre"]["tracks"]
+    for rec in history:
+        assert "generator_loss" in rec and "critic_loss" in rec
+        assert all(f"gen/{t}/in_scale_ratio" in rec for t in tracks[1:])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_recorded_held_out_metrics_meet_the_quality_bar(name):
+    test = ModelRegistry().get(name).metrics["test"]
+    assert test["split"] == "test" and test["n_samples"] >= 50
+    assert test["quality_bar"]["passed"], test["quality_bar"]["failures"]
+    for track, metrics in test["tracks"].items():
+        for key in ("empty_bar_rate", "pitches_used", "pitch_classes_used", "polyphonic_rate", "in_scale_ratio",
+                    "qualified_note_rate"):
+            assert set(metrics[key]) == {"generated", "ground_truth"}
+
+
+def test_evaluation_of_the_chorale_model_reproduces_its_card():
+    # Parses the 349 chorales (about 30 s on 2 cores), then accompanies every held-out melody.
+    result = evaluate_gan("musegan-chorale", "test")
+    recorded = ModelRegistry().get("musegan-chorale").metrics["test"]
+    for track, metrics in recorded["tracks"].items():
+        for key, pair in metrics.items():
+            for which in ("generated", "ground_truth"):
+                assert result["tracks"][track][key][which] == pytest.approx(pair[which], abs=0.01), (track, key)
+    assert result["quality_bar"]["passed"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_each_model_accompanies_a_sample_melody(name):
+    melody = load_sample("ode_to_joy")
+    out = accompany(melody, model=name, seed=7, save=False)
+    net = load_gan(name)
+    assert out.tracks[0] == melody.tracks[0]
+    assert [t.name for t in out.tracks[1:]] == list(net.spec.tracks[1:])
+    for i in range(1, len(out.tracks)):
+        assert out.tracks[i].notes, f"{out.tracks[i].name} is silent"
+        assert in_scale_ratio(out, i) >= 0.75
