@@ -72,18 +72,27 @@ def track_polyphony(samples: np.ndarray) -> list[int]:
     return out
 
 
-def viterbi_line(prob: np.ndarray, switch_penalty: float = SWITCH_PENALTY) -> np.ndarray:
-    """The most likely single line through ``(n, steps, pitches)`` note probabilities.
+def viterbi_line(prob: np.ndarray, switch_penalty: float = SWITCH_PENALTY, rng=None,
+                 temperature: float = 1.0) -> np.ndarray:
+    """The best single line through ``(n, steps, pitches)`` note probabilities.
 
-    States are the pitches plus a rest (probability ``1 - sum``); the score of a path is
-    the sum of its log probabilities minus ``switch_penalty`` for every change of state,
-    so the line holds notes instead of flickering between neighbours step by step.
+    States are the pitches plus a rest (probability ``1 - sum``, at least 1e-6), each
+    step's probabilities normalised; the score of a path is the sum of its log
+    probabilities minus ``switch_penalty`` for every change of state, so the line holds
+    notes instead of flickering between neighbours step by step.  Without ``rng`` this is
+    the single most likely line (which plays safe: few distinct pitches).  With ``rng``
+    every log probability gets ``temperature`` x Gumbel noise first, which *samples* the
+    line (with no penalty and temperature 1 this is exactly drawing each step from its
+    distribution, the Gumbel-max trick), so the line has the model's variety.
     Returns ``(n, steps)`` state indices (``pitches`` = rest).
     """
     eps = 1e-6
     n, steps, pitches = prob.shape
     rest = np.clip(1 - prob.sum(axis=-1, keepdims=True), eps, 1)
-    log_e = np.log(np.concatenate([np.clip(prob, eps, 1), rest], axis=-1))  # (n, steps, S)
+    states_p = np.concatenate([np.clip(prob, eps, 1), rest], axis=-1)
+    log_e = np.log(states_p / states_p.sum(axis=-1, keepdims=True))  # (n, steps, S)
+    if rng is not None and temperature > 0:
+        log_e = log_e + temperature * rng.gumbel(size=log_e.shape)
     delta = log_e[:, 0].copy()
     back = np.zeros((n, steps, pitches + 1), np.int16)
     states = np.arange(pitches + 1)
@@ -100,15 +109,18 @@ def viterbi_line(prob: np.ndarray, switch_penalty: float = SWITCH_PENALTY) -> np
     return path
 
 
-def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENALTY) -> np.ndarray:
+def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENALTY, seed: int | None = None,
+           temperature: float = 1.0) -> np.ndarray:
     """Generator output ``(n, tracks, steps, pitches)`` in [-1, 1] -> bool rolls.
 
     A cell's value ``x`` reads as the probability ``(x + 1) / 2`` that it sounds.  Every
     track gets its most likely *line* through those probabilities (:func:`viterbi_line`:
     a note or a rest at each step, ``switch_penalty`` per change -- one number or one per
-    track); a track whose polyphony ``k`` is above 1 (double stops, chords) also plays up
-    to ``k - 1`` further cells whose probability is above 1/2 at that step.
+    track; with ``seed`` the line is sampled, see :func:`viterbi_line`); a track whose
+    polyphony ``k`` is above 1 (double stops, chords) also plays up to ``k - 1`` further
+    cells whose probability is above 1/2 at that step.
     """
+    rng = None if seed is None else np.random.default_rng(int(seed))
     out = np.asarray(output, dtype=np.float64)
     penalties = list(switch_penalty) if isinstance(switch_penalty, (list, tuple)) else [switch_penalty] * len(polyphony)
     prob = (out + 1) / 2
@@ -116,7 +128,7 @@ def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENAL
     pitches = out.shape[-1]
     for t, p in enumerate(polyphony):
         pt = prob[:, t]
-        path = viterbi_line(pt, float(penalties[t]))
+        path = viterbi_line(pt, float(penalties[t]), rng, temperature)
         onehot = np.zeros(pt.shape[:-1] + (pitches + 1,), bool)
         np.put_along_axis(onehot, path[..., None], True, axis=-1)
         line = onehot[..., :pitches]
@@ -150,7 +162,7 @@ def calibrate_penalties(output: np.ndarray, polyphony: list[int], target: list[f
     out = []
     for t, p in enumerate(polyphony):
         one = output[:, t:t + 1]
-        errors = [abs(note_density(decode(one, [p], pen))[0] - target[t]) for pen in grid]
+        errors = [abs(note_density(decode(one, [p], pen, seed=EVAL_SEED))[0] - target[t]) for pen in grid]
         out.append(float(grid[int(np.argmin(errors))]))
     return out
 
@@ -260,7 +272,7 @@ class GanTask(TrainingTask):
         raw = generator_output(modules["generator"], melodies, EVAL_SEED)
         # the decoder of single-line tracks is calibrated to the training data's note density
         self.switch_penalty = calibrate_penalties(raw, self.polyphony[1:], self.density[1:])
-        acc = decode(raw, self.polyphony[1:], self.switch_penalty)
+        acc = decode(raw, self.polyphony[1:], self.switch_penalty, seed=EVAL_SEED)
         samples = np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
         metrics = batch_metrics(samples, self.spec)
         record = {f"switch_penalty/{name}": v for name, v in zip(self.spec.tracks[1:], self.switch_penalty)}
@@ -286,7 +298,7 @@ def generate_samples(gen, melodies: np.ndarray, polyphony: list[int], seed: int 
     """
     if switch_penalty is None:
         switch_penalty = getattr(gen, "switch_penalty", SWITCH_PENALTY)
-    acc = decode(generator_output(gen, melodies, seed, batch), polyphony[1:], switch_penalty)
+    acc = decode(generator_output(gen, melodies, seed, batch), polyphony[1:], switch_penalty, seed=seed)
     return np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
 
 
@@ -512,12 +524,12 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
         f"- Split rule: {summary['split_rule']}.",
         f"- Samples: {hp['data']['samples']}; {hp['data']['transposition']}; pitches MIDI "
         f"{summary['pitch_range'][0]}-{summary['pitch_range'][1]}, {summary['sample']}.",
-        "- Decoding: each track becomes the most likely line through the generator's note probabilities, "
-        f"plus, where its polyphony (per accompaniment track: {hp['polyphony'][1:]}, the 99th percentile of "
-        "simultaneous notes in the training data) is above 1, further notes above probability 1/2 "
-        "(Viterbi, a penalty per change of note, calibrated after "
-        "each epoch on the validation melodies so that the lines have the training data's notes per bar: "
-        f"penalties {hp.get('switch_penalty')} nats, target onsets per bar {[round(x, 2) for x in hp.get('note_density', [])]}).", "",
+        "- Decoding: each track's line is *sampled* from the generator's note probabilities (seeded Gumbel "
+        "noise, then Viterbi with a penalty per change of note, calibrated after each epoch on the validation "
+        "melodies so that the lines have the training data's notes per bar), plus, where the track's polyphony "
+        f"(per accompaniment track: {hp['polyphony'][1:]}, the 99th percentile of simultaneous notes in the "
+        "training data) is above 1, further notes above probability 1/2: "
+        f"penalties {hp.get('switch_penalty')} nats, target onsets per bar {[round(x, 2) for x in hp.get('note_density', [])]}.", "",
         "## Hyperparameters", "",
         f"- Network: {json.dumps(hp['model'])}; parameters {json.dumps(m.get('parameters', {}))}.",
         f"- Training: {tr['epochs']} epochs, learning rate {tr['lr']:g}, update ratio {tr['update_ratio']} "
