@@ -21,7 +21,8 @@ from capsule_lib.techniques.gan import (
 )
 from capsule_lib.techniques.gan.data import roll_to_notes
 from capsule_lib.techniques.gan.train import (
-    calibrate_penalties, generate_samples, gradient_penalty, note_density, track_polyphony, viterbi_line,
+    calibrate_chords, calibrate_penalties, chord_share, generate_samples, gradient_penalty, note_density,
+    track_polyphony, viterbi_line,
 )
 
 SPEC = GENRES["chorale"]
@@ -455,3 +456,19 @@ def test_sampled_lines_follow_the_seed_and_the_probabilities():
     assert share[0] == pytest.approx(0.7, abs=0.05) and share[1] == pytest.approx(0.2, abs=0.05)
     assert share[3] == pytest.approx(0.1, abs=0.04)  # index 3 = rest
     assert (viterbi_line(prob, 0.0) == 0).all()  # without noise: always the most likely
+
+
+def test_chord_threshold_calibration_matches_the_share_of_double_stops():
+    s = np.zeros((1, 1, 8, N_PITCHES), bool)
+    s[0, 0, :, 30] = True
+    s[0, 0, :2, 34] = True
+    assert chord_share(s) == [0.25]
+    out = -np.ones((4, 1, SAMPLE_STEPS, N_PITCHES))
+    out[:, 0, :, 30] = 0.9  # the line
+    out[:, 0, ::4, 34] = -0.4  # a second note with probability 0.3 on every 4th step
+    th = calibrate_chords(out, [2], [3.0], [0.25])
+    assert th[0] < 0.3
+    decoded = decode(out, [2], 3.0, chord_threshold=th)
+    assert chord_share(decoded) == [0.25]
+    assert chord_share(decode(out, [2], 3.0)) == [0.0]  # at 1/2 no second note would ever sound
+    assert calibrate_chords(out, [1], [3.0], [0.25]) == [0.5]

@@ -39,6 +39,7 @@ def load_gan(name: str = "musegan-chorale", registry=None):
         net.spec = GenreSpec.from_dict(hp["genre"])
         net.polyphony = [int(p) for p in hp["polyphony"]]
         net.switch_penalty = [float(x) for x in hp.get("switch_penalty", [])] or None
+        net.chord_threshold = [float(x) for x in hp.get("chord_threshold", [])] or 0.5
     except (KeyError, TypeError, ValueError):
         raise CapsuleError(f"model {name} has no track layout in its card (hyperparameters.genre)") from None
     if net.switch_penalty is None:

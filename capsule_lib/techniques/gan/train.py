@@ -45,7 +45,7 @@ from .._common import check_name_free, provenance
 from .data import GanSamples, batch_metrics, roll_to_score
 from .model import ALGORITHMS, Critic, GanConfig, build_generator
 
-__all__ = ["GanTask", "train_gan", "resolve_dataset", "decode", "viterbi_line", "track_polyphony", "note_density", "calibrate_penalties", "generator_output",
+__all__ = ["GanTask", "train_gan", "resolve_dataset", "decode", "viterbi_line", "track_polyphony", "note_density", "calibrate_penalties", "generator_output", "chord_share", "calibrate_chords",
            "gradient_penalty", "generate_samples",
            "EVAL_SEED", "DEFAULT_UPDATE_RATIO", "DEFAULT_LR"]
 
@@ -110,7 +110,7 @@ def viterbi_line(prob: np.ndarray, switch_penalty: float = SWITCH_PENALTY, rng=N
 
 
 def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENALTY, seed: int | None = None,
-           temperature: float = 1.0) -> np.ndarray:
+           temperature: float = 1.0, chord_threshold=0.5) -> np.ndarray:
     """Generator output ``(n, tracks, steps, pitches)`` in [-1, 1] -> bool rolls.
 
     A cell's value ``x`` reads as the probability ``(x + 1) / 2`` that it sounds.  Every
@@ -118,8 +118,10 @@ def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENAL
     a note or a rest at each step, ``switch_penalty`` per change -- one number or one per
     track; with ``seed`` the line is sampled, see :func:`viterbi_line`); a track whose
     polyphony ``k`` is above 1 (double stops, chords) also plays up to ``k - 1`` further
-    cells whose probability is above 1/2 at that step.
+    cells whose probability is above ``chord_threshold`` (one number or one per track) at
+    that step.
     """
+    thresholds = list(chord_threshold) if isinstance(chord_threshold, (list, tuple)) else [chord_threshold] * len(polyphony)
     rng = None if seed is None else np.random.default_rng(int(seed))
     out = np.asarray(output, dtype=np.float64)
     penalties = list(switch_penalty) if isinstance(switch_penalty, (list, tuple)) else [switch_penalty] * len(polyphony)
@@ -133,7 +135,7 @@ def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENAL
         np.put_along_axis(onehot, path[..., None], True, axis=-1)
         line = onehot[..., :pitches]
         if p > 1:
-            extra = (pt > 0.5) & ~line
+            extra = (pt > float(thresholds[t])) & ~line
             if p - 1 < pitches:
                 masked = np.where(extra, pt, -1.0)
                 kth = -np.partition(-masked, p - 2, axis=-1)[..., p - 2:p - 1]  # the (p-1)-th strongest extra
@@ -163,6 +165,37 @@ def calibrate_penalties(output: np.ndarray, polyphony: list[int], target: list[f
     for t, p in enumerate(polyphony):
         one = output[:, t:t + 1]
         errors = [abs(note_density(decode(one, [p], pen, seed=EVAL_SEED))[0] - target[t]) for pen in grid]
+        out.append(float(grid[int(np.argmin(errors))]))
+    return out
+
+
+#: Chord-note thresholds tried when calibrating a track with polyphony above 1.
+THRESHOLD_GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.01)
+
+
+def chord_share(samples: np.ndarray) -> list[float]:
+    """Per track, the fraction of its sounding steps with two or more notes (the polyphonic rate)."""
+    counts = np.asarray(samples, bool).sum(axis=-1)  # (n, tracks, steps)
+    out = []
+    for t in range(counts.shape[1]):
+        c = counts[:, t]
+        sounding = (c > 0).sum()
+        out.append(float((c >= 2).sum() / sounding) if sounding else 0.0)
+    return out
+
+
+def calibrate_chords(output: np.ndarray, polyphony: list[int], penalties: list[float], target: list[float],
+                     grid=THRESHOLD_GRID) -> list[float]:
+    """Per accompaniment track with polyphony above 1, the chord-note threshold whose decoded
+    track has the training data's share of steps with two or more notes; 0.5 for the others."""
+    out = []
+    for t, p in enumerate(polyphony):
+        if p == 1:
+            out.append(0.5)
+            continue
+        one = output[:, t:t + 1]
+        errors = [abs(chord_share(decode(one, [p], penalties[t], seed=EVAL_SEED, chord_threshold=th))[0] - target[t])
+                  for th in grid]
         out.append(float(grid[int(np.argmin(errors))]))
     return out
 
@@ -226,6 +259,8 @@ class GanTask(TrainingTask):
         self.ground_truth = batch_metrics(self.eval_samples, self.spec)
         self.density = note_density(self.train_samples[:: max(1, len(self.train_samples) // 2000)])
         self.switch_penalty = [SWITCH_PENALTY] * (len(self.spec.tracks) - 1)
+        self.chords = chord_share(self.train_samples[:: max(1, len(self.train_samples) // 2000)])
+        self.chord_threshold = [0.5] * (len(self.spec.tracks) - 1)
 
     def build(self, device):
         return {"generator": build_generator(self.config).to(device), "critic": Critic(self.config).to(device)}
@@ -262,17 +297,19 @@ class GanTask(TrainingTask):
         return out
 
     def state_dict(self):
-        return {"switch_penalty": list(self.switch_penalty)}
+        return {"switch_penalty": list(self.switch_penalty), "chord_threshold": list(self.chord_threshold)}
 
     def load_state_dict(self, state):
         self.switch_penalty = [float(x) for x in state.get("switch_penalty", self.switch_penalty)]
+        self.chord_threshold = [float(x) for x in state.get("chord_threshold", self.chord_threshold)]
 
     def on_sample(self, modules, epoch, out_dir):
         melodies = self.eval_samples[:, 0]
         raw = generator_output(modules["generator"], melodies, EVAL_SEED)
         # the decoder of single-line tracks is calibrated to the training data's note density
         self.switch_penalty = calibrate_penalties(raw, self.polyphony[1:], self.density[1:])
-        acc = decode(raw, self.polyphony[1:], self.switch_penalty, seed=EVAL_SEED)
+        self.chord_threshold = calibrate_chords(raw, self.polyphony[1:], self.switch_penalty, self.chords[1:])
+        acc = decode(raw, self.polyphony[1:], self.switch_penalty, seed=EVAL_SEED, chord_threshold=self.chord_threshold)
         samples = np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
         metrics = batch_metrics(samples, self.spec)
         record = {f"switch_penalty/{name}": v for name, v in zip(self.spec.tracks[1:], self.switch_penalty)}
@@ -298,7 +335,8 @@ def generate_samples(gen, melodies: np.ndarray, polyphony: list[int], seed: int 
     """
     if switch_penalty is None:
         switch_penalty = getattr(gen, "switch_penalty", SWITCH_PENALTY)
-    acc = decode(generator_output(gen, melodies, seed, batch), polyphony[1:], switch_penalty, seed=seed)
+    acc = decode(generator_output(gen, melodies, seed, batch), polyphony[1:], switch_penalty, seed=seed,
+                 chord_threshold=getattr(gen, "chord_threshold", 0.5))
     return np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
 
 
@@ -466,7 +504,10 @@ def train_gan(
                                  "critic": sum(p.numel() for p in trainer.modules["critic"].parameters())}
         hyper["switch_penalty"] = task.switch_penalty
         hyper["note_density"] = task.density
+        hyper["chord_threshold"] = task.chord_threshold
+        hyper["chord_share"] = task.chords
         gen.spec, gen.polyphony, gen.name, gen.switch_penalty = ds.spec, task.polyphony, name, task.switch_penalty
+        gen.chord_threshold = task.chord_threshold
         if evaluate and len(ds.samples("test")):
             from .evaluate import evaluate_gan
 
@@ -528,8 +569,10 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
         "noise, then Viterbi with a penalty per change of note, calibrated after each epoch on the validation "
         "melodies so that the lines have the training data's notes per bar), plus, where the track's polyphony "
         f"(per accompaniment track: {hp['polyphony'][1:]}, the 99th percentile of simultaneous notes in the "
-        "training data) is above 1, further notes above probability 1/2: "
-        f"penalties {hp.get('switch_penalty')} nats, target onsets per bar {[round(x, 2) for x in hp.get('note_density', [])]}.", "",
+        "training data) is above 1, further notes above a threshold calibrated the same way to the data's share "
+        f"of steps with two or more notes: penalties {hp.get('switch_penalty')} nats for target onsets per bar "
+        f"{[round(x, 2) for x in hp.get('note_density', [])]}; chord thresholds {hp.get('chord_threshold')} for "
+        f"target shares {[round(x, 3) for x in hp.get('chord_share', [])]}.", "",
         "## Hyperparameters", "",
         f"- Network: {json.dumps(hp['model'])}; parameters {json.dumps(m.get('parameters', {}))}.",
         f"- Training: {tr['epochs']} epochs, learning rate {tr['lr']:g}, update ratio {tr['update_ratio']} "
