@@ -472,3 +472,13 @@ def test_chord_threshold_calibration_matches_the_share_of_double_stops():
     assert chord_share(decoded) == [0.25]
     assert chord_share(decode(out, [2], 3.0)) == [0.0]  # at 1/2 no second note would ever sound
     assert calibrate_chords(out, [1], [3.0], [0.25]) == [0.5]
+
+
+def test_unet_generator_trains_and_accompanies(tmp_path):
+    card = train_gan("tiny-unet", "unet", synthetic_dataset(), epochs=1, batch_size=4, update_ratio=1,
+                     max_steps_per_epoch=2, progress=False, evaluate=False,
+                     model_config={"z_dim": 4, "width": 8, "critic_width": 8})
+    assert card.status == "complete" and card.algorithm == "U-Net"
+    assert card.hyperparameters["model"]["algorithm"] == "unet"
+    out = accompany(load_sample("twinkle_twinkle"), model="tiny-unet", seed=2, save=False)
+    assert [t.name for t in out.tracks[1:]] == ["alto", "tenor", "bass"]
