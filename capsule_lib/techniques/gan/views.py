@@ -80,6 +80,10 @@ def plot_metric_curves(history: Sequence[dict], ground_truth: dict, tracks: Sequ
         ax.set_title(_LABELS.get(metric, metric))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
+        low, high = ax.get_ylim()
+        if high - low < 1e-6:  # a constant metric (e.g. the polyphonic rate of a voice): a readable axis
+            ax.set_ylim(low - 0.05, high + 0.05)
+        ax.ticklabel_format(axis="y", useOffset=False)
     for ax in axes.ravel()[len(metrics):]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=8, title="generated (dots), ground truth (dashed)", title_fontsize=7)
