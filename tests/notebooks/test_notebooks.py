@@ -10,6 +10,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-
 # Small, fast settings per notebook for CI; notebooks not listed run with their defaults.
 SMOKE = {
     "00_music_studio.ipynb": {"melody_name": "twinkle_twinkle", "tempo_bpm": 90, "transpose_by": 2},
+    "02_gan.ipynb": {"epochs": 2, "steps_per_epoch": 2, "train_pieces": 20, "batch_size": 8, "update_ratio": 2,
+                     "sample_every": 1, "failure_epochs": 2},
     "03_ar_cnn.ipynb": {"sampling_iterations": 4, "bach_limit": 40, "eval_windows": 4, "train_epochs": 1,
                         "train_chorales": 20, "train_steps_per_epoch": 2},
     "04_transformer.ipynb": {"train_steps": 4, "train_pieces": 12, "extension_duration": 6.0},
