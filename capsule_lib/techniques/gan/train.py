@@ -45,7 +45,7 @@ from .._common import check_name_free, provenance
 from .data import GanSamples, batch_metrics, roll_to_score
 from .model import ALGORITHMS, Critic, GanConfig, build_generator
 
-__all__ = ["GanTask", "train_gan", "resolve_dataset", "decode", "viterbi_line", "track_polyphony", "note_density", "calibrate_penalties", "generator_output", "chord_share", "calibrate_chords",
+__all__ = ["GanTask", "train_gan", "resolve_dataset", "decode", "viterbi_line", "sample_line", "track_polyphony", "note_density", "calibrate_penalties", "generator_output", "chord_share", "calibrate_chords", "pitch_class_rate",
            "gradient_penalty", "generate_samples",
            "EVAL_SEED", "DEFAULT_UPDATE_RATIO", "DEFAULT_LR"]
 
@@ -109,6 +109,47 @@ def viterbi_line(prob: np.ndarray, switch_penalty: float = SWITCH_PENALTY, rng=N
     return path
 
 
+def sample_line(prob: np.ndarray, switch_penalty: float, rng) -> np.ndarray:
+    """A line *drawn* from ``(n, steps, pitches)`` note probabilities (forward filtering,
+    backward sampling).
+
+    The same states as :func:`viterbi_line` (pitches + rest, each step normalised), read
+    as a hidden Markov model whose line changes state at each step with probability
+    ``exp(-switch_penalty)`` (to a state drawn uniformly) and otherwise holds: the path is
+    drawn from its posterior given the generator's probabilities, so whole notes -- not
+    single steps -- are sampled, with the model's own variety.  Returns ``(n, steps)``.
+    """
+    eps = 1e-6
+    n, steps, pitches = prob.shape
+    rest = np.clip(1 - prob.sum(axis=-1, keepdims=True), eps, 1)
+    e = np.concatenate([np.clip(prob, eps, 1), rest], axis=-1)
+    e = e / e.sum(axis=-1, keepdims=True)
+    n_states = pitches + 1
+    change = min(1.0, float(np.exp(-switch_penalty)))
+    alpha = np.empty_like(e)
+    a = e[:, 0] / e[:, 0].sum(axis=-1, keepdims=True)
+    alpha[:, 0] = a
+    for t in range(1, steps):
+        pred = (1 - change) * a + change / n_states
+        a = pred * e[:, t]
+        a /= a.sum(axis=-1, keepdims=True)
+        alpha[:, t] = a
+    path = np.empty((n, steps), np.int64)
+    rows = np.arange(n)
+
+    def draw(w):
+        c = np.cumsum(w, axis=-1)
+        u = rng.random((n, 1)) * c[:, -1:]
+        return np.minimum((c < u).sum(axis=-1), n_states - 1)
+
+    path[:, -1] = draw(alpha[:, -1])
+    for t in range(steps - 2, -1, -1):
+        w = alpha[:, t] * (change / n_states)
+        w[rows, path[:, t + 1]] += alpha[rows, t, path[:, t + 1]] * (1 - change)
+        path[:, t] = draw(w)
+    return path
+
+
 def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENALTY, seed: int | None = None,
            temperature: float = 1.0, chord_threshold=0.5) -> np.ndarray:
     """Generator output ``(n, tracks, steps, pitches)`` in [-1, 1] -> bool rolls.
@@ -130,12 +171,18 @@ def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENAL
     pitches = out.shape[-1]
     for t, p in enumerate(polyphony):
         pt = prob[:, t]
-        path = viterbi_line(pt, float(penalties[t]), rng, temperature)
+        if rng is not None and temperature > 0:
+            path = sample_line(pt, float(penalties[t]), rng)
+        else:
+            path = viterbi_line(pt, float(penalties[t]))
         onehot = np.zeros(pt.shape[:-1] + (pitches + 1,), bool)
         np.put_along_axis(onehot, path[..., None], True, axis=-1)
         line = onehot[..., :pitches]
         if p > 1:
-            extra = (pt > float(thresholds[t])) & ~line
+            # chord notes: above the threshold, and no likelier than the line's own note (a
+            # sampled line that took a less likely pitch must not get the likelier one added)
+            p_line = np.where(path < pitches, np.take_along_axis(pt, np.minimum(path, pitches - 1)[..., None], -1)[..., 0], 0.0)
+            extra = (pt > float(thresholds[t])) & ~line & (pt <= p_line[..., None])
             if p - 1 < pitches:
                 masked = np.where(extra, pt, -1.0)
                 kth = -np.partition(-masked, p - 2, axis=-1)[..., p - 2:p - 1]  # the (p-1)-th strongest extra
@@ -145,8 +192,10 @@ def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENAL
     return on
 
 
-#: Switch penalties tried when calibrating a single-line track's decoder (nats).
-PENALTY_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+#: Switch penalties tried when calibrating a track's decoder: ``-log(1 - h)`` for a chance
+#: ``h`` that a sampled line holds its state from one step to the next, 0 .. 0.99.
+PENALTY_GRID = tuple(float(-np.log1p(-h)) for h in (0.0, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7,
+                                                      0.9, 0.97, 0.99))
 
 
 def note_density(samples: np.ndarray) -> list[float]:
@@ -157,14 +206,30 @@ def note_density(samples: np.ndarray) -> list[float]:
     return [float(onsets[:, t].sum() / bars) for t in range(s.shape[1])]
 
 
+def pitch_class_rate(samples: np.ndarray) -> list[float]:
+    """Per track, distinct pitch classes per non-empty bar of ``(n, tracks, steps, 84)`` bool rolls
+    (the metric ``pitch_classes_used``, computed on rolls in one go)."""
+    s = np.asarray(samples, bool)
+    n, k, steps, pitches = s.shape
+    bars = s.reshape(n, k, steps // 16, 16, pitches).any(axis=3)
+    pad = (-pitches) % 12
+    classes = np.pad(bars, ((0, 0), (0, 0), (0, 0), (0, pad))).reshape(n, k, steps // 16, -1, 12).any(axis=3)
+    counts = classes.sum(axis=-1)
+    out = []
+    for t in range(k):
+        c = counts[:, t][counts[:, t] > 0]
+        out.append(float(c.mean()) if len(c) else 0.0)
+    return out
+
+
 def calibrate_penalties(output: np.ndarray, polyphony: list[int], target: list[float],
                         grid=PENALTY_GRID) -> list[float]:
-    """Per accompaniment track, the switch penalty whose decoded track has the note density
-    (onsets per bar) closest to ``target`` -- the training data's."""
+    """Per accompaniment track, the switch penalty whose decoded (sampled) track has the pitch
+    classes per bar closest to ``target`` -- the training data's, see :func:`pitch_class_rate`."""
     out = []
     for t, p in enumerate(polyphony):
         one = output[:, t:t + 1]
-        errors = [abs(note_density(decode(one, [p], pen, seed=EVAL_SEED))[0] - target[t]) for pen in grid]
+        errors = [abs(pitch_class_rate(decode(one, [p], pen, seed=EVAL_SEED))[0] - target[t]) for pen in grid]
         out.append(float(grid[int(np.argmin(errors))]))
     return out
 
@@ -233,7 +298,7 @@ class GanTask(TrainingTask):
     """
 
     def __init__(self, dataset: MultitrackDataset, model_config: GanConfig, *, update_ratio: int = DEFAULT_UPDATE_RATIO,
-                 n_eval: int = 64, sample_every: int = 10, epochs: int = 1,
+                 n_eval: int = 128, sample_every: int = 10, epochs: int = 1,
                  recon_weight: float = DEFAULT_RECON_WEIGHT):
         if isinstance(update_ratio, bool) or not isinstance(update_ratio, int) or not 1 <= update_ratio <= 100:
             raise CapsuleError(f"update ratio must be a whole number 1-100, got {update_ratio!r}")
@@ -257,7 +322,7 @@ class GanTask(TrainingTask):
         self.eval_samples = evals[:n_eval]
         self.polyphony = track_polyphony(self.train_samples)
         self.ground_truth = batch_metrics(self.eval_samples, self.spec)
-        self.density = note_density(self.train_samples[:: max(1, len(self.train_samples) // 2000)])
+        self.density = pitch_class_rate(self.train_samples[:: max(1, len(self.train_samples) // 2000)])
         self.switch_penalty = [SWITCH_PENALTY] * (len(self.spec.tracks) - 1)
         self.chords = chord_share(self.train_samples[:: max(1, len(self.train_samples) // 2000)])
         self.chord_threshold = [0.5] * (len(self.spec.tracks) - 1)
@@ -503,7 +568,7 @@ def train_gan(
         metrics["parameters"] = {"generator": sum(p.numel() for p in gen.parameters()),
                                  "critic": sum(p.numel() for p in trainer.modules["critic"].parameters())}
         hyper["switch_penalty"] = task.switch_penalty
-        hyper["note_density"] = task.density
+        hyper["pitch_classes_target"] = task.density
         hyper["chord_threshold"] = task.chord_threshold
         hyper["chord_share"] = task.chords
         gen.spec, gen.polyphony, gen.name, gen.switch_penalty = ds.spec, task.polyphony, name, task.switch_penalty
@@ -565,14 +630,18 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
         f"- Split rule: {summary['split_rule']}.",
         f"- Samples: {hp['data']['samples']}; {hp['data']['transposition']}; pitches MIDI "
         f"{summary['pitch_range'][0]}-{summary['pitch_range'][1]}, {summary['sample']}.",
-        "- Decoding: each track's line is *sampled* from the generator's note probabilities (seeded Gumbel "
-        "noise, then Viterbi with a penalty per change of note, calibrated after each epoch on the validation "
-        "melodies so that the lines have the training data's notes per bar), plus, where the track's polyphony "
-        f"(per accompaniment track: {hp['polyphony'][1:]}, the 99th percentile of simultaneous notes in the "
-        "training data) is above 1, further notes above a threshold calibrated the same way to the data's share "
-        f"of steps with two or more notes: penalties {hp.get('switch_penalty')} nats for target onsets per bar "
-        f"{[round(x, 2) for x in hp.get('note_density', [])]}; chord thresholds {hp.get('chord_threshold')} for "
-        f"target shares {[round(x, 3) for x in hp.get('chord_share', [])]}.", "",
+        "- Decoding: each track's line is *sampled* from the generator's note probabilities (forward filtering, "
+        "backward sampling in a hidden Markov model of notes and rests whose line changes state with a calibrated "
+        "probability per step), plus, where the track's polyphony (per accompaniment track: "
+        f"{hp['polyphony'][1:]}, the 99th percentile of simultaneous notes in the training data) is above 1, "
+        "further notes above a calibrated threshold.  Both decoder settings are calibrated after each epoch on "
+        "the validation melodies to statistics of the *training* data -- the change penalty to its pitch classes "
+        f"per bar {[round(x, 2) for x in hp.get('pitch_classes_target', [])]} (penalties {[round(x, 3) for x in hp.get('switch_penalty', [])]} "
+        f"nats), the chord threshold to its share of steps with two or more notes "
+        f"{[round(x, 3) for x in hp.get('chord_share', [])]} (thresholds {hp.get('chord_threshold')}).  So pitch "
+        "classes used and polyphonic rate are matched by design on training statistics (the test table shows how "
+        "well that carries over to held-out music); the pitches chosen, the in-scale ratio and the rests come from "
+        "the generator.", "",
         "## Hyperparameters", "",
         f"- Network: {json.dumps(hp['model'])}; parameters {json.dumps(m.get('parameters', {}))}.",
         f"- Training: {tr['epochs']} epochs, learning rate {tr['lr']:g}, update ratio {tr['update_ratio']} "
