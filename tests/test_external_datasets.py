@@ -252,3 +252,32 @@ def test_midi_folder_groups_instruments_by_program(tmp_path):
     assert set(reasons) == {"drums.midi", "broken.mid"}
     assert "melody" in reasons["drums.midi"] and "corrupt" in reasons["broken.mid"]
     assert ds.source.startswith("MIDI (3 files under ")
+
+
+def test_a_gan_trains_on_a_midi_folder_and_writes_a_drum_track(tmp_path):
+    """End to end: `capsule train gan --dataset FOLDER` data -> a 6-track model with drums."""
+    import torch
+
+    from capsule_lib import CapsuleError, load_sample, set_instrument
+    from capsule_lib.techniques.gan import accompany, train_gan
+
+    torch.set_num_threads(1)
+    root = tmp_path / "band"
+    for i in range(12):  # enough songs for every split
+        bars = [(b * 16 + s, 60 + (b + i) % 5 + s % 3, 4) for b in range(8) for s in (0, 4, 8, 12)]
+        write_mid(root / f"song{i}.mid", [
+            (0, False, bars),
+            (33, False, [(b * 16, 36 + (b + i) % 5, 16) for b in range(8)]),
+            (0, True, [(b * 16 + s, 36 if s % 8 == 0 else 38, 1) for b in range(8) for s in (0, 4, 8, 12)]),
+            (48, False, [(b * 16, 67 + (b + i) % 3, 16) for b in range(8)]),
+        ])
+    card = train_gan("band-gan", "musegan", str(root), epochs=1, batch_size=4, max_steps_per_epoch=2, progress=False,
+                     model_config={"z_dim": 4, "width": 8, "critic_width": 8})
+    assert card.hyperparameters["genre"]["tracks"] == list(TRACKS)
+    out = accompany(load_sample("ode_to_joy"), model="band-gan", seed=1, save=False)
+    assert [t.name for t in out.tracks[1:]] == list(TRACKS[1:])
+    drums = out.tracks[1]
+    assert drums.is_drum and not any(t.is_drum for t in out.tracks[2:])
+    with pytest.raises(CapsuleError, match="drum"):
+        set_instrument(out, "drums", 5)
+    assert set_instrument(out, "bass", 34).tracks[4].program == 34

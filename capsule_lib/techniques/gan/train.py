@@ -274,6 +274,15 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Te
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
+def _finite(x):
+    """``x`` with every NaN (a metric of a silent track) replaced by None, so it can be stored as JSON."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return x
+
+
 def _metric_key(track: str, metric: str) -> str:
     return f"gen/{track}/{metric}"
 
@@ -321,7 +330,7 @@ class GanTask(TrainingTask):
             evals = self.train_samples[:: max(1, len(self.train_samples) // n_eval)]
         self.eval_samples = evals[:n_eval]
         self.polyphony = track_polyphony(self.train_samples)
-        self.ground_truth = batch_metrics(self.eval_samples, self.spec)
+        self.ground_truth = _finite(batch_metrics(self.eval_samples, self.spec))
         self.density = pitch_class_rate(self.train_samples[:: max(1, len(self.train_samples) // 2000)])
         self.switch_penalty = [SWITCH_PENALTY] * (len(self.spec.tracks) - 1)
         self.chords = chord_share(self.train_samples[:: max(1, len(self.train_samples) // 2000)])
@@ -380,9 +389,11 @@ class GanTask(TrainingTask):
         record = {f"switch_penalty/{name}": v for name, v in zip(self.spec.tracks[1:], self.switch_penalty)}
         for track, values in metrics["tracks"].items():
             for key, v in values.items():
-                record[_metric_key(track, key)] = v
+                if not math.isnan(v):  # a silent track has no pitches used: leave a gap, not NaN
+                    record[_metric_key(track, key)] = v
         for pair, v in metrics["tonal_distance"].items():
-            record[f"gen/tonal_distance/{pair}"] = v
+            if not math.isnan(v):
+                record[f"gen/tonal_distance/{pair}"] = v
         if epoch == 1 or epoch % self.sample_every == 0 or epoch == self.epochs:
             _write_samples(samples[:4], self.spec, out_dir, f"epoch {epoch}")
         else:
