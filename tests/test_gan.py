@@ -21,7 +21,8 @@ from capsule_lib.techniques.gan import (
 )
 from capsule_lib.techniques.gan.data import roll_to_notes
 from capsule_lib.techniques.gan.train import (
-    calibrate_chords, calibrate_penalties, chord_share, generate_samples, gradient_penalty, note_density,
+    EVAL_SEED, calibrate_chords, calibrate_decoder, calibrate_penalties, chord_share, empty_bar_share,
+    generate_samples, gradient_penalty, note_density,
     track_polyphony, viterbi_line,
 )
 
@@ -482,3 +483,17 @@ def test_unet_generator_trains_and_accompanies(tmp_path):
     assert card.hyperparameters["model"]["algorithm"] == "unet"
     out = accompany(load_sample("twinkle_twinkle"), model="tiny-unet", seed=2, save=False)
     assert [t.name for t in out.tracks[1:]] == ["alto", "tenor", "bass"]
+
+
+def test_rest_weight_calibration_matches_the_share_of_empty_bars():
+    out = -np.ones((32, 1, SAMPLE_STEPS, N_PITCHES))
+    out[:, 0, :, 30] = 0.0  # the note is as likely as the rest at every step
+    assert empty_bar_share(decode(out, [1], 0.0, seed=1, rest_weight=0.01)) == [0.0]
+    pens, rests, ths = calibrate_decoder(out, [1], [1.0], [0.5], [0.0])
+    decoded = decode(out, [1], pens, seed=EVAL_SEED, rest_weight=rests)
+    plain = decode(out, [1], pens, seed=EVAL_SEED)
+    assert abs(empty_bar_share(decoded)[0] - 0.5) < abs(empty_bar_share(plain)[0] - 0.5)
+    assert rests[0] > 1 and ths == [0.5]
+    s = np.zeros((1, 2, SAMPLE_STEPS, N_PITCHES), bool)
+    s[0, 0, :16, 3] = True
+    assert empty_bar_share(s) == [0.75, 1.0]

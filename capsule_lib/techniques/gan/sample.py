@@ -40,6 +40,7 @@ def load_gan(name: str = "musegan-chorale", registry=None):
         net.polyphony = [int(p) for p in hp["polyphony"]]
         net.switch_penalty = [float(x) for x in hp.get("switch_penalty", [])] or None
         net.chord_threshold = [float(x) for x in hp.get("chord_threshold", [])] or 0.5
+        net.rest_weight = [float(x) for x in hp.get("rest_weight", [])] or 1.0
     except (KeyError, TypeError, ValueError):
         raise CapsuleError(f"model {name} has no track layout in its card (hyperparameters.genre)") from None
     if net.switch_penalty is None:

@@ -45,7 +45,7 @@ from .._common import check_name_free, provenance
 from .data import GanSamples, batch_metrics, roll_to_score
 from .model import ALGORITHMS, Critic, GanConfig, build_generator
 
-__all__ = ["GanTask", "train_gan", "resolve_dataset", "decode", "viterbi_line", "sample_line", "track_polyphony", "note_density", "calibrate_penalties", "generator_output", "chord_share", "calibrate_chords", "pitch_class_rate",
+__all__ = ["GanTask", "train_gan", "resolve_dataset", "decode", "viterbi_line", "sample_line", "track_polyphony", "note_density", "calibrate_penalties", "generator_output", "chord_share", "calibrate_chords", "pitch_class_rate", "calibrate_decoder", "empty_bar_share",
            "gradient_penalty", "generate_samples",
            "EVAL_SEED", "DEFAULT_UPDATE_RATIO", "DEFAULT_LR"]
 
@@ -109,7 +109,7 @@ def viterbi_line(prob: np.ndarray, switch_penalty: float = SWITCH_PENALTY, rng=N
     return path
 
 
-def sample_line(prob: np.ndarray, switch_penalty: float, rng) -> np.ndarray:
+def sample_line(prob: np.ndarray, switch_penalty: float, rng, rest_weight: float = 1.0) -> np.ndarray:
     """A line *drawn* from ``(n, steps, pitches)`` note probabilities (forward filtering,
     backward sampling).
 
@@ -117,11 +117,12 @@ def sample_line(prob: np.ndarray, switch_penalty: float, rng) -> np.ndarray:
     as a hidden Markov model whose line changes state at each step with probability
     ``exp(-switch_penalty)`` (to a state drawn uniformly) and otherwise holds: the path is
     drawn from its posterior given the generator's probabilities, so whole notes -- not
-    single steps -- are sampled, with the model's own variety.  Returns ``(n, steps)``.
+    single steps -- are sampled, with the model's own variety.  ``rest_weight`` multiplies
+    the rest's probability before normalising.  Returns ``(n, steps)``.
     """
     eps = 1e-6
     n, steps, pitches = prob.shape
-    rest = np.clip(1 - prob.sum(axis=-1, keepdims=True), eps, 1)
+    rest = np.clip(1 - prob.sum(axis=-1, keepdims=True), eps, 1) * rest_weight
     e = np.concatenate([np.clip(prob, eps, 1), rest], axis=-1)
     e = e / e.sum(axis=-1, keepdims=True)
     n_states = pitches + 1
@@ -151,7 +152,7 @@ def sample_line(prob: np.ndarray, switch_penalty: float, rng) -> np.ndarray:
 
 
 def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENALTY, seed: int | None = None,
-           temperature: float = 1.0, chord_threshold=0.5) -> np.ndarray:
+           temperature: float = 1.0, chord_threshold=0.5, rest_weight=1.0) -> np.ndarray:
     """Generator output ``(n, tracks, steps, pitches)`` in [-1, 1] -> bool rolls.
 
     A cell's value ``x`` reads as the probability ``(x + 1) / 2`` that it sounds.  Every
@@ -160,9 +161,10 @@ def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENAL
     track; with ``seed`` the line is sampled, see :func:`viterbi_line`); a track whose
     polyphony ``k`` is above 1 (double stops, chords) also plays up to ``k - 1`` further
     cells whose probability is above ``chord_threshold`` (one number or one per track) at
-    that step.
+    that step.  ``rest_weight`` (one or per track) scales the probability of resting.
     """
     thresholds = list(chord_threshold) if isinstance(chord_threshold, (list, tuple)) else [chord_threshold] * len(polyphony)
+    rests = list(rest_weight) if isinstance(rest_weight, (list, tuple)) else [rest_weight] * len(polyphony)
     rng = None if seed is None else np.random.default_rng(int(seed))
     out = np.asarray(output, dtype=np.float64)
     penalties = list(switch_penalty) if isinstance(switch_penalty, (list, tuple)) else [switch_penalty] * len(polyphony)
@@ -172,7 +174,7 @@ def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENAL
     for t, p in enumerate(polyphony):
         pt = prob[:, t]
         if rng is not None and temperature > 0:
-            path = sample_line(pt, float(penalties[t]), rng)
+            path = sample_line(pt, float(penalties[t]), rng, float(rests[t]))
         else:
             path = viterbi_line(pt, float(penalties[t]))
         onehot = np.zeros(pt.shape[:-1] + (pitches + 1,), bool)
@@ -232,6 +234,45 @@ def calibrate_penalties(output: np.ndarray, polyphony: list[int], target: list[f
         errors = [abs(pitch_class_rate(decode(one, [p], pen, seed=EVAL_SEED))[0] - target[t]) for pen in grid]
         out.append(float(grid[int(np.argmin(errors))]))
     return out
+
+
+#: Rest weights tried when calibrating a track's decoder.
+REST_GRID = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+
+
+def empty_bar_share(samples: np.ndarray) -> list[float]:
+    """Per track, the share of bars (16 steps) without a sounding note, over all samples."""
+    s = np.asarray(samples, bool)
+    n, k, steps, pitches = s.shape
+    bars = s.reshape(n, k, steps // 16, 16 * pitches).any(axis=-1)
+    return [float(1 - bars[:, t].mean()) for t in range(k)]
+
+
+def calibrate_decoder(output: np.ndarray, polyphony: list[int], pitch_classes: list[float], empty_bars: list[float],
+                      chords: list[float]) -> tuple[list[float], list[float], list[float]]:
+    """``(switch penalties, rest weights, chord thresholds)`` per accompaniment track, fitted on
+    generator ``output`` so the sampled tracks have the training data's pitch classes per bar,
+    share of empty bars and share of steps with two or more notes (in that order, the first
+    two fitted twice since each moves the other)."""
+    penalties, rests, thresholds = [], [], []
+    for t, p in enumerate(polyphony):
+        one = output[:, t:t + 1]
+
+        def stat(fn, pen, rest):
+            return fn(decode(one, [p], pen, seed=EVAL_SEED, rest_weight=rest))[0]
+
+        rest = 1.0
+        for _ in range(2):
+            pen = min(PENALTY_GRID, key=lambda x: abs(stat(pitch_class_rate, x, rest) - pitch_classes[t]))
+            rest = min(REST_GRID, key=lambda r: abs(stat(empty_bar_share, pen, r) - empty_bars[t]))
+        penalties.append(float(pen))
+        rests.append(float(rest))
+        if p == 1:
+            thresholds.append(0.5)
+            continue
+        thresholds.append(float(min(THRESHOLD_GRID, key=lambda th: abs(chord_share(
+            decode(one, [p], pen, seed=EVAL_SEED, chord_threshold=th, rest_weight=rest))[0] - chords[t]))))
+    return penalties, rests, thresholds
 
 
 #: Chord-note thresholds tried when calibrating a track with polyphony above 1.
@@ -335,6 +376,8 @@ class GanTask(TrainingTask):
         self.switch_penalty = [SWITCH_PENALTY] * (len(self.spec.tracks) - 1)
         self.chords = chord_share(self.train_samples[:: max(1, len(self.train_samples) // 2000)])
         self.chord_threshold = [0.5] * (len(self.spec.tracks) - 1)
+        self.empty_bars = empty_bar_share(self.train_samples[:: max(1, len(self.train_samples) // 2000)])
+        self.rest_weight = [1.0] * (len(self.spec.tracks) - 1)
 
     def build(self, device):
         return {"generator": build_generator(self.config).to(device), "critic": Critic(self.config).to(device)}
@@ -371,19 +414,22 @@ class GanTask(TrainingTask):
         return out
 
     def state_dict(self):
-        return {"switch_penalty": list(self.switch_penalty), "chord_threshold": list(self.chord_threshold)}
+        return {"switch_penalty": list(self.switch_penalty), "chord_threshold": list(self.chord_threshold),
+                "rest_weight": list(self.rest_weight)}
 
     def load_state_dict(self, state):
         self.switch_penalty = [float(x) for x in state.get("switch_penalty", self.switch_penalty)]
         self.chord_threshold = [float(x) for x in state.get("chord_threshold", self.chord_threshold)]
+        self.rest_weight = [float(x) for x in state.get("rest_weight", self.rest_weight)]
 
     def on_sample(self, modules, epoch, out_dir):
         melodies = self.eval_samples[:, 0]
         raw = generator_output(modules["generator"], melodies, EVAL_SEED)
         # the decoder of single-line tracks is calibrated to the training data's note density
-        self.switch_penalty = calibrate_penalties(raw, self.polyphony[1:], self.density[1:])
-        self.chord_threshold = calibrate_chords(raw, self.polyphony[1:], self.switch_penalty, self.chords[1:])
-        acc = decode(raw, self.polyphony[1:], self.switch_penalty, seed=EVAL_SEED, chord_threshold=self.chord_threshold)
+        self.switch_penalty, self.rest_weight, self.chord_threshold = calibrate_decoder(
+            raw, self.polyphony[1:], self.density[1:], self.empty_bars[1:], self.chords[1:])
+        acc = decode(raw, self.polyphony[1:], self.switch_penalty, seed=EVAL_SEED, chord_threshold=self.chord_threshold,
+                     rest_weight=self.rest_weight)
         samples = np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
         metrics = batch_metrics(samples, self.spec)
         record = {f"switch_penalty/{name}": v for name, v in zip(self.spec.tracks[1:], self.switch_penalty)}
@@ -412,7 +458,7 @@ def generate_samples(gen, melodies: np.ndarray, polyphony: list[int], seed: int 
     if switch_penalty is None:
         switch_penalty = getattr(gen, "switch_penalty", SWITCH_PENALTY)
     acc = decode(generator_output(gen, melodies, seed, batch), polyphony[1:], switch_penalty, seed=seed,
-                 chord_threshold=getattr(gen, "chord_threshold", 0.5))
+                 chord_threshold=getattr(gen, "chord_threshold", 0.5), rest_weight=getattr(gen, "rest_weight", 1.0))
     return np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
 
 
@@ -581,9 +627,11 @@ def train_gan(
         hyper["switch_penalty"] = task.switch_penalty
         hyper["pitch_classes_target"] = task.density
         hyper["chord_threshold"] = task.chord_threshold
+        hyper["rest_weight"] = task.rest_weight
+        hyper["empty_bar_target"] = task.empty_bars
         hyper["chord_share"] = task.chords
         gen.spec, gen.polyphony, gen.name, gen.switch_penalty = ds.spec, task.polyphony, name, task.switch_penalty
-        gen.chord_threshold = task.chord_threshold
+        gen.chord_threshold, gen.rest_weight = task.chord_threshold, task.rest_weight
         if evaluate and len(ds.samples("test")):
             from .evaluate import evaluate_gan
 
@@ -645,14 +693,16 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
         "backward sampling in a hidden Markov model of notes and rests whose line changes state with a calibrated "
         "probability per step), plus, where the track's polyphony (per accompaniment track: "
         f"{hp['polyphony'][1:]}, the 99th percentile of simultaneous notes in the training data) is above 1, "
-        "further notes above a calibrated threshold.  Both decoder settings are calibrated after each epoch on "
-        "the validation melodies to statistics of the *training* data -- the change penalty to its pitch classes "
-        f"per bar {[round(x, 2) for x in hp.get('pitch_classes_target', [])]} (penalties {[round(x, 3) for x in hp.get('switch_penalty', [])]} "
-        f"nats), the chord threshold to its share of steps with two or more notes "
-        f"{[round(x, 3) for x in hp.get('chord_share', [])]} (thresholds {hp.get('chord_threshold')}).  So pitch "
-        "classes used and polyphonic rate are matched by design on training statistics (the test table shows how "
-        "well that carries over to held-out music); the pitches chosen, the in-scale ratio and the rests come from "
-        "the generator.", "",
+        "further notes above a calibrated threshold.  The decoder's three settings are calibrated after each "
+        "epoch on the validation melodies to statistics of the *training* data: the change penalty to its pitch "
+        f"classes per bar {[round(x, 2) for x in hp.get('pitch_classes_target', [])]} (penalties "
+        f"{[round(x, 3) for x in hp.get('switch_penalty', [])]} nats), a weight on resting to its share of empty "
+        f"bars {[round(x, 3) for x in hp.get('empty_bar_target', [])]} (weights {hp.get('rest_weight')}), the chord "
+        f"threshold to its share of steps with two or more notes {[round(x, 3) for x in hp.get('chord_share', [])]} "
+        f"(thresholds {hp.get('chord_threshold')}).  So pitch classes used, empty bar rate and polyphonic rate "
+        "are matched by design to training statistics (the test table shows how well that carries over to "
+        "held-out music); which pitches are played, hence the in-scale ratio and the harmony, come from the "
+        "generator.", "",
         "## Hyperparameters", "",
         f"- Network: {json.dumps(hp['model'])}; parameters {json.dumps(m.get('parameters', {}))}.",
         f"- Training: {tr['epochs']} epochs, learning rate {tr['lr']:g}, update ratio {tr['update_ratio']} "
