@@ -21,8 +21,8 @@ from capsule_lib.techniques.gan import (
 )
 from capsule_lib.techniques.gan.data import roll_to_notes
 from capsule_lib.techniques.gan.train import (
-    EVAL_SEED, calibrate_chords, calibrate_decoder, calibrate_penalties, chord_share, empty_bar_share,
-    generate_samples, gradient_penalty, note_density,
+    EVAL_SEED, calibrate_decoder, chord_share, empty_bar_share, generate_samples, gradient_penalty,
+    pitch_class_rate, sample_line,
     track_polyphony, viterbi_line,
 )
 
@@ -432,31 +432,35 @@ def test_genre_specs_are_consistent():
         assert GenreSpec.from_dict(spec.to_dict()) == spec
 
 
-def test_note_density_and_penalty_calibration_match_the_training_texture():
-    s = np.zeros((2, 1, SAMPLE_STEPS, N_PITCHES), bool)
-    s[:, 0, ::4, 30] = True  # a 16th every beat: 4 onsets per bar
-    assert note_density(s) == [4.0]
-    flicker = -np.ones((1, 1, SAMPLE_STEPS, N_PITCHES))
-    flicker[0, 0, :, 30] = np.where(np.arange(SAMPLE_STEPS) % 2, 0.0, 0.1)  # 0.5 / 0.55 alternating
-    flicker[0, 0, :, 31] = np.where(np.arange(SAMPLE_STEPS) % 2, 0.1, 0.0)
-    busy = calibrate_penalties(flicker, [1], [16.0])  # the data changes note every step
-    calm = calibrate_penalties(flicker, [1], [0.25])  # the data holds notes for bars
+def test_pitch_class_rate_and_penalty_calibration_match_the_training_texture():
+    s = np.zeros((1, 1, 32, N_PITCHES), bool)
+    s[0, 0, :8, 30] = True  # bar 1: F# and ...
+    s[0, 0, 8:16, 43] = True  # ... G (two pitch classes)
+    s[0, 0, 16:, 42] = True  # bar 2: F# an octave up (one)
+    assert pitch_class_rate(s) == [1.5]
+    flicker = -np.ones((16, 1, SAMPLE_STEPS, N_PITCHES))
+    flicker[:, 0, :, 30] = np.where(np.arange(SAMPLE_STEPS) % 2, -0.1, 0.1)  # 0.45 / 0.55 alternating
+    flicker[:, 0, :, 31] = np.where(np.arange(SAMPLE_STEPS) % 2, 0.1, -0.1)
+    busy, _, _ = calibrate_decoder(flicker, [1], [2.0], [0.0], [0.0])  # the data moves between two notes
+    calm, _, _ = calibrate_decoder(flicker, [1], [1.0], [0.0], [0.0])  # the data holds one note per bar
     assert busy[0] < calm[0]
-    assert note_density(decode(flicker, [1], calm, seed=1))[0] <= 1.0
-    assert note_density(decode(flicker, [1], busy, seed=1))[0] >= 4
-    assert note_density(decode(flicker, [1], calm))[0] <= 0.25  # the most likely line holds one note
-    assert calibrate_penalties(flicker, [3], [0.25])[0] > 0  # chordal tracks calibrate their line too
+    assert pitch_class_rate(decode(flicker, [1], busy, seed=1))[0] > 1.7
+    assert pitch_class_rate(decode(flicker, [1], calm, seed=1))[0] < 1.3
 
 
 def test_sampled_lines_follow_the_seed_and_the_probabilities():
     prob = np.full((200, 4, 3), 0.0)
     prob[..., 0], prob[..., 1] = 0.7, 0.2  # rest 0.1
-    a = viterbi_line(prob, 0.0, np.random.default_rng(3))
-    assert np.array_equal(a, viterbi_line(prob, 0.0, np.random.default_rng(3)))
+    a = sample_line(prob, 0.0, np.random.default_rng(3))  # penalty 0: every step drawn afresh
+    assert np.array_equal(a, sample_line(prob, 0.0, np.random.default_rng(3)))
     share = np.bincount(a.ravel(), minlength=4) / a.size
     assert share[0] == pytest.approx(0.7, abs=0.05) and share[1] == pytest.approx(0.2, abs=0.05)
     assert share[3] == pytest.approx(0.1, abs=0.04)  # index 3 = rest
-    assert (viterbi_line(prob, 0.0) == 0).all()  # without noise: always the most likely
+    assert (viterbi_line(prob, 0.0) == 0).all()  # the most likely line: always the likeliest state
+    held = sample_line(np.repeat(prob, 16, axis=1), 4.0, np.random.default_rng(3))  # 64 steps, sticky
+    changes = (np.diff(held, axis=1) != 0).mean()
+    assert changes < 0.1 < (np.diff(sample_line(np.repeat(prob, 16, axis=1), 0.0, np.random.default_rng(3)),
+                                    axis=1) != 0).mean()
 
 
 def test_chord_threshold_calibration_matches_the_share_of_double_stops():
@@ -467,12 +471,12 @@ def test_chord_threshold_calibration_matches_the_share_of_double_stops():
     out = -np.ones((4, 1, SAMPLE_STEPS, N_PITCHES))
     out[:, 0, :, 30] = 0.9  # the line
     out[:, 0, ::4, 34] = -0.4  # a second note with probability 0.3 on every 4th step
-    th = calibrate_chords(out, [2], [3.0], [0.25])
+    pens, rests, th = calibrate_decoder(out, [2], [1.0], [0.0], [0.25])
     assert th[0] < 0.3
-    decoded = decode(out, [2], 3.0, chord_threshold=th)
-    assert chord_share(decoded) == [0.25]
-    assert chord_share(decode(out, [2], 3.0)) == [0.0]  # at 1/2 no second note would ever sound
-    assert calibrate_chords(out, [1], [3.0], [0.25]) == [0.5]
+    decoded = decode(out, [2], pens, seed=EVAL_SEED, chord_threshold=th, rest_weight=rests)
+    assert chord_share(decoded)[0] == pytest.approx(0.25, abs=0.03)
+    assert chord_share(decode(out, [2], pens, seed=EVAL_SEED))[0] == 0.0  # at 1/2 no second note would sound
+    assert calibrate_decoder(out, [1], [1.0], [0.0], [0.25])[2] == [0.5]  # single lines have no threshold
 
 
 def test_unet_generator_trains_and_accompanies(tmp_path):

@@ -45,9 +45,9 @@ from .._common import check_name_free, provenance
 from .data import GanSamples, batch_metrics, roll_to_score
 from .model import ALGORITHMS, Critic, GanConfig, build_generator
 
-__all__ = ["GanTask", "train_gan", "resolve_dataset", "decode", "viterbi_line", "sample_line", "track_polyphony", "note_density", "calibrate_penalties", "generator_output", "chord_share", "calibrate_chords", "pitch_class_rate", "calibrate_decoder", "empty_bar_share",
-           "gradient_penalty", "generate_samples",
-           "EVAL_SEED", "DEFAULT_UPDATE_RATIO", "DEFAULT_LR"]
+__all__ = ["GanTask", "train_gan", "resolve_dataset", "decode", "viterbi_line", "sample_line", "track_polyphony",
+           "generator_output", "generate_samples", "calibrate_decoder", "pitch_class_rate", "empty_bar_share",
+           "chord_share", "gradient_penalty", "EVAL_SEED", "DEFAULT_UPDATE_RATIO", "DEFAULT_LR"]
 
 EVAL_SEED = 20240611
 DEFAULT_LR = 1e-3
@@ -72,18 +72,14 @@ def track_polyphony(samples: np.ndarray) -> list[int]:
     return out
 
 
-def viterbi_line(prob: np.ndarray, switch_penalty: float = SWITCH_PENALTY, rng=None,
-                 temperature: float = 1.0) -> np.ndarray:
+def viterbi_line(prob: np.ndarray, switch_penalty: float = SWITCH_PENALTY) -> np.ndarray:
     """The best single line through ``(n, steps, pitches)`` note probabilities.
 
     States are the pitches plus a rest (probability ``1 - sum``, at least 1e-6), each
     step's probabilities normalised; the score of a path is the sum of its log
     probabilities minus ``switch_penalty`` for every change of state, so the line holds
-    notes instead of flickering between neighbours step by step.  Without ``rng`` this is
-    the single most likely line (which plays safe: few distinct pitches).  With ``rng``
-    every log probability gets ``temperature`` x Gumbel noise first, which *samples* the
-    line (with no penalty and temperature 1 this is exactly drawing each step from its
-    distribution, the Gumbel-max trick), so the line has the model's variety.
+    notes instead of flickering between neighbours step by step.  This is the single most
+    likely line, which plays safe (few distinct pitches); :func:`sample_line` draws one.
     Returns ``(n, steps)`` state indices (``pitches`` = rest).
     """
     eps = 1e-6
@@ -91,8 +87,6 @@ def viterbi_line(prob: np.ndarray, switch_penalty: float = SWITCH_PENALTY, rng=N
     rest = np.clip(1 - prob.sum(axis=-1, keepdims=True), eps, 1)
     states_p = np.concatenate([np.clip(prob, eps, 1), rest], axis=-1)
     log_e = np.log(states_p / states_p.sum(axis=-1, keepdims=True))  # (n, steps, S)
-    if rng is not None and temperature > 0:
-        log_e = log_e + temperature * rng.gumbel(size=log_e.shape)
     delta = log_e[:, 0].copy()
     back = np.zeros((n, steps, pitches + 1), np.int16)
     states = np.arange(pitches + 1)
@@ -152,7 +146,7 @@ def sample_line(prob: np.ndarray, switch_penalty: float, rng, rest_weight: float
 
 
 def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENALTY, seed: int | None = None,
-           temperature: float = 1.0, chord_threshold=0.5, rest_weight=1.0) -> np.ndarray:
+           chord_threshold=0.5, rest_weight=1.0) -> np.ndarray:
     """Generator output ``(n, tracks, steps, pitches)`` in [-1, 1] -> bool rolls.
 
     A cell's value ``x`` reads as the probability ``(x + 1) / 2`` that it sounds.  Every
@@ -173,7 +167,7 @@ def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENAL
     pitches = out.shape[-1]
     for t, p in enumerate(polyphony):
         pt = prob[:, t]
-        if rng is not None and temperature > 0:
+        if rng is not None:
             path = sample_line(pt, float(penalties[t]), rng, float(rests[t]))
         else:
             path = viterbi_line(pt, float(penalties[t]))
@@ -200,14 +194,6 @@ PENALTY_GRID = tuple(float(-np.log1p(-h)) for h in (0.0, 0.01, 0.02, 0.03, 0.05,
                                                       0.9, 0.97, 0.99))
 
 
-def note_density(samples: np.ndarray) -> list[float]:
-    """Per track, the mean number of note onsets per bar of ``(n, tracks, steps, pitches)`` bool rolls."""
-    s = np.asarray(samples, bool)
-    onsets = s & ~np.concatenate([np.zeros_like(s[:, :, :1]), s[:, :, :-1]], axis=2)
-    bars = s.shape[0] * s.shape[2] / 16
-    return [float(onsets[:, t].sum() / bars) for t in range(s.shape[1])]
-
-
 def pitch_class_rate(samples: np.ndarray) -> list[float]:
     """Per track, distinct pitch classes per non-empty bar of ``(n, tracks, steps, 84)`` bool rolls
     (the metric ``pitch_classes_used``, computed on rolls in one go)."""
@@ -221,18 +207,6 @@ def pitch_class_rate(samples: np.ndarray) -> list[float]:
     for t in range(k):
         c = counts[:, t][counts[:, t] > 0]
         out.append(float(c.mean()) if len(c) else 0.0)
-    return out
-
-
-def calibrate_penalties(output: np.ndarray, polyphony: list[int], target: list[float],
-                        grid=PENALTY_GRID) -> list[float]:
-    """Per accompaniment track, the switch penalty whose decoded (sampled) track has the pitch
-    classes per bar closest to ``target`` -- the training data's, see :func:`pitch_class_rate`."""
-    out = []
-    for t, p in enumerate(polyphony):
-        one = output[:, t:t + 1]
-        errors = [abs(pitch_class_rate(decode(one, [p], pen, seed=EVAL_SEED))[0] - target[t]) for pen in grid]
-        out.append(float(grid[int(np.argmin(errors))]))
     return out
 
 
@@ -287,22 +261,6 @@ def chord_share(samples: np.ndarray) -> list[float]:
         c = counts[:, t]
         sounding = (c > 0).sum()
         out.append(float((c >= 2).sum() / sounding) if sounding else 0.0)
-    return out
-
-
-def calibrate_chords(output: np.ndarray, polyphony: list[int], penalties: list[float], target: list[float],
-                     grid=THRESHOLD_GRID) -> list[float]:
-    """Per accompaniment track with polyphony above 1, the chord-note threshold whose decoded
-    track has the training data's share of steps with two or more notes; 0.5 for the others."""
-    out = []
-    for t, p in enumerate(polyphony):
-        if p == 1:
-            out.append(0.5)
-            continue
-        one = output[:, t:t + 1]
-        errors = [abs(chord_share(decode(one, [p], penalties[t], seed=EVAL_SEED, chord_threshold=th))[0] - target[t])
-                  for th in grid]
-        out.append(float(grid[int(np.argmin(errors))]))
     return out
 
 
