@@ -44,3 +44,16 @@ def provenance(device: str, fallback: str) -> dict:
         "python": platform.python_version(),
         "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
+
+
+def check_seed(seed, maximum: int) -> int:
+    """``seed`` as an int in 0..``maximum``, or a fresh random one for None (to be recorded)."""
+    from numbers import Integral
+
+    import numpy as np
+
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] & maximum)
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= maximum:
+        raise CapsuleError(f"seed must be None or a whole number 0-{maximum}, got {seed!r}")
+    return int(seed)

@@ -68,6 +68,7 @@ import numpy as np
 
 from ...datasets.bach import HOP_STEPS, N_PITCHES, PITCH_HIGH, PITCH_LOW, RESOLUTION, WINDOW_STEPS, window_starts
 from ...errors import CapsuleError
+from .._common import check_seed
 from ...score import Note, Score, Track
 from .corrupt import visible_above
 from .data import model_input
@@ -144,14 +145,6 @@ def _check_real(name: str, value) -> float:
     if not lo <= float(value) <= hi:
         raise CapsuleError(f"{name} {value:g} is outside {lo}-{hi}")
     return float(value)
-
-
-def _check_seed(seed) -> int:
-    if seed is None:
-        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] & _MAX_SEED)
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= _MAX_SEED:
-        raise CapsuleError(f"seed must be None or a whole number 0-{_MAX_SEED}, got {seed!r}")
-    return int(seed)
 
 
 # --------------------------------------------------------------------------- the sampler
@@ -418,7 +411,7 @@ def enhance(
     remove_pct = _check_real("max_remove_pct", max_remove_pct)
     max_added = _check_int("max_notes_added", max_notes_added)
     risk = _check_real("creative_risk", creative_risk)
-    used_seed = _check_seed(seed)
+    used_seed = check_seed(seed, _MAX_SEED)
     if not isinstance(harmonize, bool):
         raise CapsuleError(f"harmonize must be True or False, got {harmonize!r}")
     if not score.tracks:

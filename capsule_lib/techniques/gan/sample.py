@@ -12,13 +12,13 @@ Accompaniment stops at the end of the melody's last bar.
 from __future__ import annotations
 
 from fractions import Fraction
-from numbers import Integral
 
 import numpy as np
 
 from ...datasets.multitrack import N_PITCHES, PITCH_HIGH, PITCH_LOW, RESOLUTION, SAMPLE_STEPS, GenreSpec
 from ...errors import CapsuleError
 from ...score import Note, Score, Track
+from .._common import check_seed
 from .data import roll_to_notes
 
 __all__ = ["accompany", "load_gan", "melody_windows"]
@@ -48,14 +48,6 @@ def load_gan(name: str = "musegan-chorale", registry=None):
     if len(net.spec.tracks) != net.config.n_tracks or len(net.polyphony) != net.config.n_tracks:
         raise CapsuleError(f"model {name}: its card's tracks do not match its network ({net.config.n_tracks} tracks)")
     return net
-
-
-def _check_seed(seed) -> int:
-    if seed is None:
-        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] & _MAX_SEED)
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= _MAX_SEED:
-        raise CapsuleError(f"seed must be None or a whole number 0-{_MAX_SEED}, got {seed!r}")
-    return int(seed)
 
 
 def melody_windows(track: Track, resolution: int) -> np.ndarray:
@@ -122,7 +114,7 @@ def accompany(
         raise CapsuleError(f"accompany needs a Score, not {type(score).__name__}")
     if not score.tracks:
         raise CapsuleError("the score has no tracks; give accompany a melody")
-    used_seed = _check_seed(seed)
+    used_seed = check_seed(seed, _MAX_SEED)
     ti = score.track_index(track)
     melody = score.tracks[ti]
     if melody.is_drum:

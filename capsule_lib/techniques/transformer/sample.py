@@ -61,6 +61,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import CapsuleError
+from .._common import check_seed
 from ...score import Note, Score
 from . import tokens as tok
 
@@ -304,14 +305,6 @@ def _check_real(name: str, value) -> float:
     return v
 
 
-def _check_seed(seed) -> int:
-    if seed is None:
-        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] & _MAX_SEED)
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= _MAX_SEED:
-        raise CapsuleError(f"seed must be None or a whole number 0-{_MAX_SEED}, got {seed!r}")
-    return int(seed)
-
-
 def _shift_tokens(ms: int) -> list[int]:
     """Time-shift tokens adding up to ``ms`` (rounded to 10 ms)."""
     steps = int(round(ms / tok.SHIFT_MS))
@@ -508,7 +501,7 @@ def extend(
     ext_dur = _check_real("extension_duration", extension_duration)
     rest = _check_real("max_rest", max_rest)
     note_len = _check_real("max_note_length", max_note_length)
-    used_seed = _check_seed(seed)
+    used_seed = check_seed(seed, _MAX_SEED)
     if not isinstance(save, bool) or not isinstance(return_composition, bool):
         raise CapsuleError("save and return_composition must be True or False")
     if not score.tracks:
