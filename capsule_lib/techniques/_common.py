@@ -57,3 +57,16 @@ def check_seed(seed, maximum: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= maximum:
         raise CapsuleError(f"seed must be None or a whole number 0-{maximum}, got {seed!r}")
     return int(seed)
+
+
+def finish_inference(result, technique: str, net, parameters: dict, *, save: bool, parent, title,
+                     return_composition: bool):
+    """Save ``result`` as a composition of ``technique`` (model: the network's ``name``) when
+    ``save``; return ``(result, composition)`` if ``return_composition`` else ``result``."""
+    composition = None
+    if save:
+        from ..store import save_composition
+
+        composition = save_composition(result, technique, title=title, model=getattr(net, "name", "custom"),
+                                       parameters=parameters, parent=parent)
+    return (result, composition) if return_composition else result

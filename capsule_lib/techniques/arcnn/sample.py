@@ -68,7 +68,7 @@ import numpy as np
 
 from ...datasets.bach import HOP_STEPS, N_PITCHES, PITCH_HIGH, PITCH_LOW, RESOLUTION, WINDOW_STEPS, window_starts
 from ...errors import CapsuleError
-from .._common import check_seed
+from .._common import check_seed, finish_inference
 from ...score import Note, Score, Track
 from .corrupt import visible_above
 from .data import model_input
@@ -446,19 +446,13 @@ def enhance(
         tracks[ti] = melody.replace(notes=kept_notes + new_notes)
     result = score.replace(tracks=tuple(tracks))
 
-    composition = None
-    if save:
-        from ...store import save_composition
-
-        parameters = {
-            "sampling_iterations": iterations, "max_remove_pct": remove_pct, "max_notes_added": max_added,
-            "creative_risk": risk, "seed": used_seed, "harmonize": harmonize, "track": ti,
-            "notes_removed": out.n_removed, "notes_added": out.n_added,
-        }
-        composition = save_composition(
-            result, "arcnn", title=title, model=getattr(net, "name", "custom"), parameters=parameters, parent=parent,
-        )
-    return (result, composition) if return_composition else result
+    parameters = {
+        "sampling_iterations": iterations, "max_remove_pct": remove_pct, "max_notes_added": max_added,
+        "creative_risk": risk, "seed": used_seed, "harmonize": harmonize, "track": ti,
+        "notes_removed": out.n_removed, "notes_added": out.n_added,
+    }
+    return finish_inference(result, "arcnn", net, parameters, save=save, parent=parent, title=title,
+                            return_composition=return_composition)
 
 
 def _resolve_model(model):

@@ -18,7 +18,7 @@ import numpy as np
 from ...datasets.multitrack import N_PITCHES, PITCH_HIGH, PITCH_LOW, RESOLUTION, SAMPLE_STEPS, GenreSpec
 from ...errors import CapsuleError
 from ...score import Note, Score, Track
-from .._common import check_seed
+from .._common import check_seed, finish_inference
 from .data import roll_to_notes
 
 __all__ = ["accompany", "load_gan", "melody_windows"]
@@ -147,13 +147,8 @@ def accompany(
                                 notes=tuple(notes)))
     result = score.replace(tracks=(melody, *new_tracks))
 
-    composition = None
-    if save:
-        from ...store import save_composition
-
-        parameters = {"seed": used_seed, "track": ti, "windows": int(len(windows)),
-                      "accompaniment": list(spec.tracks[1:])}
-        composition = save_composition(result, "gan", title=title, model=getattr(net, "name", "custom"),
-                                       parameters=parameters, parent=parent)
-    return (result, composition) if return_composition else result
+    parameters = {"seed": used_seed, "track": ti, "windows": int(len(windows)),
+                  "accompaniment": list(spec.tracks[1:])}
+    return finish_inference(result, "gan", net, parameters, save=save, parent=parent, title=title,
+                            return_composition=return_composition)
 

@@ -61,7 +61,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import CapsuleError
-from .._common import check_seed
+from .._common import check_seed, finish_inference
 from ...score import Note, Score
 from . import tokens as tok
 
@@ -537,16 +537,10 @@ def extend(
     tracks[ti] = melody.replace(notes=melody.notes + new_notes)
     result = score.replace(tracks=tuple(tracks))
 
-    composition = None
-    if save:
-        from ...store import save_composition
-
-        parameters = {
-            "sampling": sampling, "threshold": thr, "creative_risk": risk, "input_duration": in_dur,
-            "extension_duration": ext_dur, "max_rest": rest, "max_note_length": note_len, "seed": used_seed,
-            "track": ti, "prompt_tokens": len(prompt), "generated_tokens": len(generated), "notes_added": len(new_notes),
-        }
-        composition = save_composition(
-            result, "transformer", title=title, model=getattr(net, "name", "custom"), parameters=parameters, parent=parent,
-        )
-    return (result, composition) if return_composition else result
+    parameters = {
+        "sampling": sampling, "threshold": thr, "creative_risk": risk, "input_duration": in_dur,
+        "extension_duration": ext_dur, "max_rest": rest, "max_note_length": note_len, "seed": used_seed,
+        "track": ti, "prompt_tokens": len(prompt), "generated_tokens": len(generated), "notes_added": len(new_notes),
+    }
+    return finish_inference(result, "transformer", net, parameters, save=save, parent=parent, title=title,
+                            return_composition=return_composition)
