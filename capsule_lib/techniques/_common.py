@@ -6,6 +6,7 @@ import os
 import platform
 import sys
 import time
+from contextlib import contextmanager
 
 from ..errors import CapsuleError
 
@@ -70,3 +71,24 @@ def finish_inference(result, technique: str, net, parameters: dict, *, save: boo
         composition = save_composition(result, technique, title=title, model=getattr(net, "name", "custom"),
                                        parameters=parameters, parent=parent)
     return (result, composition) if return_composition else result
+
+
+@contextmanager
+def training_run(registry, existing, name: str, technique: str, *, algorithm: str, dataset: str,
+                 hyperparameters: dict, description: str):
+    """Register ``name`` as training (a new card, or ``existing`` resumed) and yield its run folder,
+    ``$CAPSULE_HOME/runs/<technique>/<name>``; if the body raises, the model is marked failed."""
+    from ..paths import capsule_home
+
+    if existing is None:
+        registry.create(name, technique, algorithm=algorithm, dataset=dataset, hyperparameters=hyperparameters,
+                        description=description)
+    else:
+        registry.update(name, status="training", hyperparameters=hyperparameters, dataset=dataset)
+    try:
+        yield capsule_home() / "runs" / technique / name
+    except BaseException:
+        try:
+            registry.update(name, status="failed")
+        finally:
+            raise

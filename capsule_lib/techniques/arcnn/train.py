@@ -30,7 +30,7 @@ from ...atomic import atomic_write_bytes, atomic_write_text
 from ...datasets.bach import HOP_STEPS, PITCH_HIGH, PITCH_LOW, WINDOW_STEPS, BachDataset, build_bach_dataset
 from ...errors import CapsuleError
 from ...train import TrainConfig, Trainer, TrainingTask
-from .._common import check_name_free, provenance
+from .._common import check_name_free, provenance, training_run
 from .data import ArcnnWindows
 from .model import ArcnnConfig, ArcnnUNet, count_parameters
 
@@ -154,7 +154,6 @@ def train_arcnn(
         Status ``complete``, with metrics, hyperparameters and training time.
     """
     from ...models import ModelRegistry
-    from ...paths import capsule_home
 
     registry = registry if registry is not None else ModelRegistry()
     if isinstance(model_config, Mapping):
@@ -178,13 +177,10 @@ def train_arcnn(
     }
     dataset_desc = (f"Bach chorales (music21 corpus): {summary['train']['chorales']} train / "
                     f"{summary['validation']['chorales']} validation / {summary['test']['chorales']} test chorales")
-    if existing is None:
-        registry.create(name, "arcnn", algorithm="U-Net", dataset=dataset_desc, hyperparameters=hyper,
-                        description="AR-CNN trained on Bach chorales: enhances a melody by adding and removing notes")
-    else:
-        registry.update(name, status="training", hyperparameters=hyper, dataset=dataset_desc)
-    run_dir = capsule_home() / "runs" / "arcnn" / name
-    try:
+    with training_run(registry, existing, name, "arcnn", algorithm="U-Net", dataset=dataset_desc,
+                      hyperparameters=hyper,
+                      description="AR-CNN trained on Bach chorales: enhances a melody by adding and removing notes",
+                      ) as run_dir:
         task = ArcnnTask(ds, model_config, epochs=epochs, batch_size=batch_size, max_steps_per_epoch=max_steps_per_epoch)
         trainer = Trainer(task, config, run_dir, on_epoch_end=on_epoch_end)
         started = time.perf_counter()
@@ -208,11 +204,6 @@ def train_arcnn(
                                hyperparameters=hyper)
         _write_card_files(card, history, summary)
         return registry.get(name)
-    except BaseException:
-        try:
-            registry.update(name, status="failed")
-        finally:
-            raise
 
 
 def _fmt(x) -> str:

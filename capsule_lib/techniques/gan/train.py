@@ -41,7 +41,7 @@ from ...atomic import atomic_write_bytes, atomic_write_text
 from ...datasets.multitrack import GENRES, MultitrackDataset, build_genre_dataset
 from ...errors import CapsuleError
 from ...train import TrainConfig, Trainer, TrainingTask
-from .._common import check_name_free, provenance
+from .._common import check_name_free, provenance, training_run
 from .data import GanSamples, batch_metrics, roll_to_score
 from .model import ALGORITHMS, Critic, GanConfig, build_generator
 
@@ -533,7 +533,6 @@ def train_gan(
     ModelCard
     """
     from ...models import ModelRegistry
-    from ...paths import capsule_home
 
     if algorithm not in ALGORITHMS:
         raise CapsuleError(f"unknown GAN algorithm {algorithm!r} (expected musegan or unet)")
@@ -566,12 +565,8 @@ def train_gan(
                     f"validation / {summary['test']['pieces']} test pieces")
     algo_name = "MuseGAN" if algorithm == "musegan" else "U-Net"
     desc = description or f"{algo_name} accompaniment ({', '.join(ds.spec.tracks[1:])}) for a melody, trained on {summary['source']}"
-    if existing is None:
-        registry.create(name, "gan", algorithm=algo_name, dataset=dataset_desc, hyperparameters=hyper, description=desc)
-    else:
-        registry.update(name, status="training", hyperparameters=hyper, dataset=dataset_desc)
-    run_dir = capsule_home() / "runs" / "gan" / name
-    try:
+    with training_run(registry, existing, name, "gan", algorithm=algo_name, dataset=dataset_desc,
+                      hyperparameters=hyper, description=desc) as run_dir:
         trainer = Trainer(task, config, run_dir, on_epoch_end=on_epoch_end)
         started = time.perf_counter()
         history = trainer.fit(resume=True)
@@ -600,11 +595,6 @@ def train_gan(
         final_samples = sorted((run_dir / "samples").glob("epoch_*/sample_1.mid"))
         write_card_files(card, list(history), summary, final_samples[-1] if final_samples else None)
         return registry.get(name)
-    except BaseException:
-        try:
-            registry.update(name, status="failed")
-        finally:
-            raise
 
 
 def _fmt(x) -> str:

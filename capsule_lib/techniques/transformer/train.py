@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 
 from ...atomic import atomic_write_bytes, atomic_write_text
 from ...errors import CapsuleError
-from .._common import check_name_free, provenance
+from .._common import check_name_free, provenance, training_run
 from ...train import TrainConfig, Trainer, TrainingTask
 from .model import TransformerConfig, TransformerXL
 from .tokens import PAD
@@ -198,7 +198,6 @@ def train_transformer(
     """
     from ...datasets.classical import build_classical_dataset
     from ...models import ModelRegistry
-    from ...paths import capsule_home
 
     if not isinstance(steps, int) or steps < 1:
         raise CapsuleError(f"steps must be a whole number of at least 1, got {steps!r}")
@@ -224,13 +223,10 @@ def train_transformer(
     }
     dataset_desc = (f"classical pieces (music21 corpus): {summary['train']['pieces']} train / "
                     f"{summary['validation']['pieces']} validation / {summary['test']['pieces']} test")
-    if existing is None:
-        registry.create(name, "transformer", algorithm="TransformerXL", dataset=dataset_desc, hyperparameters=hyper,
-                        description="Transformer-XL over performance tokens: extends a melody by up to 30 s")
-    else:
-        registry.update(name, status="training", hyperparameters=hyper, dataset=dataset_desc)
-    run_dir = capsule_home() / "runs" / "transformer" / name
-    try:
+    with training_run(registry, existing, name, "transformer", algorithm="TransformerXL", dataset=dataset_desc,
+                      hyperparameters=hyper,
+                      description="Transformer-XL over performance tokens: extends a melody by up to 30 s",
+                      ) as run_dir:
         task = TransformerTask(ds, model_config, epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch)
         trainer = Trainer(task, config, run_dir, on_epoch_end=on_epoch_end)
         started = time.perf_counter()
@@ -252,11 +248,6 @@ def train_transformer(
                                hyperparameters=hyper)
         write_card_files(card, list(history), summary)
         return registry.get(name)
-    except BaseException:
-        try:
-            registry.update(name, status="failed")
-        finally:
-            raise
 
 
 def _fmt(x) -> str:
