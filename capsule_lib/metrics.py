@@ -9,7 +9,9 @@ of the score's resolution:
 
 ``empty_bar_rate``
     Bars (of the score's time signature, up to the last bar with any note in the
-    *score*) in which the track has no sounding note, divided by the number of bars.
+    *score*, or ``n_bars`` bars where the caller knows the length -- a fixed-size
+    sample of 4 bars has 4 bars even when its last bar is silent) in which the track
+    has no sounding note, divided by the number of bars.
 ``pitches_used``
     Distinct MIDI pitches sounding per bar, averaged over the track's non-empty bars.
 ``pitch_classes_used``
@@ -77,7 +79,11 @@ def _track(score: Score, track) -> Track:
     return score.tracks[score.track_index(track)]
 
 
-def _n_bars(score: Score) -> int:
+def _n_bars(score: Score, n_bars: int | None = None) -> int:
+    if n_bars is not None:
+        if int(n_bars) < 1:
+            raise CapsuleError(f"n_bars must be at least 1, got {n_bars}")
+        return int(n_bars)
     return max(1, -(-score.end // score.steps_per_bar)) if score.end else 0
 
 
@@ -89,22 +95,22 @@ def _active(track: Track, n_steps: int) -> np.ndarray:
     return roll
 
 
-def _bars(score: Score, track: Track) -> np.ndarray:
-    """``(bars, steps_per_bar, 128)`` bool roll of one track over the score's bars."""
-    n_bars, spb = _n_bars(score), score.steps_per_bar
+def _bars(score: Score, track: Track, n_bars: int | None = None) -> np.ndarray:
+    """``(bars, steps_per_bar, 128)`` bool roll of one track over the score's bars (or ``n_bars``)."""
+    n_bars, spb = _n_bars(score, n_bars), score.steps_per_bar
     return _active(track, n_bars * spb).reshape(n_bars, spb, 128)
 
 
-def empty_bar_rate(score: Score, track=0) -> float:
+def empty_bar_rate(score: Score, track=0, n_bars: int | None = None) -> float:
     t = _track(score, track)
-    bars = _bars(score, t)
+    bars = _bars(score, t, n_bars)
     if len(bars) == 0:
         return math.nan
     return float((~bars.any(axis=(1, 2))).mean())
 
 
-def _per_bar_used(score: Score, track, classes: bool) -> float:
-    bars = _bars(score, _track(score, track))
+def _per_bar_used(score: Score, track, classes: bool, n_bars: int | None = None) -> float:
+    bars = _bars(score, _track(score, track), n_bars)
     used = bars.any(axis=1)  # (bars, 128)
     if classes:
         used = used.reshape(len(used), -1)
@@ -114,12 +120,12 @@ def _per_bar_used(score: Score, track, classes: bool) -> float:
     return float(counts.mean()) if len(counts) else math.nan
 
 
-def pitches_used(score: Score, track=0) -> float:
-    return _per_bar_used(score, track, classes=False)
+def pitches_used(score: Score, track=0, n_bars: int | None = None) -> float:
+    return _per_bar_used(score, track, classes=False, n_bars=n_bars)
 
 
-def pitch_classes_used(score: Score, track=0) -> float:
-    return _per_bar_used(score, track, classes=True)
+def pitch_classes_used(score: Score, track=0, n_bars: int | None = None) -> float:
+    return _per_bar_used(score, track, classes=True, n_bars=n_bars)
 
 
 def polyphonic_rate(score: Score, track=0, threshold: int = 2) -> float:
@@ -161,9 +167,9 @@ def drum_in_pattern_rate(score: Score, track=0) -> float:
     return float(on_grid.mean())
 
 
-def _centroids(score: Score, track: Track) -> np.ndarray:
+def _centroids(score: Score, track: Track, n_bars: int | None = None) -> np.ndarray:
     """Per bar: the 6-D tonal centroid, or NaN where the track is silent."""
-    n_bars, spb = _n_bars(score), score.steps_per_bar
+    n_bars, spb = _n_bars(score, n_bars), score.steps_per_bar
     chroma = np.zeros((n_bars, 12))
     for n in track.notes:
         for b in range(n.start // spb, min(n_bars, -(-n.end // spb))):
@@ -182,38 +188,42 @@ def _centroids(score: Score, track: Track) -> np.ndarray:
     return norm @ phi.T
 
 
-def tonal_distance(score: Score, track_a=0, track_b=1) -> float:
+def tonal_distance(score: Score, track_a=0, track_b=1, n_bars: int | None = None) -> float:
     a, b = _track(score, track_a), _track(score, track_b)
-    ca, cb = _centroids(score, a), _centroids(score, b)
+    ca, cb = _centroids(score, a, n_bars), _centroids(score, b, n_bars)
     both = ~np.isnan(ca).any(axis=1) & ~np.isnan(cb).any(axis=1)
     if not both.any():
         return math.nan
     return float(np.linalg.norm(ca[both] - cb[both], axis=1).mean())
 
 
-def track_metrics(score: Score, track=0) -> dict:
-    """Every per-track metric of one track (drum tracks: empty bar rate and drum-in-pattern rate)."""
+def track_metrics(score: Score, track=0, n_bars: int | None = None) -> dict:
+    """Every per-track metric of one track (drum tracks: empty bar rate and drum-in-pattern rate).
+
+    ``n_bars`` fixes the score's length in bars (default: up to its last note).
+    """
     t = _track(score, track)
     if t.is_drum:
-        return {"empty_bar_rate": empty_bar_rate(score, track), "drum_in_pattern_rate": drum_in_pattern_rate(score, track)}
+        return {"empty_bar_rate": empty_bar_rate(score, track, n_bars),
+                "drum_in_pattern_rate": drum_in_pattern_rate(score, track)}
     return {
-        "empty_bar_rate": empty_bar_rate(score, track),
-        "pitches_used": pitches_used(score, track),
-        "pitch_classes_used": pitch_classes_used(score, track),
+        "empty_bar_rate": empty_bar_rate(score, track, n_bars),
+        "pitches_used": pitches_used(score, track, n_bars),
+        "pitch_classes_used": pitch_classes_used(score, track, n_bars),
         "polyphonic_rate": polyphonic_rate(score, track),
         "in_scale_ratio": in_scale_ratio(score, track),
         "qualified_note_rate": qualified_note_rate(score, track),
     }
 
 
-def score_metrics(score: Score) -> dict:
+def score_metrics(score: Score, n_bars: int | None = None) -> dict:
     """``{"tracks": {name: metrics}, "tonal_distance": {"a|b": d}}`` for every track and pitched pair."""
     names = [t.name or f"track{i}" for i, t in enumerate(score.tracks)]
-    out = {"tracks": {names[i]: track_metrics(score, i) for i in range(len(score.tracks))}, "tonal_distance": {}}
+    out = {"tracks": {names[i]: track_metrics(score, i, n_bars) for i in range(len(score.tracks))}, "tonal_distance": {}}
     pitched = [i for i, t in enumerate(score.tracks) if not t.is_drum]
     for x, i in enumerate(pitched):
         for j in pitched[x + 1:]:
-            out["tonal_distance"][f"{names[i]}|{names[j]}"] = tonal_distance(score, i, j)
+            out["tonal_distance"][f"{names[i]}|{names[j]}"] = tonal_distance(score, i, j, n_bars)
     return out
 
 

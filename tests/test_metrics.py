@@ -32,6 +32,19 @@ def test_empty_bar_rate_counts_bars_up_to_the_scores_end():
     assert math.isnan(M.empty_bar_rate(score(Track(name="x")), 0))
 
 
+def test_a_known_length_counts_trailing_silent_bars():
+    s = score(melody(C_MAJOR_BAR))  # one bar of music in what the caller knows is a 4-bar sample
+    assert M.empty_bar_rate(s, 0) == 0.0  # by the score's end: 1 bar
+    assert M.empty_bar_rate(s, 0, n_bars=4) == 0.75
+    assert M.track_metrics(s, 0, n_bars=4)["empty_bar_rate"] == 0.75
+    assert M.score_metrics(s, n_bars=2)["tracks"]["melody"]["empty_bar_rate"] == 0.5
+    assert M.pitches_used(s, 0, n_bars=4) == 4  # still averaged over the non-empty bars
+    late = score(melody(C_MAJOR_BAR, start=64))  # a note after the given length is not counted
+    assert M.empty_bar_rate(late, 0, n_bars=4) == 1.0
+    with pytest.raises(CapsuleError, match="n_bars"):
+        M.empty_bar_rate(s, 0, n_bars=0)
+
+
 def test_pitches_and_pitch_classes_used_average_over_non_empty_bars():
     # bar 1: C D E F (4 pitches, 4 classes); bar 2 empty; bar 3: C4 C5 C4 C5 (2 pitches, 1 class)
     t = Track(notes=tuple(Note(i * 4, p, 4) for i, p in enumerate(C_MAJOR_BAR))
