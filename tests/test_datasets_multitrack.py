@@ -41,6 +41,10 @@ def test_samples_are_four_bars_by_piece_split_and_skip_silent_melodies():
     assert ds.samples("train", hop=64).shape[0] == 1
     with pytest.raises(CapsuleError, match="unknown split"):
         ds.samples("dev")
+    two = MultitrackDataset(GENRES["chorale"], [piece, Piece("x/b", "b", "train", np.asarray(rows[:16], np.int32))])
+    samples, owner = two.samples("train", with_pieces=True)
+    assert len(samples) == 5 and owner.tolist() == [0, 0, 0, 0, 1]  # the second piece: one 4-bar window
+    assert np.array_equal(samples, two.samples("train"))
 
 
 def test_quartets_use_musicxml_where_both_formats_exist():

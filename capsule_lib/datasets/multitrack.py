@@ -168,17 +168,18 @@ class MultitrackDataset:
         _check_split(name)
         return [p for p in self.pieces if p.split == name]
 
-    def samples(self, split: str, hop: int | None = None) -> np.ndarray:
+    def samples(self, split: str, hop: int | None = None, *, with_pieces: bool = False):
         """``(n, n_tracks, SAMPLE_STEPS, N_PITCHES)`` bool samples of one split.
 
         ``hop`` defaults to one bar for ``"train"`` and a whole sample otherwise; samples
-        with a silent melody are dropped.
+        with a silent melody are dropped.  With ``with_pieces`` also returns, per sample,
+        the index of its piece in :meth:`split` (``(n,)`` int).
         """
         hop = (STEPS_PER_BAR if split == "train" else SAMPLE_STEPS) if hop is None else int(hop)
         if hop < 1:
             raise CapsuleError(f"hop must be at least 1 step, got {hop}")
-        out = []
-        for piece in self.split(split):
+        out, owner = [], []
+        for k, piece in enumerate(self.split(split)):
             n = piece.n_steps
             if n == 0:
                 continue
@@ -188,9 +189,9 @@ class MultitrackDataset:
                 window = roll[s:s + SAMPLE_STEPS]
                 if window[:, 0].any():
                     out.append(window.transpose(1, 0, 2))
-        if not out:
-            return np.zeros((0, self.n_tracks, SAMPLE_STEPS, N_PITCHES), bool)
-        return np.stack(out)
+                    owner.append(k)
+        stacked = np.stack(out) if out else np.zeros((0, self.n_tracks, SAMPLE_STEPS, N_PITCHES), bool)
+        return (stacked, np.asarray(owner, np.int64)) if with_pieces else stacked
 
     def summary(self) -> dict:
         out = {

@@ -8,11 +8,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ...datasets.multitrack import N_PITCHES, PITCH_LOW, RESOLUTION, GenreSpec
+from ...datasets.multitrack import N_PITCHES, PITCH_LOW, RESOLUTION, STEPS_PER_BAR, GenreSpec
 from ...metrics import mean_metrics, tonal_distance, track_metrics
 from ...score import Note, Score, Track
 
-__all__ = ["GanSamples", "roll_to_notes", "roll_to_score", "batch_metrics", "MAX_SHIFT_DOWN", "MAX_SHIFT_UP"]
+__all__ = ["GanSamples", "roll_to_notes", "roll_to_score", "batch_metrics", "sample_metrics", "MAX_SHIFT_DOWN", "MAX_SHIFT_UP"]
 
 MAX_SHIFT_DOWN = 5
 MAX_SHIFT_UP = 6
@@ -71,23 +71,40 @@ def roll_to_score(sample: np.ndarray, spec: GenreSpec, *, tempo: float = 100.0, 
     return Score(tracks=tracks, tempo=tempo, time_signature=(4, 4), resolution=RESOLUTION, title=title)
 
 
-def batch_metrics(samples: np.ndarray, spec: GenreSpec) -> dict:
-    """Mean per-track metrics (and mean tonal distance of each track to the melody) over samples.
+def sample_metrics(samples: np.ndarray, spec: GenreSpec) -> list[dict]:
+    """Per sample ``{"tracks": {name: {metric: value}}, "tonal_distance": {"melody|name": value}}``.
 
-    Returns ``{"tracks": {name: {metric: value}}, "tonal_distance": {"melody|name": value}}``;
-    each sample is scored as its own 4-bar score, NaNs (a silent track) are skipped.
+    Each sample is scored as its own score of exactly its length in bars (4: a silent last
+    bar is an empty bar, as in MuseGAN's metrics on fixed-size tensors, not a shorter
+    score); a silent track's undefined metrics are NaN.
     """
     samples = np.asarray(samples, bool)
-    per_track = {name: [] for name in spec.tracks}
-    tonal = {name: [] for name in spec.tracks[1:]}
+    n_bars = max(1, samples.shape[2] // STEPS_PER_BAR) if samples.ndim == 4 else 1
+    rows = []
     for s in samples:
         score = roll_to_score(s, spec)
+        row = {"tracks": {}, "tonal_distance": {}}
         for i, name in enumerate(spec.tracks):
-            per_track[name].append(track_metrics(score, i))
+            row["tracks"][name] = track_metrics(score, i, n_bars)
             if i and not spec.is_drum[i]:
-                tonal[name].append({"d": tonal_distance(score, 0, i)})
-    out = {"tracks": {k: mean_metrics(v) for k, v in per_track.items()}, "tonal_distance": {}}
-    for name, rows in tonal.items():
-        if rows:
-            out["tonal_distance"][f"{spec.tracks[0]}|{name}"] = mean_metrics(rows).get("d", math.nan)
+                row["tonal_distance"][f"{spec.tracks[0]}|{name}"] = tonal_distance(score, 0, i, n_bars)
+        rows.append(row)
+    return rows
+
+
+def batch_metrics(samples: np.ndarray, spec: GenreSpec, rows: list[dict] | None = None) -> dict:
+    """Mean per-track metrics (and mean tonal distance of each track to the melody) over samples.
+
+    Returns ``{"tracks": {name: {metric: value}}, "tonal_distance": {"melody|name": value}}``:
+    the means of :func:`sample_metrics` (pass its ``rows`` to reuse them), NaNs (a silent
+    track) skipped.
+    """
+    rows = sample_metrics(samples, spec) if rows is None else rows
+    out = {"tracks": {name: mean_metrics([r["tracks"][name] for r in rows]) for name in spec.tracks},
+           "tonal_distance": {}}
+    for name in spec.tracks[1:]:
+        pair = f"{spec.tracks[0]}|{name}"
+        vals = [{"d": r["tonal_distance"][pair]} for r in rows if pair in r["tonal_distance"]]
+        if vals:
+            out["tonal_distance"][pair] = mean_metrics(vals).get("d", math.nan)
     return out

@@ -195,73 +195,99 @@ PENALTY_GRID = tuple(float(-np.log1p(-h)) for h in (0.0, 0.01, 0.02, 0.03, 0.05,
 
 
 def pitch_class_rate(samples: np.ndarray) -> list[float]:
-    """Per track, distinct pitch classes per non-empty bar of ``(n, tracks, steps, 84)`` bool rolls
-    (the metric ``pitch_classes_used``, computed on rolls in one go)."""
+    """Per track, distinct pitch classes per non-empty bar of ``(n, tracks, steps, 84)`` bool rolls,
+    averaged per sample and then over samples -- the metric ``pitch_classes_used`` as
+    :func:`~capsule_lib.techniques.gan.data.batch_metrics` reports it, computed on rolls in one go."""
     s = np.asarray(samples, bool)
     n, k, steps, pitches = s.shape
     bars = s.reshape(n, k, steps // 16, 16, pitches).any(axis=3)
     pad = (-pitches) % 12
     classes = np.pad(bars, ((0, 0), (0, 0), (0, 0), (0, pad))).reshape(n, k, steps // 16, -1, 12).any(axis=3)
-    counts = classes.sum(axis=-1)
-    out = []
-    for t in range(k):
-        c = counts[:, t][counts[:, t] > 0]
-        out.append(float(c.mean()) if len(c) else 0.0)
-    return out
+    counts = classes.sum(axis=-1)  # (n, k, bars)
+    used = (counts > 0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_sample = counts.sum(axis=-1) / used  # NaN for a silent track
+    return [float(np.nanmean(per_sample[:, t])) if (used[:, t] > 0).any() else 0.0 for t in range(k)]
 
 
 #: Rest weights tried when calibrating a track's decoder.
-REST_GRID = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+REST_GRID = (0.25, 0.35, 0.5, 0.6, 0.75, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
 
 
 def empty_bar_share(samples: np.ndarray) -> list[float]:
-    """Per track, the share of bars (16 steps) without a sounding note, over all samples."""
+    """Per track, the share of bars (16 steps) without a sounding note, over all samples (every
+    sample has the same number of bars, so this is also the mean of the per-sample metric
+    ``empty_bar_rate``)."""
     s = np.asarray(samples, bool)
     n, k, steps, pitches = s.shape
     bars = s.reshape(n, k, steps // 16, 16 * pitches).any(axis=-1)
     return [float(1 - bars[:, t].mean()) for t in range(k)]
 
 
+def _closest(grid, stat, target: float) -> float:
+    """The value of ``grid`` whose ``stat(value)`` is closest to ``target``, for a statistic that
+    moves one way along the grid (bisection: about ``log2(len(grid)) + 2`` evaluations)."""
+    seen = {}
+
+    def f(i):
+        if i not in seen:
+            seen[i] = stat(grid[i])
+        return seen[i]
+
+    lo, hi = 0, len(grid) - 1
+    increasing = f(hi) >= f(lo)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if (f(mid) < target) == increasing:
+            lo = mid
+        else:
+            hi = mid
+    return grid[min((lo, hi), key=lambda i: abs(f(i) - target))]
+
+
 def calibrate_decoder(output: np.ndarray, polyphony: list[int], pitch_classes: list[float], empty_bars: list[float],
                       chords: list[float]) -> tuple[list[float], list[float], list[float]]:
     """``(switch penalties, rest weights, chord thresholds)`` per accompaniment track, fitted on
     generator ``output`` so the sampled tracks have the training data's pitch classes per bar,
-    share of empty bars and share of steps with two or more notes (in that order, the first
-    two fitted twice since each moves the other)."""
+    share of empty bars and polyphonic rate (in that order, the first two fitted twice since
+    each moves the other).  Each statistic moves one way along its setting's grid (more
+    penalty, fewer pitch classes; more rest weight, more empty bars; a higher threshold,
+    fewer chords), so each fit is a bisection of the grid."""
     penalties, rests, thresholds = [], [], []
     for t, p in enumerate(polyphony):
         one = output[:, t:t + 1]
 
-        def stat(fn, pen, rest):
-            return fn(decode(one, [p], pen, seed=EVAL_SEED, rest_weight=rest))[0]
+        def stat(fn, pen, rest, th=0.5):
+            return fn(decode(one, [p], pen, seed=EVAL_SEED, rest_weight=rest, chord_threshold=th))[0]
 
         rest = 1.0
         for _ in range(2):
-            pen = min(PENALTY_GRID, key=lambda x: abs(stat(pitch_class_rate, x, rest) - pitch_classes[t]))
-            rest = min(REST_GRID, key=lambda r: abs(stat(empty_bar_share, pen, r) - empty_bars[t]))
+            pen = _closest(PENALTY_GRID, lambda x: stat(pitch_class_rate, x, rest), pitch_classes[t])
+            rest = _closest(REST_GRID, lambda r: stat(empty_bar_share, pen, r), empty_bars[t])
         penalties.append(float(pen))
         rests.append(float(rest))
         if p == 1:
             thresholds.append(0.5)
             continue
-        thresholds.append(float(min(THRESHOLD_GRID, key=lambda th: abs(chord_share(
-            decode(one, [p], pen, seed=EVAL_SEED, chord_threshold=th, rest_weight=rest))[0] - chords[t]))))
+        thresholds.append(float(_closest(THRESHOLD_GRID, lambda th: stat(chord_share, pen, rest, th), chords[t])))
     return penalties, rests, thresholds
 
 
 #: Chord-note thresholds tried when calibrating a track with polyphony above 1.
-THRESHOLD_GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.01)
+THRESHOLD_GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9,
+                  0.95, 1.01)
 
 
 def chord_share(samples: np.ndarray) -> list[float]:
-    """Per track, the fraction of its sounding steps with two or more notes (the polyphonic rate)."""
+    """Per track, the fraction of its sounding steps with two or more notes, per sample and then
+    averaged over samples with any sound (the metric ``polyphonic_rate`` as
+    :func:`~capsule_lib.techniques.gan.data.batch_metrics` reports it)."""
     counts = np.asarray(samples, bool).sum(axis=-1)  # (n, tracks, steps)
-    out = []
-    for t in range(counts.shape[1]):
-        c = counts[:, t]
-        sounding = (c > 0).sum()
-        out.append(float((c >= 2).sum() / sounding) if sounding else 0.0)
-    return out
+    sounding = (counts > 0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_sample = (counts >= 2).sum(axis=-1) / sounding
+    return [float(np.nanmean(per_sample[:, t])) if (sounding[:, t] > 0).any() else 0.0
+            for t in range(counts.shape[1])]
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -306,7 +332,7 @@ class GanTask(TrainingTask):
     """
 
     def __init__(self, dataset: MultitrackDataset, model_config: GanConfig, *, update_ratio: int = DEFAULT_UPDATE_RATIO,
-                 n_eval: int = 128, sample_every: int = 10, epochs: int = 1,
+                 n_eval: int = 512, sample_every: int = 10, epochs: int = 1,
                  recon_weight: float = DEFAULT_RECON_WEIGHT):
         if isinstance(update_ratio, bool) or not isinstance(update_ratio, int) or not 1 <= update_ratio <= 100:
             raise CapsuleError(f"update ratio must be a whole number 1-100, got {update_ratio!r}")
@@ -327,7 +353,9 @@ class GanTask(TrainingTask):
             evals = dataset.samples("test")
         if len(evals) == 0:  # tiny data sets: fall back to training samples (said in the card)
             evals = self.train_samples[:: max(1, len(self.train_samples) // n_eval)]
-        self.eval_samples = evals[:n_eval]
+        if len(evals) > n_eval:  # spread over every validation piece, not the first few
+            evals = evals[np.unique(np.linspace(0, len(evals) - 1, n_eval).round().astype(int))]
+        self.eval_samples = evals
         self.polyphony = track_polyphony(self.train_samples)
         self.ground_truth = _finite(batch_metrics(self.eval_samples, self.spec))
         self.density = pitch_class_rate(self.train_samples[:: max(1, len(self.train_samples) // 2000)])
@@ -557,7 +585,8 @@ def train_gan(
         "genre": ds.spec.to_dict(),
         "polyphony": task.polyphony,
         "data": {"samples": f"{len(task.train_samples)} train samples of 4 bars (hop 1 bar), "
-                            f"{len(task.eval_samples)} validation samples for the per-epoch metrics",
+                            f"{len(task.eval_samples)} validation samples (spread over every validation piece) for the "
+                            "per-epoch metrics and the decoder's calibration",
                  "transposition": "random -5..+6 semitones (training only)", "summary": summary},
         "ground_truth": task.ground_truth,
     }
@@ -595,6 +624,19 @@ def train_gan(
         final_samples = sorted((run_dir / "samples").glob("epoch_*/sample_1.mid"))
         write_card_files(card, list(history), summary, final_samples[-1] if final_samples else None)
         return registry.get(name)
+
+
+def _interval_lines(test: dict) -> list[str]:
+    """Card lines: for each failed check, the ground truth's piece-bootstrap interval."""
+    from .evaluate import failure_intervals
+
+    rows = failure_intervals(test)
+    if not rows:
+        return []
+    iv = test["ground_truth_interval"]
+    return ["", f"How much those ground truths depend on which pieces were held out ({iv['level']:.0%} interval of "
+                f"the mean when the {test['n_pieces']} test pieces are resampled with replacement, {iv['draws']} "
+                "draws):", ""] + [f"- {r}" for r in rows]
 
 
 def _fmt(x) -> str:
@@ -642,11 +684,12 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
         "probability per step), plus, where the track's polyphony (per accompaniment track: "
         f"{hp['polyphony'][1:]}, the 99th percentile of simultaneous notes in the training data) is above 1, "
         "further notes above a calibrated threshold.  The decoder's three settings are calibrated after each "
-        "epoch on the validation melodies to statistics of the *training* data: the change penalty to its pitch "
+        "epoch on the validation melodies to statistics of the *training* data, each computed exactly as the "
+        "metric in the test table (per 4-bar sample, then averaged): the change penalty to its pitch "
         f"classes per bar {[round(x, 2) for x in hp.get('pitch_classes_target', [])]} (penalties "
         f"{[round(x, 3) for x in hp.get('switch_penalty', [])]} nats), a weight on resting to its share of empty "
         f"bars {[round(x, 3) for x in hp.get('empty_bar_target', [])]} (weights {hp.get('rest_weight')}), the chord "
-        f"threshold to its share of steps with two or more notes {[round(x, 3) for x in hp.get('chord_share', [])]} "
+        f"threshold to its polyphonic rate {[round(x, 3) for x in hp.get('chord_share', [])]} "
         f"(thresholds {hp.get('chord_threshold')}).  So pitch classes used, empty bar rate and polyphonic rate "
         "are matched by design to training statistics (the test table shows how well that carries over to "
         "held-out music); which pitches are played, hence the in-scale ratio and the harmony, come from the "
@@ -673,6 +716,7 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
                   f"and in-scale ratio within 5 points): **{'passed' if test['quality_bar']['passed'] else 'not passed'}**"
                   + ("" if test["quality_bar"]["passed"] else
                      f" ({'; '.join(test['quality_bar']['failures'][:6])})") + "."]
+        lines += _interval_lines(test)
     for fname, caption in (("loss.png", "generator and critic loss"), ("metrics.png", "metrics per epoch vs ground truth")):
         if fname in plots:
             lines += ["", f"![{caption}]({fname})"]
