@@ -339,6 +339,14 @@ def cmd_evaluate(args) -> None:
         print(metrics_comparison_table(result))
         bar = result["quality_bar"]
         print("quality bar: " + ("passed" if bar["passed"] else "not passed: " + "; ".join(bar["failures"])))
+        from .techniques.gan.evaluate import failure_intervals
+
+        rows = failure_intervals(result)
+        if rows:
+            level = result["ground_truth_interval"]["level"]
+            print(f"ground truth with other held-out pieces ({level:.0%} interval, pieces resampled):")
+            for row in rows:
+                print(f"  {row}")
         return
     if card.technique != "arcnn":
         raise CapsuleError(f"{args.name} is a {card.technique} model; 'capsule evaluate' knows arcnn, gan and transformer models")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from capsule_lib.techniques.gan import (
     load_gan, quality_bar, roll_to_score, train_gan,
 )
 from capsule_lib.techniques.gan.data import roll_to_notes
+from capsule_lib.techniques.gan.evaluate import piece_interval
 from capsule_lib.techniques.gan.train import (
     EVAL_SEED, calibrate_decoder, chord_share, empty_bar_share, generate_samples, gradient_penalty,
     pitch_class_rate, sample_line,
@@ -211,6 +213,52 @@ def test_batch_metrics_match_hand_counts():
     assert m["bass"]["in_scale_ratio"] == 1.0  # one pitch class fits some major scale
 
 
+def test_batch_metrics_count_a_silent_last_bar_of_a_sample_as_empty():
+    sample = np.zeros((1, 4, SAMPLE_STEPS, N_PITCHES), bool)
+    sample[0, :, :48, 60 - PITCH_LOW] = True  # every track plays bars 1-3, all rest in bar 4
+    sample[0, 1, 16:32] = False  # the alto also rests in bar 2
+    m = batch_metrics(sample, SPEC)["tracks"]
+    assert m["soprano"]["empty_bar_rate"] == 0.25  # a 4-bar sample, not a 3-bar score
+    assert m["alto"]["empty_bar_rate"] == 0.5
+
+
+def test_calibration_statistics_are_the_reported_metrics():
+    """The decoder is calibrated on the very numbers batch_metrics (and the quality bar) report:
+    per-sample rates averaged over samples, not one pooled share."""
+    rng = np.random.default_rng(5)
+    s = np.zeros((40, 4, SAMPLE_STEPS, N_PITCHES), bool)
+    for i in range(40):
+        for t in range(4):
+            for bar in range(4):
+                if rng.random() < 0.2:
+                    continue  # an empty bar
+                lo = bar * 16
+                for k in range(int(rng.integers(1, 5))):
+                    step = lo + 4 * k
+                    s[i, t, step:step + 4, rng.integers(20, 60)] = True
+                if rng.random() < 0.3 * (i % 3):  # some samples far more polyphonic than others
+                    s[i, t, lo:lo + 8, rng.integers(20, 60)] = True
+    m = batch_metrics(s, SPEC)["tracks"]
+    for t, name in enumerate(SPEC.tracks):
+        assert chord_share(s)[t] == pytest.approx(m[name]["polyphonic_rate"])
+        assert pitch_class_rate(s)[t] == pytest.approx(m[name]["pitch_classes_used"])
+        assert empty_bar_share(s)[t] == pytest.approx(m[name]["empty_bar_rate"])
+    pooled = (s.sum(-1) >= 2).sum() / (s.sum(-1) > 0).sum()
+    assert abs(np.mean(chord_share(s)) - pooled) > 1e-4  # the pooled share is a different number
+
+
+def test_per_epoch_metrics_spread_over_all_validation_samples():
+    pieces = [_piece(p) for p in _paths("train", 1)]
+    pieces += [_piece(p, bars=8, root=50 + 3 * k) for k, p in enumerate(_paths("validation", 4))]  # 2 samples each
+    ds = MultitrackDataset(SPEC, pieces)
+    task = GanTask(ds, GanConfig(z_dim=8, width=16, critic_width=16), n_eval=4)
+    full = ds.samples("validation")
+    assert len(full) == 8 and len(task.eval_samples) == 4
+    first_of_piece = full[::2]  # not the first two pieces' samples: one from each piece
+    lows = sorted(int(np.flatnonzero(x[3].any(axis=0))[0]) for x in task.eval_samples)
+    assert lows == sorted(int(np.flatnonzero(x[3].any(axis=0))[0]) for x in first_of_piece)
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -365,6 +413,22 @@ def test_evaluate_reports_generated_beside_ground_truth(in_tiny_home):
     melody = result["tracks"]["soprano"]
     assert all(v["generated"] == v["ground_truth"] for v in melody.values())  # the melody is kept verbatim
     assert result["n_samples"] >= 1 and isinstance(result["quality_bar"]["passed"], bool)
+    assert result["ground_truth_interval"]["tracks"] == {}  # one test piece: nothing to resample
+
+
+def test_piece_interval_measures_how_much_the_held_out_pieces_matter():
+    def rows(values):
+        return [{"tracks": {"alto": {"empty_bar_rate": v}}, "tonal_distance": {}} for v in values]
+
+    same = piece_interval(rows([0.1, 0.1, 0.1, 0.1]), [0, 0, 1, 1])
+    assert same == {"alto": {"empty_bar_rate": [0.1, 0.1]}}  # pieces alike: the mean cannot move
+    lo, hi = piece_interval(rows([0.0] * 10 + [0.2] * 10), [0] * 10 + [1] * 10)["alto"]["empty_bar_rate"]
+    assert lo == 0.0 and hi == 0.2  # two unlike pieces: either may be all there is
+    lo, hi = piece_interval(rows([0.0, 0.2] * 10), list(range(20)))["alto"]["empty_bar_rate"]
+    assert 0.0 < lo < 0.1 < hi < 0.2  # twenty pieces: a narrower band around the mean
+    nan = piece_interval(rows([math.nan, 0.3, 0.5, math.nan]), [0, 0, 1, 1])  # silent samples are skipped
+    assert nan["alto"]["empty_bar_rate"] == [0.3, 0.5]
+    assert piece_interval(rows([0.1, 0.2]), [0, 0]) == {}
 
 
 def test_quality_bar_tolerances():
@@ -426,6 +490,28 @@ def test_cli_evaluate_json_format(in_tiny_home, tmp_path, capsys, monkeypatch):
     assert ev.QUALITY_BAR["in_scale_ratio"] == ("absolute", 0.05)
 
 
+def _failing_result():
+    tracks = {"alto": {"empty_bar_rate": {"generated": 0.09, "ground_truth": 0.06},
+                       "polyphonic_rate": {"generated": 0.2, "ground_truth": 0.1}}}
+    return {"model": "m", "split": "test", "n_samples": 9, "n_pieces": 3, "tracks": tracks, "tonal_distance": {},
+            "quality_bar": quality_bar(tracks),
+            "ground_truth_interval": {"level": 0.9, "draws": 10, "tracks": {
+                "alto": {"empty_bar_rate": [0.04, 0.1], "polyphonic_rate": [0.08, 0.12]}}}}
+
+
+def test_failed_checks_are_shown_with_the_ground_truths_interval(in_tiny_home, capsys, monkeypatch):
+    from capsule_lib.techniques.gan.evaluate import failure_intervals
+
+    rows = failure_intervals(_failing_result())
+    assert rows == ["alto empty_bar_rate: ground truth 0.060, its interval [0.040, 0.100]; generated 0.090 is inside it",
+                    "alto polyphonic_rate: ground truth 0.100, its interval [0.080, 0.120]; generated 0.200 is outside it"]
+    monkeypatch.setattr("capsule_lib.techniques.gan.evaluate.evaluate_gan", lambda *a, **k: _failing_result())
+    capsys.readouterr()
+    assert main(["evaluate", "tiny-gan"]) == 0
+    out = capsys.readouterr().out
+    assert "quality bar: not passed" in out and "90% interval" in out and "is outside it" in out
+
+
 def test_genre_specs_are_consistent():
     for name, spec in GENRES.items():
         assert spec.name == name and len(spec.tracks) == 4 and not any(spec.is_drum)
@@ -461,6 +547,22 @@ def test_sampled_lines_follow_the_seed_and_the_probabilities():
     changes = (np.diff(held, axis=1) != 0).mean()
     assert changes < 0.1 < (np.diff(sample_line(np.repeat(prob, 16, axis=1), 0.0, np.random.default_rng(3)),
                                     axis=1) != 0).mean()
+
+
+def test_calibration_bisects_a_monotone_grid():
+    from capsule_lib.techniques.gan.train import _closest
+
+    grid = tuple(range(32))
+    calls = []
+
+    def falling(x):
+        calls.append(x)
+        return 100 - 3 * x
+
+    assert _closest(grid, falling, 41.2) == 20  # 100 - 60 = 40 is nearest
+    assert len(calls) <= 8  # bisection, not all 32
+    assert _closest(grid, lambda x: x * x, 50) == 7  # rising: 49
+    assert _closest(grid, lambda x: x, -5) == 0 and _closest(grid, lambda x: x, 99) == 31  # out of range: the ends
 
 
 def test_chord_threshold_calibration_matches_the_share_of_double_stops():

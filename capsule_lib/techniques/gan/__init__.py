@@ -17,13 +17,14 @@ from ..._lazy import lazy_exports
 _LAZY = {
     "GanConfig": "model", "MuseGANGenerator": "model", "UNetGenerator": "model", "Critic": "model",
     "build_generator": "model",
-    "GanSamples": "data", "roll_to_score": "data", "batch_metrics": "data",
+    "GanSamples": "data", "roll_to_score": "data", "batch_metrics": "data", "sample_metrics": "data",
     "GanTask": "train", "train_gan": "train", "resolve_dataset": "train", "decode": "train",
     "generate_samples": "train",
     "accompany": "sample", "load_gan": "sample", "melody_windows": "sample",
-    "evaluate_gan": "evaluate", "quality_bar": "evaluate",
+    "evaluate_gan": "evaluate", "quality_bar": "evaluate", "piece_interval": "evaluate",
+    "failure_intervals": "evaluate",
     "plot_gan_loss": "views", "plot_metric_curves": "views", "metrics_comparison_table": "views",
-    "model_history": "views", "metric_series": "views",
+    "model_history": "views", "metric_series": "views", "plot_quality_bar": "views",
 }
 
 __all__ = list(_LAZY)

@@ -3,17 +3,22 @@
 For every 4-bar sample of the held-out pieces (test split by default, samples not
 overlapping) the generator accompanies the real melody with noise from a fixed seed; the
 same metrics are computed on the real accompaniment (the ground truth).  The quality bar
-compares them track by track (see :data:`QUALITY_BAR`).
+compares them track by track (see :data:`QUALITY_BAR`).  Because a held-out split is a
+handful of pieces whose textures differ (one string quartet movement is full of double
+stops, the next has none), the evaluation also reports how far each ground-truth mean
+would move with another draw of pieces (:func:`piece_interval`).
 """
 
 from __future__ import annotations
 
 import math
 
-from ...errors import CapsuleError
-from .data import batch_metrics
+import numpy as np
 
-__all__ = ["evaluate_gan", "quality_bar", "QUALITY_BAR"]
+from ...errors import CapsuleError
+from .data import batch_metrics, sample_metrics
+
+__all__ = ["evaluate_gan", "quality_bar", "piece_interval", "failure_intervals", "QUALITY_BAR"]
 
 #: metric -> ("relative", tolerance) or ("absolute", tolerance).  A relative tolerance is a
 #: fraction of the ground truth; for a ground truth below ``NEAR_ZERO`` (e.g. the empty bar
@@ -64,6 +69,64 @@ def quality_bar(tracks: dict, skip: tuple[str, ...] = ()) -> dict:
     return {"passed": not failures, "failures": failures, "strict_passed": not strict, "strict_failures": strict}
 
 
+#: Resamples and level of :func:`piece_interval`.
+INTERVAL_DRAWS = 2000
+INTERVAL_LEVEL = 0.9
+
+
+def piece_interval(rows: list[dict], pieces, *, draws: int = INTERVAL_DRAWS, level: float = INTERVAL_LEVEL,
+                   seed: int = 0) -> dict:
+    """How much a ground-truth mean depends on *which* pieces the held-out split holds.
+
+    ``rows`` are :func:`~capsule_lib.techniques.gan.data.sample_metrics` of the real
+    samples, ``pieces`` each sample's piece.  The split's pieces are resampled with
+    replacement ``draws`` times (a piece bootstrap: samples of one piece share its texture,
+    so they are not independent) and each metric's mean recomputed as the evaluation does
+    (over every sample with a value).  Returns ``{track: {metric: [low, high]}}``, the
+    central ``level`` interval; empty with fewer than two pieces.
+    """
+    pieces = np.asarray(pieces)
+    ids, owner = np.unique(pieces, return_inverse=True)
+    if len(ids) < 2 or not rows:
+        return {}
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=draws).astype(float)  # (draws, pieces)
+    q = [(1 - level) / 2, 1 - (1 - level) / 2]
+    out = {}
+    for track in rows[0]["tracks"]:
+        out[track] = {}
+        for metric in rows[0]["tracks"][track]:
+            vals = np.array([float(r["tracks"][track].get(metric, math.nan)) for r in rows])
+            ok = ~np.isnan(vals)
+            sums = np.bincount(owner[ok], weights=vals[ok], minlength=len(ids))
+            counts = np.bincount(owner[ok], minlength=len(ids)).astype(float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                est = (weights @ sums) / (weights @ counts)
+            est = est[~np.isnan(est)]
+            if len(est):
+                lo, hi = np.quantile(est, q)
+                out[track][metric] = [round(float(lo), 4), round(float(hi), 4)]
+    return out
+
+
+def failure_intervals(result: dict) -> list[str]:
+    """One line per failed quality-bar check of an :func:`evaluate_gan` result: the ground
+    truth, its piece-bootstrap interval and whether the generated value lies inside it."""
+    iv = (result.get("ground_truth_interval") or {}).get("tracks") or {}
+    rows = []
+    for failure in result["quality_bar"]["failures"]:
+        track, metric = failure.split(":", 1)[0].rsplit(" ", 1)
+        band = iv.get(track, {}).get(metric)
+        pair = result["tracks"].get(track, {}).get(metric)
+        if band is None or pair is None or pair["generated"] is None:
+            continue
+        g = pair["generated"]
+        where = "inside" if band[0] <= g <= band[1] else "outside"
+        rows.append(f"{track} {metric}: ground truth {pair['ground_truth']:.3f}, its interval "
+                    f"[{band[0]:.3f}, {band[1]:.3f}]; generated {g:.3f} is {where} it")
+    return rows
+
+
 def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, seed: int = 0,
                  max_samples: int | None = None, limit: int | None = None, progress: bool = False) -> dict:
     """Metrics of generated vs real accompaniment on held-out melodies.
@@ -87,7 +150,10 @@ def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, 
     -------
     dict
         ``{"model", "split", "n_pieces", "n_samples", "tracks": {name: {metric: {"generated",
-        "ground_truth"}}}, "tonal_distance": {pair: {...}}, "quality_bar": {...}}``.
+        "ground_truth"}}}, "tonal_distance": {pair: {...}}, "quality_bar": {...},
+        "ground_truth_interval": {"level", "draws", "tracks": {name: {metric: [low, high]}}}}``
+        -- the last from :func:`piece_interval`: how far the ground truth itself would move
+        with another draw of held-out pieces.
     """
     from .sample import load_gan
     from .train import generate_samples, resolve_dataset
@@ -104,13 +170,14 @@ def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, 
     ds = resolve_dataset(dataset, limit=limit, progress=progress)
     if list(ds.spec.tracks) != list(spec.tracks):
         raise CapsuleError(f"the data set's tracks {list(ds.spec.tracks)} do not match the model's {list(spec.tracks)}")
-    real = ds.samples(split)
+    real, owner = ds.samples(split, with_pieces=True)
     if max_samples is not None:
-        real = real[:max_samples]
+        real, owner = real[:max_samples], owner[:max_samples]
     if len(real) == 0:
         raise CapsuleError(f"the {split} split has no samples to evaluate on")
     fake = generate_samples(gen, real[:, 0], gen.polyphony, seed=seed)
-    mg, mt = batch_metrics(fake, spec), batch_metrics(real, spec)
+    real_rows = sample_metrics(real, spec)
+    mg, mt = batch_metrics(fake, spec), batch_metrics(real, spec, real_rows)
     tracks = {
         name: {k: {"generated": _num(mg["tracks"][name].get(k)), "ground_truth": _num(v)} for k, v in mt["tracks"][name].items()}
         for name in spec.tracks
@@ -121,6 +188,8 @@ def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, 
         "model": getattr(gen, "name", "custom"), "split": split, "n_pieces": len(ds.split(split)),
         "n_samples": int(len(real)), "seed": seed, "tracks": tracks, "tonal_distance": tonal,
         "quality_bar": quality_bar(tracks, skip=(spec.tracks[0],)),
+        "ground_truth_interval": {"level": INTERVAL_LEVEL, "draws": INTERVAL_DRAWS,
+                                  "tracks": piece_interval(real_rows, owner, seed=seed)},
     }
 
 

@@ -8,7 +8,8 @@ from typing import Sequence
 from ...errors import CapsuleError
 from ...metrics import METRICS
 
-__all__ = ["plot_gan_loss", "plot_metric_curves", "metrics_comparison_table", "metric_series", "model_history"]
+__all__ = ["plot_gan_loss", "plot_metric_curves", "metrics_comparison_table", "metric_series", "model_history",
+           "plot_quality_bar"]
 
 _LABELS = {
     "empty_bar_rate": "empty bar rate", "pitches_used": "pitches used", "pitch_classes_used": "pitch classes used",
@@ -106,6 +107,50 @@ def metrics_comparison_table(result: dict) -> str:
     lines.append("")
     lines.append("Each cell: generated / ground truth (mean per 4-bar sample).")
     return "\n".join(lines)
+
+
+def plot_quality_bar(result: dict, metrics: Sequence[str] = ("empty_bar_rate", "pitch_classes_used", "polyphonic_rate",
+                                                            "in_scale_ratio"), skip_first: bool = True):
+    """The quality bar of an :func:`~capsule_lib.techniques.gan.evaluate_gan` result, one panel per metric.
+
+    Per track: the ground truth (black), the window the bar allows around it (grey), the
+    generated value (green inside the window, red outside) and, where the result has it, the
+    ground truth's piece-bootstrap interval (black bar): how far the ground truth itself would
+    move with other held-out pieces.
+    """
+    import matplotlib.pyplot as plt
+
+    from .evaluate import NEAR_ZERO, NEAR_ZERO_TOLERANCE, QUALITY_BAR
+
+    tracks = list(result["tracks"])[1 if skip_first else 0:]
+    metrics = [m for m in metrics if m in QUALITY_BAR]
+    if not tracks or not metrics:
+        raise CapsuleError("nothing to plot: no accompaniment tracks or no quality-bar metrics")
+    bands = (result.get("ground_truth_interval") or {}).get("tracks") or {}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 2.8), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        kind, tol = QUALITY_BAR[metric]
+        for y, track in enumerate(tracks):
+            pair = result["tracks"][track].get(metric)
+            if not pair or pair["ground_truth"] is None:
+                continue
+            t, g = pair["ground_truth"], pair["generated"]
+            half = tol if kind == "absolute" else max(tol * abs(t), NEAR_ZERO_TOLERANCE if abs(t) < NEAR_ZERO else 0)
+            ax.barh(y, 2 * half, left=t - half, height=0.5, color="0.85")
+            band = bands.get(track, {}).get(metric)
+            if band:
+                ax.plot(band, [y, y], color="black", lw=1.5)
+            ax.plot([t], [y], "k|", ms=16, mew=2)
+            if g is not None:
+                ax.plot([g], [y], "o", color="tab:green" if abs(g - t) <= half + 1e-12 else "tab:red", ms=7)
+        ax.set_yticks(range(len(tracks)))
+        ax.set_yticklabels(tracks if ax is axes[0][0] else [""] * len(tracks))
+        ax.set_ylim(-0.6, len(tracks) - 0.4)
+        ax.set_title(_LABELS.get(metric, metric), fontsize=10)
+    fig.suptitle("grey: allowed window; |: ground truth, its piece-resampling interval as a line; "
+                 "dot: generated (green inside, red outside)", fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def model_history(name: str, registry=None) -> list[dict]:
