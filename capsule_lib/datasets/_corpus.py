@@ -6,6 +6,23 @@ import hashlib
 import os
 from typing import Callable, Sequence
 
+from ..errors import CapsuleError
+
+#: The three splits, by piece.
+SPLITS = ("train", "validation", "test")
+
+
+def split_of(path: str) -> str:
+    """The split of a corpus path by the fixed rule ``sha256(path) mod 10``: 0 test, 1 validation, else train."""
+    bucket = int(hashlib.sha256(path.encode("utf-8")).hexdigest(), 16) % 10
+    return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
+
+
+def check_split(name: str) -> None:
+    """Refuse a split name other than train, validation or test."""
+    if name not in SPLITS:
+        raise CapsuleError(f"unknown split {name!r} (expected train, validation or test)")
+
 
 def parse_all(parse: Callable[[str], dict], paths: Sequence[str], *, workers: int | None, max_workers: int,
               desc: str, unit: str, progress: bool, chunksize: int) -> list[dict]:

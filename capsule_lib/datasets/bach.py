@@ -48,7 +48,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import CapsuleError
-from ._corpus import keep_unique, parse_all
+from ._corpus import SPLITS, check_split, keep_unique, parse_all, split_of
 
 __all__ = [
     "Chorale",
@@ -74,7 +74,6 @@ N_PITCHES = PITCH_HIGH - PITCH_LOW + 1
 RESOLUTION = 4
 WINDOW_STEPS = 128
 HOP_STEPS = 64
-SPLITS = ("train", "validation", "test")
 
 # Bump when the parsed content changes (parsing rules, fields): old caches are rebuilt.
 CACHE_VERSION = 1
@@ -132,7 +131,7 @@ class BachDataset:
 
     def split(self, name: str) -> list[Chorale]:
         """The chorales of one split."""
-        _check_split(name)
+        check_split(name)
         return [c for c in self.chorales if c.split == name]
 
     def windows(self, split: str) -> list[np.ndarray]:
@@ -164,18 +163,7 @@ class BachDataset:
         return out
 
 
-def _check_split(name: str) -> None:
-    if name not in SPLITS:
-        raise CapsuleError(f"unknown split {name!r} (expected train, validation or test)")
-
-
 # --------------------------------------------------------------------------- split and windows
-
-
-def split_of(path: str) -> str:
-    """The split of corpus path ``path`` by the fixed rule (see the module docstring)."""
-    bucket = int(hashlib.sha256(path.encode("utf-8")).hexdigest(), 16) % 10
-    return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
 
 
 def window_starts(n_steps: int, window: int = WINDOW_STEPS, hop: int = HOP_STEPS) -> list[int]:
@@ -382,7 +370,7 @@ def load_bach_windows(
     Builds (or loads from the cache) with :func:`build_bach_dataset`.
     """
     if split is not None:
-        _check_split(split)
+        check_split(split)
     ds = build_bach_dataset(progress=progress, paths=paths, limit=limit)
     if split is not None:
         return ds.windows(split)

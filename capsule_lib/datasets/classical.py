@@ -55,7 +55,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import CapsuleError
-from ._corpus import keep_unique, parse_all
+from ._corpus import SPLITS, check_split, keep_unique, parse_all, split_of
 from ..techniques.transformer import tokens as T
 
 __all__ = [
@@ -74,7 +74,6 @@ DEFAULT_TEMPO = 100.0
 RESOLUTION = 24
 MAX_FILE_BYTES = 4_000_000
 PIECE_TIMEOUT_S = 120
-SPLITS = ("train", "validation", "test")
 _EXTENSIONS = (".mxl", ".xml", ".musicxml", ".krn", ".abc", ".mid", ".midi")
 
 # Bump when the rendering changes: old caches are rebuilt.
@@ -107,7 +106,7 @@ class ClassicalDataset:
     cache_path: Path | None = None
 
     def split(self, name: str) -> list[Piece]:
-        _check_split(name)
+        check_split(name)
         return [p for p in self.pieces if p.split == name]
 
     def tokens(self, split: str) -> list[np.ndarray]:
@@ -139,17 +138,6 @@ def _count(items) -> dict:
     for x in items:
         out[x] = out.get(x, 0) + 1
     return out
-
-
-def _check_split(name: str) -> None:
-    if name not in SPLITS:
-        raise CapsuleError(f"unknown split {name!r} (expected train, validation or test)")
-
-
-def split_of(path: str) -> str:
-    """The split of corpus path ``path``: ``sha256(path) mod 10`` (0 test, 1 validation, else train)."""
-    bucket = int(hashlib.sha256(path.encode("utf-8")).hexdigest(), 16) % 10
-    return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
 
 
 # --------------------------------------------------------------------------- piece list

@@ -47,7 +47,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import CapsuleError
-from ._corpus import keep_unique, parse_all
+from ._corpus import SPLITS, check_split, keep_unique, parse_all, split_of
 
 __all__ = [
     "GenreSpec",
@@ -73,7 +73,6 @@ RESOLUTION = 4
 N_BARS = 4
 STEPS_PER_BAR = 16
 SAMPLE_STEPS = N_BARS * STEPS_PER_BAR
-SPLITS = ("train", "validation", "test")
 CACHE_VERSION = 1
 
 
@@ -139,16 +138,6 @@ class Piece:
         return out
 
 
-def split_of(path: str) -> str:
-    bucket = int(hashlib.sha256(path.encode("utf-8")).hexdigest(), 16) % 10
-    return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
-
-
-def _check_split(name: str) -> None:
-    if name not in SPLITS:
-        raise CapsuleError(f"unknown split {name!r} (expected train, validation or test)")
-
-
 @dataclass
 class MultitrackDataset:
     """Pieces of one genre, split by piece, cut into 4-bar multi-track samples."""
@@ -165,7 +154,7 @@ class MultitrackDataset:
         return len(self.spec.tracks)
 
     def split(self, name: str) -> list[Piece]:
-        _check_split(name)
+        check_split(name)
         return [p for p in self.pieces if p.split == name]
 
     def samples(self, split: str, hop: int | None = None, *, with_pieces: bool = False):
