@@ -259,6 +259,20 @@ def test_per_epoch_metrics_spread_over_all_validation_samples():
     assert lows == sorted(int(np.flatnonzero(x[3].any(axis=0))[0]) for x in first_of_piece)
 
 
+def test_decoder_targets_are_the_validation_accompaniment_and_never_the_test_split():
+    ds = synthetic_dataset()
+    task = GanTask(ds, GanConfig(z_dim=8, width=16, critic_width=16))
+    val = ds.samples("validation")
+    assert task.eval_split == "validation" and np.array_equal(task.eval_samples, val)
+    assert task.empty_bars == empty_bar_share(val) and task.chords == chord_share(val)
+    assert task.density == pitch_class_rate(val)
+    no_val = MultitrackDataset(SPEC, [p for p in ds.pieces if p.split != "validation"])
+    task = GanTask(no_val, GanConfig(z_dim=8, width=16, critic_width=16))
+    assert task.eval_split == "train"  # not the test split: training never reads it
+    train = {x.tobytes() for x in no_val.samples("train")}
+    assert all(x.tobytes() in train for x in task.eval_samples)
+
+
 # --------------------------------------------------------------------------- training
 
 

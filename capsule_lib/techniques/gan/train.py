@@ -248,8 +248,9 @@ def _closest(grid, stat, target: float) -> float:
 def calibrate_decoder(output: np.ndarray, polyphony: list[int], pitch_classes: list[float], empty_bars: list[float],
                       chords: list[float]) -> tuple[list[float], list[float], list[float]]:
     """``(switch penalties, rest weights, chord thresholds)`` per accompaniment track, fitted on
-    generator ``output`` so the sampled tracks have the training data's pitch classes per bar,
-    share of empty bars and polyphonic rate (in that order, the first two fitted twice since
+    generator ``output`` so the sampled tracks have the given pitch classes per bar, share of
+    empty bars and polyphonic rate (during training: those of the real accompaniment of the
+    validation melodies whose ``output`` this is) (in that order, the first two fitted twice since
     each moves the other).  Each statistic moves one way along its setting's grid (more
     penalty, fewer pitch classes; more rest weight, more empty bars; a higher threshold,
     fewer chords), so each fit is a bisection of the grid."""
@@ -324,7 +325,8 @@ class GanTask(TrainingTask):
     recon_weight : float
         Weight of the reconstruction term in the generator's loss (0: pure WGAN-GP).
     n_eval : int
-        Validation melodies accompanied after every epoch for the metrics.
+        Validation melodies (at most; spread over every validation piece) accompanied after
+        every epoch for the metrics and the decoder's calibration.
     sample_every : int
         Write MIDI and piano-roll samples every this many epochs (and the first and last).
     epochs : int
@@ -332,7 +334,7 @@ class GanTask(TrainingTask):
     """
 
     def __init__(self, dataset: MultitrackDataset, model_config: GanConfig, *, update_ratio: int = DEFAULT_UPDATE_RATIO,
-                 n_eval: int = 512, sample_every: int = 10, epochs: int = 1,
+                 n_eval: int = 1024, sample_every: int = 10, epochs: int = 1,
                  recon_weight: float = DEFAULT_RECON_WEIGHT):
         if isinstance(update_ratio, bool) or not isinstance(update_ratio, int) or not 1 <= update_ratio <= 100:
             raise CapsuleError(f"update ratio must be a whole number 1-100, got {update_ratio!r}")
@@ -348,21 +350,23 @@ class GanTask(TrainingTask):
         self.train_samples = dataset.samples("train")
         if len(self.train_samples) == 0:
             raise CapsuleError("the training split has no 4-bar samples with a melody")
-        evals = dataset.samples("validation")
+        # The held-out melodies of the per-epoch metrics and of the decoder's calibration: the
+        # validation split (never the test split, which only the final report reads); a data set
+        # too small to have one falls back to training samples, and the card says so.
+        evals, self.eval_split = dataset.samples("validation"), "validation"
         if len(evals) == 0:
-            evals = dataset.samples("test")
-        if len(evals) == 0:  # tiny data sets: fall back to training samples (said in the card)
-            evals = self.train_samples[:: max(1, len(self.train_samples) // n_eval)]
+            evals, self.eval_split = self.train_samples[:: max(1, len(self.train_samples) // n_eval)], "train"
         if len(evals) > n_eval:  # spread over every validation piece, not the first few
             evals = evals[np.unique(np.linspace(0, len(evals) - 1, n_eval).round().astype(int))]
         self.eval_samples = evals
         self.polyphony = track_polyphony(self.train_samples)
         self.ground_truth = _finite(batch_metrics(self.eval_samples, self.spec))
-        self.density = pitch_class_rate(self.train_samples[:: max(1, len(self.train_samples) // 2000)])
+        # The decoder's targets: the real accompaniment of those same held-out melodies.
+        self.density = pitch_class_rate(self.eval_samples)
         self.switch_penalty = [SWITCH_PENALTY] * (len(self.spec.tracks) - 1)
-        self.chords = chord_share(self.train_samples[:: max(1, len(self.train_samples) // 2000)])
+        self.chords = chord_share(self.eval_samples)
         self.chord_threshold = [0.5] * (len(self.spec.tracks) - 1)
-        self.empty_bars = empty_bar_share(self.train_samples[:: max(1, len(self.train_samples) // 2000)])
+        self.empty_bars = empty_bar_share(self.eval_samples)
         self.rest_weight = [1.0] * (len(self.spec.tracks) - 1)
 
     def build(self, device):
@@ -411,7 +415,7 @@ class GanTask(TrainingTask):
     def on_sample(self, modules, epoch, out_dir):
         melodies = self.eval_samples[:, 0]
         raw = generator_output(modules["generator"], melodies, EVAL_SEED)
-        # the decoder of single-line tracks is calibrated to the training data's note density
+        # the decoder's settings are tuned on these validation melodies to their real accompaniment
         self.switch_penalty, self.rest_weight, self.chord_threshold = calibrate_decoder(
             raw, self.polyphony[1:], self.density[1:], self.empty_bars[1:], self.chords[1:])
         acc = decode(raw, self.polyphony[1:], self.switch_penalty, seed=EVAL_SEED, chord_threshold=self.chord_threshold,
@@ -585,8 +589,11 @@ def train_gan(
         "genre": ds.spec.to_dict(),
         "polyphony": task.polyphony,
         "data": {"samples": f"{len(task.train_samples)} train samples of 4 bars (hop 1 bar), "
-                            f"{len(task.eval_samples)} validation samples (spread over every validation piece) for the "
-                            "per-epoch metrics and the decoder's calibration",
+                            + (f"{len(task.eval_samples)} validation samples (spread over every validation piece)"
+                               if task.eval_split == "validation" else
+                               f"{len(task.eval_samples)} *training* samples (the data set has no validation "
+                               "pieces)")
+                            + " for the per-epoch metrics and the decoder's calibration",
                  "transposition": "random -5..+6 semitones (training only)", "summary": summary},
         "ground_truth": task.ground_truth,
     }
@@ -683,16 +690,17 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
         "backward sampling in a hidden Markov model of notes and rests whose line changes state with a calibrated "
         "probability per step), plus, where the track's polyphony (per accompaniment track: "
         f"{hp['polyphony'][1:]}, the 99th percentile of simultaneous notes in the training data) is above 1, "
-        "further notes above a calibrated threshold.  The decoder's three settings are calibrated after each "
-        "epoch on the validation melodies to statistics of the *training* data, each computed exactly as the "
-        "metric in the test table (per 4-bar sample, then averaged): the change penalty to its pitch "
-        f"classes per bar {[round(x, 2) for x in hp.get('pitch_classes_target', [])]} (penalties "
-        f"{[round(x, 3) for x in hp.get('switch_penalty', [])]} nats), a weight on resting to its share of empty "
-        f"bars {[round(x, 3) for x in hp.get('empty_bar_target', [])]} (weights {hp.get('rest_weight')}), the chord "
+        "further notes above a calibrated threshold.  The decoder's three settings are hyperparameters of the "
+        "sampling, tuned as hyperparameters are: after each epoch, on the held-out validation melodies, so that "
+        "the accompaniment sampled for them has the statistics of their *real* accompaniment, each computed "
+        "exactly as the metric in the test table (per 4-bar sample, then averaged): the change penalty to its "
+        f"pitch classes per bar {[round(x, 2) for x in hp.get('pitch_classes_target', [])]} (penalties "
+        f"{[round(x, 3) for x in hp.get('switch_penalty', [])]} nats), a weight on resting to its empty bar rate "
+        f"{[round(x, 3) for x in hp.get('empty_bar_target', [])]} (weights {hp.get('rest_weight')}), the chord "
         f"threshold to its polyphonic rate {[round(x, 3) for x in hp.get('chord_share', [])]} "
-        f"(thresholds {hp.get('chord_threshold')}).  So pitch classes used, empty bar rate and polyphonic rate "
-        "are matched by design to training statistics (the test table shows how well that carries over to "
-        "held-out music); which pitches are played, hence the in-scale ratio and the harmony, come from the "
+        f"(thresholds {hp.get('chord_threshold')}).  So on validation music those three metrics match by design; "
+        "the test table shows how well that carries over to the held-out test pieces, which training never "
+        "reads.  Which pitches are played, hence the in-scale ratio and the harmony, come from the "
         "generator.", "",
         "## Hyperparameters", "",
         f"- Network: {json.dumps(hp['model'])}; parameters {json.dumps(m.get('parameters', {}))}.",
