@@ -65,6 +65,17 @@ def test_recorded_held_out_metrics_against_the_quality_bar(name):
         for key in ("empty_bar_rate", "pitches_used", "pitch_classes_used", "polyphonic_rate", "in_scale_ratio",
                     "qualified_note_rate"):
             assert set(metrics[key]) == {"generated", "ground_truth"}
+    # Each ground truth comes with its piece-bootstrap interval, which holds the ground truth.
+    intervals = test["ground_truth_interval"]["tracks"]
+    for track, metrics in intervals.items():
+        for key, (lo, hi) in metrics.items():
+            t = test["tracks"][track][key]["ground_truth"]
+            assert lo - 1e-3 <= t <= hi + 1e-3, (track, key)
+    text = (ROOT / name / "README.md").read_text()
+    from capsule_lib.techniques.gan.evaluate import failure_intervals
+
+    for row in failure_intervals(test):  # the card shows every failed check with that interval
+        assert row in text
 
 
 def test_evaluation_of_the_chorale_model_reproduces_its_card():
@@ -76,6 +87,7 @@ def test_evaluation_of_the_chorale_model_reproduces_its_card():
             for which in ("generated", "ground_truth"):
                 assert result["tracks"][track][key][which] == pytest.approx(pair[which], abs=0.01), (track, key)
     assert result["quality_bar"]["passed"]
+    assert result["ground_truth_interval"] == recorded["ground_truth_interval"]
 
 
 @pytest.mark.parametrize("name", MODELS)

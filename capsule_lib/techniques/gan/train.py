@@ -211,7 +211,8 @@ def pitch_class_rate(samples: np.ndarray) -> list[float]:
 
 
 #: Rest weights tried when calibrating a track's decoder.
-REST_GRID = (0.25, 0.35, 0.5, 0.6, 0.75, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
+REST_GRID = (0.25, 0.35, 0.5, 0.6, 0.75, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 12.0, 16.0,
+             24.0, 32.0)
 
 
 def empty_bar_share(samples: np.ndarray) -> list[float]:
@@ -249,9 +250,9 @@ def calibrate_decoder(output: np.ndarray, polyphony: list[int], pitch_classes: l
                       chords: list[float]) -> tuple[list[float], list[float], list[float]]:
     """``(switch penalties, rest weights, chord thresholds)`` per accompaniment track, fitted on
     generator ``output`` so the sampled tracks have the given pitch classes per bar, share of
-    empty bars and polyphonic rate (during training: those of the real accompaniment of the
-    validation melodies whose ``output`` this is) (in that order, the first two fitted twice since
-    each moves the other).  Each statistic moves one way along its setting's grid (more
+    empty bars and polyphonic rate, in that order (the first two fitted twice since each moves
+    the other).  During training the targets are those of the real accompaniment of the
+    validation melodies whose ``output`` this is.  Each statistic moves one way along its setting's grid (more
     penalty, fewer pitch classes; more rest weight, more empty bars; a higher threshold,
     fewer chords), so each fit is a bisection of the grid."""
     penalties, rests, thresholds = [], [], []
