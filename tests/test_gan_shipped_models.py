@@ -59,8 +59,13 @@ def test_recorded_held_out_metrics_against_the_quality_bar(name):
     # The generator's own choices -- pitch classes and key -- are within the bar for every model.
     generator_checks = [f for f in test["quality_bar"]["failures"] if "in_scale_ratio" in f or "pitch_classes" in f]
     assert generator_checks == []
-    if name != "musegan-quartet":  # the quartet misses 2 of 15 checks: see its card and BENCHMARKS.md
+    if name != "musegan-quartet":
         assert test["quality_bar"]["passed"], test["quality_bar"]["failures"]
+    else:  # misses 2 of 15 checks, each within how far 9 other held-out movements could move the truth
+        from capsule_lib.techniques.gan.evaluate import failure_intervals
+
+        assert len(test["quality_bar"]["failures"]) <= 2
+        assert all(row.endswith("is inside it") for row in failure_intervals(test)), failure_intervals(test)
     for track, metrics in test["tracks"].items():
         for key in ("empty_bar_rate", "pitches_used", "pitch_classes_used", "polyphonic_rate", "in_scale_ratio",
                     "qualified_note_rate"):
