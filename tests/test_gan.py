@@ -457,6 +457,12 @@ def test_quality_bar_tolerances():
     assert near["passed"] and not near["strict_passed"]  # within 0.01 of a near-zero ground truth
     assert not quality_bar(one("empty_bar_rate", 0.03, 0.009))["passed"]
     assert not quality_bar(one("polyphonic_rate", None, 0.0))["passed"]  # a silent track fails
+    from capsule_lib.techniques.gan.evaluate import allowed_deviation
+
+    assert allowed_deviation("pitch_classes_used", 3.0) == pytest.approx(0.6)
+    assert allowed_deviation("empty_bar_rate", 0.01) == 0.01  # near zero: one hundredth, not 20 % of it
+    assert allowed_deviation("empty_bar_rate", 0.01, strict=True) == pytest.approx(0.002)
+    assert allowed_deviation("in_scale_ratio", 0.9) == 0.05
 
 
 def test_roll_to_score_uses_the_spec_instruments():

@@ -18,7 +18,7 @@ import numpy as np
 from ...errors import CapsuleError
 from .data import batch_metrics, sample_metrics
 
-__all__ = ["evaluate_gan", "quality_bar", "piece_interval", "failure_intervals", "QUALITY_BAR"]
+__all__ = ["evaluate_gan", "quality_bar", "allowed_deviation", "piece_interval", "failure_intervals", "QUALITY_BAR"]
 
 #: metric -> ("relative", tolerance) or ("absolute", tolerance).  A relative tolerance is a
 #: fraction of the ground truth; for a ground truth below ``NEAR_ZERO`` (e.g. the empty bar
@@ -35,6 +35,17 @@ NEAR_ZERO = 0.05
 NEAR_ZERO_TOLERANCE = 0.01
 
 
+def allowed_deviation(metric: str, ground_truth: float, strict: bool = False) -> float:
+    """How far a generated value of ``metric`` may lie from ``ground_truth`` (:data:`QUALITY_BAR`);
+    ``strict`` applies the relative tolerance even to a near-zero ground truth."""
+    kind, tol = QUALITY_BAR[metric]
+    if kind == "absolute":
+        return tol
+    if not strict and abs(ground_truth) < NEAR_ZERO:
+        return max(tol * abs(ground_truth), NEAR_ZERO_TOLERANCE)
+    return tol * abs(ground_truth)
+
+
 def quality_bar(tracks: dict, skip: tuple[str, ...] = ()) -> dict:
     """Check ``{"track": {"metric": {"generated", "ground_truth"}}}`` against :data:`QUALITY_BAR`.
 
@@ -45,7 +56,7 @@ def quality_bar(tracks: dict, skip: tuple[str, ...] = ()) -> dict:
     for track, metrics in tracks.items():
         if track in skip:
             continue
-        for metric, (kind, tol) in QUALITY_BAR.items():
+        for metric in QUALITY_BAR:
             if metric not in metrics:
                 continue
             g, t = metrics[metric]["generated"], metrics[metric]["ground_truth"]
@@ -56,15 +67,10 @@ def quality_bar(tracks: dict, skip: tuple[str, ...] = ()) -> dict:
                 strict.append(failures[-1])
                 continue
             diff = abs(g - t)
-            if kind == "absolute":
-                ok = ok_strict = diff <= tol + 1e-12
-            else:
-                ok_strict = diff <= tol * abs(t) + 1e-12
-                ok = ok_strict or (abs(t) < NEAR_ZERO and diff <= NEAR_ZERO_TOLERANCE + 1e-12)
             msg = f"{track} {metric}: generated {g:.3f} vs ground truth {t:.3f}"
-            if not ok:
+            if diff > allowed_deviation(metric, t) + 1e-12:
                 failures.append(msg)
-            if not ok_strict:
+            if diff > allowed_deviation(metric, t, strict=True) + 1e-12:
                 strict.append(msg)
     return {"passed": not failures, "failures": failures, "strict_passed": not strict, "strict_failures": strict}
 

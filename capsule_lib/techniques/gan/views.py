@@ -120,7 +120,7 @@ def plot_quality_bar(result: dict, metrics: Sequence[str] = ("empty_bar_rate", "
     """
     import matplotlib.pyplot as plt
 
-    from .evaluate import NEAR_ZERO, NEAR_ZERO_TOLERANCE, QUALITY_BAR
+    from .evaluate import QUALITY_BAR, allowed_deviation
 
     tracks = list(result["tracks"])[1 if skip_first else 0:]
     metrics = [m for m in metrics if m in QUALITY_BAR]
@@ -129,13 +129,12 @@ def plot_quality_bar(result: dict, metrics: Sequence[str] = ("empty_bar_rate", "
     bands = (result.get("ground_truth_interval") or {}).get("tracks") or {}
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 2.8), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        kind, tol = QUALITY_BAR[metric]
         for y, track in enumerate(tracks):
             pair = result["tracks"][track].get(metric)
             if not pair or pair["ground_truth"] is None:
                 continue
             t, g = pair["ground_truth"], pair["generated"]
-            half = tol if kind == "absolute" else max(tol * abs(t), NEAR_ZERO_TOLERANCE if abs(t) < NEAR_ZERO else 0)
+            half = allowed_deviation(metric, t)
             ax.barh(y, 2 * half, left=t - half, height=0.5, color="0.85")
             band = bands.get(track, {}).get(metric)
             if band:
