@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 
 import torch
 
 import capsule_lib as cl
+from _timing import median_time  # bench/ is on sys.path when a script runs
 from capsule_lib import CapsuleError
 from capsule_lib.techniques.gan import GanConfig, build_generator, load_gan
 
@@ -32,15 +31,6 @@ def _melody_8_bars() -> cl.Score:
     notes = tuple(n for n in track.notes if n.start < bars)
     return melody.replace(tracks=(track.replace(notes=notes),))
 
-
-def _time(fn, runs: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -61,10 +51,10 @@ def main() -> None:
             print(f"| {name} | - | not available: {exc} | - |")
             continue
         seed = iter(range(10**6))
-        med = _time(lambda: cl.accompany(melody, model=gen, seed=next(seed), save=False), args.runs)
+        med = median_time(lambda: cl.accompany(melody, model=gen, seed=next(seed), save=False), args.runs)
         x = torch.zeros(2, 1, 64, 84)
         with torch.no_grad():
-            fwd = _time(lambda: gen(x), args.runs)
+            fwd = median_time(lambda: gen(x), args.runs)
         n = sum(p.numel() for p in gen.parameters())
         print(f"| {name} | {n / 1e6:.2f} M | {med:.3f} | {fwd:.3f} |")
         last = (gen, med)
@@ -74,7 +64,7 @@ def main() -> None:
         wide = build_generator(cfg).eval()
         wide.spec, wide.polyphony, wide.name = gen.spec, gen.polyphony, "wide"
         seed = iter(range(10**6))
-        wmed = _time(lambda: cl.accompany(melody, model=wide, seed=next(seed), save=False), args.runs)
+        wmed = median_time(lambda: cl.accompany(melody, model=wide, seed=next(seed), save=False), args.runs)
         n = sum(p.numel() for p in wide.parameters())
         print(f"| baseline: 4x wider generator (random weights) | {n / 1e6:.2f} M | {wmed:.3f} | - |")
         print(f"\nratio: the shipped size is {wmed / med:.1f}x faster than the 4x wider one; "

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 import capsule_lib as cl
+from _timing import median_time  # bench/ is on sys.path when a script runs
 from capsule_lib.datasets.bach import build_bach_dataset
 from capsule_lib.metrics import METRICS, mean_metrics, track_metrics
 from capsule_lib.techniques.arcnn import load_arcnn
@@ -90,15 +91,6 @@ def roll_to_notes(roll: np.ndarray) -> np.ndarray:
             rows.append((s, j + PITCH_LOW, e - s))
     return np.array(rows, dtype=np.int32).reshape(-1, 3)
 
-
-def median_time(fn, runs: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
