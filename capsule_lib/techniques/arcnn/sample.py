@@ -188,7 +188,9 @@ def _probabilities(model, x: np.ndarray, temperature: float) -> np.ndarray:
         logits = model(torch.from_numpy(x)[None].to(device))[0].float().cpu().numpy()
     if temperature == 0:
         return (logits > 0).astype(np.float64)
-    return 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64) / temperature, -60, 60)))
+    with np.errstate(over="ignore"):  # a tiny temperature overflows to +-inf, which the clip bounds
+        scaled = np.clip(logits.astype(np.float64) / temperature, -60, 60)
+    return 1.0 / (1.0 + np.exp(-scaled))
 
 
 def enhance_notes(
