@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
-import time
 import warnings
 
+from _timing import median_time  # bench/ is on sys.path when a script runs
 from capsule_lib import Note, Score, Track
 from capsule_lib import audio
 
@@ -55,13 +54,8 @@ def thirty_seconds() -> Score:
 
 
 def timed(fn, runs: int = RUNS) -> float:
-    fn()  # warm-up: loads the SoundFont / builds wavetables
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    """Median of ``runs`` calls after a warm-up (which loads the SoundFont / builds wavetables)."""
+    return median_time(fn, runs)
 
 
 def main() -> None:
