@@ -79,7 +79,7 @@ def sample_metrics(samples: np.ndarray, spec: GenreSpec) -> list[dict]:
     score); a silent track's undefined metrics are NaN.
     """
     samples = np.asarray(samples, bool)
-    n_bars = max(1, samples.shape[2] // STEPS_PER_BAR) if samples.ndim == 4 else 1
+    n_bars = max(1, samples.shape[2] // STEPS_PER_BAR)  # (n, tracks, steps, pitches)
     rows = []
     for s in samples:
         score = roll_to_score(s, spec)
