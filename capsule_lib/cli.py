@@ -347,6 +347,13 @@ def cmd_evaluate(args) -> None:
             print(f"ground truth with other held-out pieces ({level:.0%} interval, pieces resampled):")
             for row in rows:
                 print(f"  {row}")
+        from .techniques.gan.evaluate import real_music_lines
+
+        rows = real_music_lines(result)
+        if rows:
+            print(f"the same bar for real music against these {result['n_pieces']} pieces:")
+            for row in rows:
+                print(f"  {row}")
         return
     if card.technique != "arcnn":
         raise CapsuleError(f"{args.name} is a {card.technique} model; 'capsule evaluate' knows arcnn, gan and transformer models")

@@ -21,7 +21,7 @@ from capsule_lib.techniques.gan import (
     load_gan, quality_bar, roll_to_score, train_gan,
 )
 from capsule_lib.techniques.gan.data import roll_to_notes
-from capsule_lib.techniques.gan.evaluate import piece_interval
+from capsule_lib.techniques.gan.evaluate import piece_interval, real_music_bar, real_music_lines
 from capsule_lib.techniques.gan.train import (
     EVAL_SEED, calibrate_decoder, chord_share, empty_bar_share, generate_samples, gradient_penalty,
     pitch_class_rate, sample_line,
@@ -31,12 +31,7 @@ from capsule_lib.techniques.gan.train import (
 SPEC = GENRES["chorale"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _piece(path: str, bars: int = 6, root: int = 60) -> Piece:
@@ -72,12 +67,11 @@ def tiny_home(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tiny_home):
+def tiny_model(tiny_home, one_torch_thread):
     """A tiny MuseGAN trained for two short epochs on the synthetic pieces (module-wide)."""
     mp = pytest.MonkeyPatch()
     mp.setenv("CAPSULE_HOME", str(tiny_home))
     try:
-        torch.set_num_threads(1)
         card = train_gan("tiny-gan", "musegan", synthetic_dataset(), epochs=2, batch_size=4, update_ratio=2,
                          max_steps_per_epoch=4, progress=False, sample_every=1,
                          model_config={"z_dim": 8, "width": 16, "critic_width": 16})
@@ -428,6 +422,60 @@ def test_evaluate_reports_generated_beside_ground_truth(in_tiny_home):
     assert all(v["generated"] == v["ground_truth"] for v in melody.values())  # the melody is kept verbatim
     assert result["n_samples"] >= 1 and isinstance(result["quality_bar"]["passed"], bool)
     assert result["ground_truth_interval"]["tracks"] == {}  # one test piece: nothing to resample
+    assert set(result["real_music_bar"]) == {"train", "validation"}
+    assert "real_music_bar" not in evaluate_gan("tiny-gan", "test", dataset=synthetic_dataset(), reference=False)
+
+
+def test_real_music_of_the_other_splits_is_scored_by_the_same_bar():
+    ds = synthetic_dataset()
+    truth = batch_metrics(ds.samples("test"), SPEC)
+    alike = real_music_bar(ds, "test", truth)
+    assert set(alike) == {"train", "validation"} and alike["train"]["n_pieces"] == 4
+    assert alike["train"]["passed"] and alike["validation"]["passed"]  # same texture everywhere
+    assert alike["train"]["n_samples"] == len(ds.samples("train", hop=SAMPLE_STEPS))
+
+    def tacet_alto(piece):  # the alto rests in every other bar
+        rows = piece.notes[(piece.notes[:, 0] != 1) | (piece.notes[:, 1] // 16 % 2 == 0)]
+        return Piece(piece.path, piece.title, piece.split, rows)
+
+    unlike = MultitrackDataset(SPEC, [tacet_alto(p) if p.split == "train" else p for p in ds.pieces])
+    ref = real_music_bar(unlike, "test", truth)
+    assert not ref["train"]["passed"] and ref["validation"]["passed"]
+    assert ref["train"]["failures"] == ["alto empty_bar_rate: train pieces 0.500 vs ground truth 0.000"]
+    assert "train" not in real_music_bar(unlike, "train", truth)  # never against itself
+    result = {"quality_bar": {"failures": ["tenor polyphonic_rate: generated 0.1 vs ground truth 0.0"]},
+              "real_music_bar": ref}
+    lines = real_music_lines(result)
+    assert lines[0] == "the model: 1 failed check"
+    assert lines[1].startswith("the real accompaniment of the 4 train pieces") and "alto empty_bar_rate" in lines[1]
+    assert lines[2].endswith(": passed")
+
+
+def test_texture_study_script_compares_splits_and_predicts_texture_from_the_melody():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "texture_study.py"
+    spec = importlib.util.spec_from_file_location("texture_study", path)
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    ds = synthetic_dataset()
+    alike = study.study(ds)
+    assert alike["pieces"] == {"train": 4, "validation": 1, "test": 1}
+    assert all(r["passed"] for r in alike["real_music_bar"].values())
+    empty = alike["predicted"]["empty_bar_rate"]["alto"]
+    assert empty["truth"] == 0.0 and empty["predicted"] == pytest.approx(0.0, abs=1e-9)
+
+    def tacet_alto(piece):  # the alto rests in every other bar, the melody unchanged
+        rows = piece.notes[(piece.notes[:, 0] != 1) | (piece.notes[:, 1] // 16 % 2 == 0)]
+        return Piece(piece.path, piece.title, piece.split, rows)
+
+    unlike = study.study(MultitrackDataset(SPEC, [tacet_alto(p) if p.split != "test" else p for p in ds.pieces]))
+    means = unlike["means"]["empty_bar_rate"]["alto"]
+    assert means["train"] == means["validation"] == 0.5 and means["test"] == 0.0
+    assert not any(r["passed"] for r in unlike["real_music_bar"].values())
+    alto = unlike["predicted"]["empty_bar_rate"]["alto"]  # like melodies cannot tell the textures apart
+    assert alto["truth"] == 0.0 and alto["fit_mean"] == 0.5 and alto["predicted"] == pytest.approx(0.5)
 
 
 def test_piece_interval_measures_how_much_the_held_out_pieces_matter():

@@ -66,6 +66,10 @@ def test_recorded_held_out_metrics_against_the_quality_bar(name):
 
         assert len(test["quality_bar"]["failures"]) <= 2
         assert all(row.endswith("is inside it") for row in failure_intervals(test)), failure_intervals(test)
+        # ... and fewer than the composers' own music of the training pieces fails against the test pieces
+        real = test["real_music_bar"]["train"]
+        assert not real["passed"] and len(test["quality_bar"]["failures"]) < len(real["failures"])
+    assert all(r["passed"] for r in test["real_music_bar"].values()) or name == "musegan-quartet"
     for track, metrics in test["tracks"].items():
         for key in ("empty_bar_rate", "pitches_used", "pitch_classes_used", "polyphonic_rate", "in_scale_ratio",
                     "qualified_note_rate"):
@@ -81,6 +85,10 @@ def test_recorded_held_out_metrics_against_the_quality_bar(name):
 
     for row in failure_intervals(test):  # the card shows every failed check with that interval
         assert row in text
+    from capsule_lib.techniques.gan.evaluate import real_music_lines
+
+    for row in real_music_lines(test):  # ... and how real music fares on the same bar
+        assert row in text
 
 
 def test_evaluation_of_the_chorale_model_reproduces_its_card():
@@ -93,6 +101,7 @@ def test_evaluation_of_the_chorale_model_reproduces_its_card():
                 assert result["tracks"][track][key][which] == pytest.approx(pair[which], abs=0.01), (track, key)
     assert result["quality_bar"]["passed"]
     assert result["ground_truth_interval"] == recorded["ground_truth_interval"]
+    assert result["real_music_bar"] == recorded["real_music_bar"]
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -22,7 +22,7 @@ _LAZY = {
     "generate_samples": "train",
     "accompany": "sample", "load_gan": "sample", "melody_windows": "sample",
     "evaluate_gan": "evaluate", "quality_bar": "evaluate", "piece_interval": "evaluate",
-    "failure_intervals": "evaluate",
+    "failure_intervals": "evaluate", "real_music_bar": "evaluate", "real_music_lines": "evaluate",
     "plot_gan_loss": "views", "plot_metric_curves": "views", "metrics_comparison_table": "views",
     "model_history": "views", "metric_series": "views", "plot_quality_bar": "views",
 }

@@ -6,7 +6,10 @@ same metrics are computed on the real accompaniment (the ground truth).  The qua
 compares them track by track (see :data:`QUALITY_BAR`).  Because a held-out split is a
 handful of pieces whose textures differ (one string quartet movement is full of double
 stops, the next has none), the evaluation also reports how far each ground-truth mean
-would move with another draw of pieces (:func:`piece_interval`).
+would move with another draw of pieces (:func:`piece_interval`), and scores *real* music
+by the same bar: the real accompaniment of the other splits' pieces in place of the generated
+one (:func:`real_music_bar`).  Where real Haydn fails a check against the test pieces, the
+check measures which pieces were held out rather than the model.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import numpy as np
 from ...errors import CapsuleError
 from .data import batch_metrics, sample_metrics
 
-__all__ = ["evaluate_gan", "quality_bar", "allowed_deviation", "piece_interval", "failure_intervals", "QUALITY_BAR"]
+__all__ = ["evaluate_gan", "quality_bar", "allowed_deviation", "piece_interval", "failure_intervals", "real_music_bar",
+           "real_music_lines", "QUALITY_BAR"]
 
 #: metric -> ("relative", tolerance) or ("absolute", tolerance).  A relative tolerance is a
 #: fraction of the ground truth; for a ground truth below ``NEAR_ZERO`` (e.g. the empty bar
@@ -46,11 +50,12 @@ def allowed_deviation(metric: str, ground_truth: float, strict: bool = False) ->
     return tol * abs(ground_truth)
 
 
-def quality_bar(tracks: dict, skip: tuple[str, ...] = ()) -> dict:
+def quality_bar(tracks: dict, skip: tuple[str, ...] = (), label: str = "generated") -> dict:
     """Check ``{"track": {"metric": {"generated", "ground_truth"}}}`` against :data:`QUALITY_BAR`.
 
     Returns ``{"passed", "failures", "strict_passed", "strict_failures"}``; "strict" applies
-    the relative tolerances even to near-zero ground truths.
+    the relative tolerances even to near-zero ground truths.  A failure reads
+    ``"TRACK METRIC: LABEL x vs ground truth y"``.
     """
     failures, strict = [], []
     for track, metrics in tracks.items():
@@ -67,7 +72,7 @@ def quality_bar(tracks: dict, skip: tuple[str, ...] = ()) -> dict:
                 strict.append(failures[-1])
                 continue
             diff = abs(g - t)
-            msg = f"{track} {metric}: generated {g:.3f} vs ground truth {t:.3f}"
+            msg = f"{track} {metric}: {label} {g:.3f} vs ground truth {t:.3f}"
             if diff > allowed_deviation(metric, t) + 1e-12:
                 failures.append(msg)
             if diff > allowed_deviation(metric, t, strict=True) + 1e-12:
@@ -133,8 +138,56 @@ def failure_intervals(result: dict) -> list[str]:
     return rows
 
 
+def _paired(candidate: dict, truth: dict, tracks) -> dict:
+    """``{track: {metric: {"generated", "ground_truth"}}}`` of two :func:`batch_metrics` results."""
+    return {name: {k: {"generated": _num(candidate["tracks"][name].get(k)), "ground_truth": _num(v)}
+                   for k, v in truth["tracks"][name].items()} for name in tracks}
+
+
+def real_music_bar(ds, split: str, truth: dict, splits=("train", "validation")) -> dict:
+    """The quality bar with *real* music in place of the generated accompaniment.
+
+    For each of ``splits`` (other than ``split``) with samples, the real accompaniment of
+    its pieces (4-bar samples, not overlapping, as the evaluation's) is scored against
+    ``truth`` -- the :func:`batch_metrics` of ``split``'s real samples -- exactly as a
+    model's output is.  A check that the composers' own music of the training pieces fails
+    cannot tell a good model from a bad one on this split.  Returns ``{split: {"n_pieces",
+    "n_samples", "passed", "failures"}}``.
+    """
+    from ...datasets.multitrack import SAMPLE_STEPS
+
+    out = {}
+    for other in splits:
+        if other == split:
+            continue
+        real = ds.samples(other, hop=SAMPLE_STEPS)
+        if len(real) == 0:
+            continue
+        bar = quality_bar(_paired(batch_metrics(real, ds.spec), truth, ds.spec.tracks), skip=(ds.spec.tracks[0],),
+                          label=f"{other} pieces")
+        out[other] = {"n_pieces": len(ds.split(other)), "n_samples": int(len(real)), "passed": bar["passed"],
+                      "failures": bar["failures"]}
+    return out
+
+
+def real_music_lines(result: dict) -> list[str]:
+    """One line per reference split of an :func:`evaluate_gan` result: how the real music of
+    that split's pieces fares on the same quality bar, beside the model's own count."""
+    ref = result.get("real_music_bar") or {}
+    if not ref:
+        return []
+    n_model = len(result["quality_bar"]["failures"])
+    rows = [f"the model: {'passed' if not n_model else f'{n_model} failed check' + ('s' if n_model > 1 else '')}"]
+    for split, r in ref.items():
+        n = len(r["failures"])
+        verdict = "passed" if r["passed"] else f"{n} failed check{'s' if n > 1 else ''} ({'; '.join(r['failures'])})"
+        rows.append(f"the real accompaniment of the {r['n_pieces']} {split} pieces ({r['n_samples']} samples): {verdict}")
+    return rows
+
+
 def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, seed: int = 0,
-                 max_samples: int | None = None, limit: int | None = None, progress: bool = False) -> dict:
+                 max_samples: int | None = None, limit: int | None = None, progress: bool = False,
+                 reference: bool = True) -> dict:
     """Metrics of generated vs real accompaniment on held-out melodies.
 
     Parameters
@@ -151,6 +204,8 @@ def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, 
     limit : int, optional
         Use only the first ``limit`` pieces of the genre (quick checks; the split rule
         still keeps training pieces out of the test split).
+    reference : bool
+        Also score the real music of the other splits by the same bar (:func:`real_music_bar`).
 
     Returns
     -------
@@ -158,8 +213,9 @@ def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, 
         ``{"model", "split", "n_pieces", "n_samples", "tracks": {name: {metric: {"generated",
         "ground_truth"}}}, "tonal_distance": {pair: {...}}, "quality_bar": {...},
         "ground_truth_interval": {"level", "draws", "tracks": {name: {metric: [low, high]}}}}``
-        -- the last from :func:`piece_interval`: how far the ground truth itself would move
-        with another draw of held-out pieces.
+        -- from :func:`piece_interval`: how far the ground truth itself would move
+        with another draw of held-out pieces -- and, with ``reference``, ``"real_music_bar"``
+        (:func:`real_music_bar`).
     """
     from .sample import load_gan
     from .train import generate_samples, resolve_dataset
@@ -184,19 +240,19 @@ def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, 
     fake = generate_samples(gen, real[:, 0], gen.polyphony, seed=seed)
     real_rows = sample_metrics(real, spec)
     mg, mt = batch_metrics(fake, spec), batch_metrics(real, spec, real_rows)
-    tracks = {
-        name: {k: {"generated": _num(mg["tracks"][name].get(k)), "ground_truth": _num(v)} for k, v in mt["tracks"][name].items()}
-        for name in spec.tracks
-    }
+    tracks = _paired(mg, mt, spec.tracks)
     tonal = {pair: {"generated": _num(mg["tonal_distance"].get(pair)), "ground_truth": _num(v)}
              for pair, v in mt["tonal_distance"].items()}
-    return {
+    result = {
         "model": getattr(gen, "name", "custom"), "split": split, "n_pieces": len(ds.split(split)),
         "n_samples": int(len(real)), "seed": seed, "tracks": tracks, "tonal_distance": tonal,
         "quality_bar": quality_bar(tracks, skip=(spec.tracks[0],)),
         "ground_truth_interval": {"level": INTERVAL_LEVEL, "draws": INTERVAL_DRAWS,
                                   "tracks": piece_interval(real_rows, owner, seed=seed)},
     }
+    if reference:
+        result["real_music_bar"] = real_music_bar(ds, split, mt)
+    return result
 
 
 def _num(x):

@@ -726,6 +726,14 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
                   + ("" if test["quality_bar"]["passed"] else
                      f" ({'; '.join(test['quality_bar']['failures'][:6])})") + "."]
         lines += _interval_lines(test)
+        from .evaluate import real_music_lines
+
+        ref = real_music_lines(test)
+        if ref:
+            lines += ["", f"The same bar applied to real music -- the real accompaniment of other pieces of the data set "
+                          f"in place of the generated one, against the same {test['n_pieces']} test pieces (a check "
+                          "that the composers' own music fails measures which pieces were held out, not the model):",
+                      ""] + [f"- {r}" for r in ref]
     for fname, caption in (("loss.png", "generator and critic loss"), ("metrics.png", "metrics per epoch vs ground truth")):
         if fname in plots:
             lines += ["", f"![{caption}]({fname})"]

@@ -1,0 +1,116 @@
+"""Can a melody tell how its accompaniment is textured?  A study behind the quartet's quality bar.
+
+The quality bar compares a GAN's accompaniment with the real one of the held-out test pieces
+within 20 %.  For texture rates -- double stops (polyphonic rate), resting bars (empty bar
+rate) -- string quartet movements differ far more than that.  A generator could only follow
+the test movements if their texture were predictable from their melodies.  This script
+measures that on the data alone, no model involved:
+
+1. each split's mean texture (4-bar samples, not overlapping);
+2. the quality bar with the real accompaniment of the training / validation pieces in place of
+   generated music, against the test pieces (``real_music_bar``);
+3. least-squares predictions of each sample's texture from its melody -- the window's own
+   features, and the features of its whole movement's melody -- fitted on training +
+   validation samples: does the predicted test mean move from the training mean towards the
+   test truth?
+
+Run: ``.venv/bin/python scripts/texture_study.py [quartet|chorale|renaissance]`` (about 30 s
+once the data set is cached).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from capsule_lib.datasets.multitrack import SAMPLE_STEPS, STEPS_PER_BAR, build_genre_dataset
+from capsule_lib.techniques.gan.data import batch_metrics
+from capsule_lib.techniques.gan.evaluate import real_music_bar
+
+FEATURES = ("double stops", "sounding share", "onsets per bar", "mean pitch", "pitch spread")
+
+
+def melody_features(melody: np.ndarray) -> np.ndarray:
+    """``(n, 5)`` features of ``(n, steps, pitches)`` melody rolls (see :data:`FEATURES`)."""
+    counts = melody.sum(-1)
+    sounding = counts > 0
+    chords = (counts >= 2).sum(-1) / np.maximum(sounding.sum(-1), 1)
+    onsets = (np.diff(melody.astype(np.int8), axis=1) > 0).sum((1, 2)) / (melody.shape[1] / STEPS_PER_BAR)
+    pitch = np.array([np.nonzero(m)[1].mean() if m.any() else np.nan for m in melody])
+    spread = np.array([np.nonzero(m)[1].std() if m.any() else np.nan for m in melody])
+    return np.c_[chords, sounding.mean(-1), onsets, pitch, spread]
+
+
+def texture(samples: np.ndarray) -> dict[str, np.ndarray]:
+    """Per sample and track: polyphonic rate (NaN when silent) and empty bar rate."""
+    counts = samples.sum(-1)  # (n, tracks, steps)
+    sounding = (counts > 0).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        poly = (counts >= 2).sum(-1) / sounding
+    n, k, steps, _ = samples.shape
+    empty = 1 - samples.reshape(n, k, steps // STEPS_PER_BAR, -1).any(-1).mean(-1)
+    return {"polyphonic_rate": poly, "empty_bar_rate": empty}
+
+
+def study(ds) -> dict:
+    """The three parts of the study on a :class:`MultitrackDataset` with train, validation and test pieces.
+
+    Returns ``{"pieces": {split: n}, "means": {metric: {track: {split: mean}}}, "real_music_bar": {...},
+    "predicted": {metric: {track: {"fit_mean", "truth", "predicted", "correlation"}}}}``.
+    """
+    data = {}
+    for split in ("train", "validation", "test"):
+        samples, owner = ds.samples(split, hop=SAMPLE_STEPS, with_pieces=True)
+        window = melody_features(samples[:, 0])
+        piece = np.zeros_like(window)
+        for k in np.unique(owner):  # the whole movement's melody, for each of its samples
+            piece[owner == k] = np.nanmean(window[owner == k], axis=0)
+        data[split] = (samples, np.c_[window, piece], texture(samples))
+    tracks = ds.spec.tracks[1:]
+    out = {"pieces": {s: len(ds.split(s)) for s in data}, "means": {}, "predicted": {},
+           "real_music_bar": real_music_bar(ds, "test", batch_metrics(data["test"][0], ds.spec))}
+    fit_x = np.concatenate([data["train"][1], data["validation"][1]])
+    mu, sd = np.nanmean(fit_x, 0), np.nanstd(fit_x, 0) + 1e-9
+
+    def design(x):
+        return np.c_[np.ones(len(x)), np.nan_to_num((x - mu) / sd)]
+
+    for metric in ("polyphonic_rate", "empty_bar_rate"):
+        out["means"][metric] = {name: {s: float(np.nanmean(data[s][2][metric][:, t])) for s in data}
+                                for t, name in enumerate(tracks, 1)}
+        y_fit = np.concatenate([data["train"][2][metric], data["validation"][2][metric]])
+        y_test, x_test = data["test"][2][metric], data["test"][1]
+        out["predicted"][metric] = {}
+        for t, name in enumerate(tracks, 1):
+            ok, ok_test = ~np.isnan(y_fit[:, t]), ~np.isnan(y_test[:, t])
+            coef = np.linalg.lstsq(design(fit_x[ok]), y_fit[ok, t], rcond=None)[0]
+            pred = np.clip(design(x_test[ok_test]) @ coef, 0, 1)
+            truth = y_test[ok_test, t]
+            r = np.corrcoef(pred, truth)[0, 1] if pred.std() > 0 and truth.std() > 0 else float("nan")
+            out["predicted"][metric][name] = {"fit_mean": float(y_fit[ok, t].mean()), "truth": float(truth.mean()),
+                                              "predicted": float(pred.mean()), "correlation": float(r)}
+    return out
+
+
+def main(genre: str = "quartet") -> None:
+    r = study(build_genre_dataset(genre, progress=False))
+    print(f"{genre}: samples (4 bars, not overlapping) of "
+          + ", ".join(f"{n} {s}" for s, n in r["pieces"].items()) + " pieces\n")
+    print("1. mean texture per split")
+    for metric, per_track in r["means"].items():
+        for name, means in per_track.items():
+            print(f"   {name:>10} {metric:<16}" + "".join(f"{s:>12} {m:.3f}" for s, m in means.items()))
+    print("\n2. the quality bar with real music in place of the generated accompaniment, against the test pieces")
+    for split, bar in r["real_music_bar"].items():
+        print(f"   {split} pieces: " + ("passed" if bar["passed"] else f"{len(bar['failures'])} failed checks: "
+                                        + "; ".join(bar["failures"])))
+    print("\n3. texture predicted from the melody (least squares on train + validation samples)")
+    for metric, per_track in r["predicted"].items():
+        for name, p in per_track.items():
+            print(f"   {name:>10} {metric:<16} train+validation mean {p['fit_mean']:.3f}   test: truth "
+                  f"{p['truth']:.3f}, predicted {p['predicted']:.3f} (per-sample correlation {p['correlation']:.2f})")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:2])
