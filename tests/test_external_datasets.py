@@ -254,14 +254,11 @@ def test_midi_folder_groups_instruments_by_program(tmp_path):
     assert ds.source.startswith("MIDI (3 files under ")
 
 
-def test_a_gan_trains_on_a_midi_folder_and_writes_a_drum_track(tmp_path):
+def test_a_gan_trains_on_a_midi_folder_and_writes_a_drum_track(tmp_path, one_torch_thread):
     """End to end: `capsule train gan --dataset FOLDER` data -> a 6-track model with drums."""
-    import torch
-
     from capsule_lib import CapsuleError, load_sample, set_instrument
     from capsule_lib.techniques.gan import accompany, train_gan
 
-    torch.set_num_threads(1)
     root = tmp_path / "band"
     for i in range(12):  # enough songs for every split
         bars = [(b * 16 + s, 60 + (b + i) % 5 + s % 3, 4) for b in range(8) for s in (0, 4, 8, 12)]

@@ -23,13 +23,7 @@ from capsule_lib.techniques.transformer.sample import (
 TINY = TransformerConfig(d_model=32, n_heads=2, n_layers=2, d_ff=64, segment_len=8, mem_len=8, dropout=0.1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: extra threads only add overhead, and stall badly on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_model(seed=0):

@@ -14,12 +14,7 @@ from capsule_lib.techniques.transformer.evaluate import bigram_baseline
 TINY = TransformerConfig(d_model=32, n_heads=2, n_layers=1, d_ff=64, segment_len=16, mem_len=16, dropout=0.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
