@@ -13,6 +13,11 @@ measures that on the data alone, no model involved:
    features, and the features of its whole movement's melody -- fitted on training +
    validation samples: does the predicted test mean move from the training mean towards the
    test truth?
+4. how often the bar can be passed at all: for many random splits with as many test pieces
+   as the real one, an *oracle* -- the mean of every piece of the data set, test pieces
+   included -- and the real music of that draw's training pieces are scored against the
+   drawn test pieces.  Their pass rates are what a model that matches the music's overall
+   statistics could hope for.
 
 Run: ``.venv/bin/python scripts/texture_study.py [quartet|chorale|renaissance]`` (about 30 s
 once the data set is cached).
@@ -24,9 +29,9 @@ import sys
 
 import numpy as np
 
-from capsule_lib.datasets.multitrack import SAMPLE_STEPS, STEPS_PER_BAR, build_genre_dataset
-from capsule_lib.techniques.gan.data import batch_metrics
-from capsule_lib.techniques.gan.evaluate import real_music_bar
+from capsule_lib.datasets.multitrack import SAMPLE_STEPS, STEPS_PER_BAR, MultitrackDataset, build_genre_dataset
+from capsule_lib.techniques.gan.data import batch_metrics, sample_metrics
+from capsule_lib.techniques.gan.evaluate import QUALITY_BAR, quality_bar, real_music_bar
 
 FEATURES = ("double stops", "sounding share", "onsets per bar", "mean pitch", "pitch spread")
 
@@ -93,8 +98,57 @@ def study(ds) -> dict:
     return out
 
 
+def bar_feasibility(ds, draws: int = 1000, seed: int = 0) -> dict:
+    """Pass rates of the quality bar over ``draws`` random splits of ``ds``'s pieces (as many
+    test and validation pieces as its own split), for the oracle (mean of all pieces) and for
+    the real music of each draw's training pieces; and how often each check fails for the oracle.
+
+    Returns ``{"draws", "test_pieces", "oracle_passed", "training_music_passed",
+    "oracle_failures_median", "oracle_failed_checks": {"TRACK METRIC": share}}``.
+    """
+    tracks = ds.spec.tracks[1:]
+    keys = [(t, m) for t in tracks for m in QUALITY_BAR]
+    values, owner = [], []
+    for k, piece in enumerate(ds.pieces):
+        for row in sample_metrics(MultitrackDataset(ds.spec, [piece]).samples(piece.split, hop=SAMPLE_STEPS), ds.spec):
+            values.append([float(row["tracks"][t].get(m, np.nan)) for t, m in keys])
+            owner.append(k)
+    values, owner = np.asarray(values), np.asarray(owner)
+    n = len(ds.pieces)
+    n_test = sum(p.split == "test" for p in ds.pieces)
+    n_val = sum(p.split == "validation" for p in ds.pieces)
+    rng = np.random.default_rng(seed)
+    oracle = np.nanmean(values, axis=0)
+    passed = {"oracle": 0, "training": 0}
+    failed_checks, oracle_failures = {}, []
+
+    def bar(candidate, truth):
+        paired = {t: {} for t in tracks}
+        for (t, m), g, x in zip(keys, candidate, truth):
+            paired[t][m] = {"generated": float(g), "ground_truth": float(x)}
+        return quality_bar(paired)
+
+    with np.errstate(invalid="ignore"):
+        for _ in range(draws):
+            order = rng.permutation(n)
+            test = np.isin(owner, order[:n_test])
+            truth = np.nanmean(values[test], axis=0)
+            o = bar(oracle, truth)
+            passed["oracle"] += o["passed"]
+            oracle_failures.append(len(o["failures"]))
+            for f in o["failures"]:
+                check = f.split(":")[0]
+                failed_checks[check] = failed_checks.get(check, 0) + 1
+            passed["training"] += bar(np.nanmean(values[np.isin(owner, order[n_test + n_val:])], axis=0), truth)["passed"]
+    return {"draws": draws, "test_pieces": n_test, "oracle_passed": passed["oracle"] / draws,
+            "training_music_passed": passed["training"] / draws,
+            "oracle_failures_median": float(np.median(oracle_failures)),
+            "oracle_failed_checks": {k: v / draws for k, v in sorted(failed_checks.items(), key=lambda kv: -kv[1])}}
+
+
 def main(genre: str = "quartet") -> None:
-    r = study(build_genre_dataset(genre, progress=False))
+    ds = build_genre_dataset(genre, progress=False)
+    r = study(ds)
     print(f"{genre}: samples (4 bars, not overlapping) of "
           + ", ".join(f"{n} {s}" for s, n in r["pieces"].items()) + " pieces\n")
     print("1. mean texture per split")
@@ -110,6 +164,13 @@ def main(genre: str = "quartet") -> None:
         for name, p in per_track.items():
             print(f"   {name:>10} {metric:<16} train+validation mean {p['fit_mean']:.3f}   test: truth "
                   f"{p['truth']:.3f}, predicted {p['predicted']:.3f} (per-sample correlation {p['correlation']:.2f})")
+    f = bar_feasibility(ds)
+    print(f"\n4. the bar against {f['draws']} random draws of {f['test_pieces']} test pieces")
+    print(f"   oracle (the mean of all {len(ds.pieces)} pieces) passes {f['oracle_passed']:.1%} of draws "
+          f"(median failed checks: {f['oracle_failures_median']:.0f}); the draw's training music passes "
+          f"{f['training_music_passed']:.1%}")
+    for check, share in list(f["oracle_failed_checks"].items())[:6]:
+        print(f"   oracle fails {check} in {share:.0%} of draws")
 
 
 if __name__ == "__main__":

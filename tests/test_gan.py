@@ -476,6 +476,12 @@ def test_texture_study_script_compares_splits_and_predicts_texture_from_the_melo
     assert not any(r["passed"] for r in unlike["real_music_bar"].values())
     alto = unlike["predicted"]["empty_bar_rate"]["alto"]  # like melodies cannot tell the textures apart
     assert alto["truth"] == 0.0 and alto["fit_mean"] == 0.5 and alto["predicted"] == pytest.approx(0.5)
+    # 4. alike pieces pass the bar in every random split; with the alto tacet in half of them, not
+    feasible = study.bar_feasibility(ds, draws=20)
+    assert feasible["oracle_passed"] == feasible["training_music_passed"] == 1.0 and feasible["test_pieces"] == 1
+    half = MultitrackDataset(SPEC, [tacet_alto(p) if i % 2 else p for i, p in enumerate(ds.pieces)])
+    mixed = study.bar_feasibility(half, draws=20)
+    assert mixed["oracle_passed"] == 0.0 and mixed["oracle_failed_checks"] == {"alto empty_bar_rate": 1.0}
 
 
 def test_piece_interval_measures_how_much_the_held_out_pieces_matter():
