@@ -19,7 +19,7 @@ measures that on the data alone, no model involved:
    drawn test pieces.  Their pass rates are what a model that matches the music's overall
    statistics could hope for.
 
-Run: ``.venv/bin/python scripts/texture_study.py [quartet|chorale|renaissance]`` (about 30 s
+Run: ``.venv/bin/python scripts/texture_study.py [quartet|chorale|renaissance]`` (15-60 s
 once the data set is cached).
 """
 
@@ -33,7 +33,9 @@ from capsule_lib.datasets.multitrack import SAMPLE_STEPS, STEPS_PER_BAR, Multitr
 from capsule_lib.techniques.gan.data import batch_metrics, sample_metrics
 from capsule_lib.techniques.gan.evaluate import QUALITY_BAR, quality_bar, real_music_bar
 
+SPLITS = ("train", "validation", "test")
 FEATURES = ("double stops", "sounding share", "onsets per bar", "mean pitch", "pitch spread")
+TEXTURE = ("polyphonic_rate", "empty_bar_rate")
 
 
 def melody_features(melody: np.ndarray) -> np.ndarray:
@@ -47,58 +49,35 @@ def melody_features(melody: np.ndarray) -> np.ndarray:
     return np.c_[chords, sounding.mean(-1), onsets, pitch, spread]
 
 
-def texture(samples: np.ndarray) -> dict[str, np.ndarray]:
-    """Per sample and track: polyphonic rate (NaN when silent) and empty bar rate."""
-    counts = samples.sum(-1)  # (n, tracks, steps)
-    sounding = (counts > 0).sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        poly = (counts >= 2).sum(-1) / sounding
-    n, k, steps, _ = samples.shape
-    empty = 1 - samples.reshape(n, k, steps // STEPS_PER_BAR, -1).any(-1).mean(-1)
-    return {"polyphonic_rate": poly, "empty_bar_rate": empty}
-
-
-def study(ds) -> dict:
-    """The three parts of the study on a :class:`MultitrackDataset` with train, validation and test pieces.
-
-    Returns ``{"pieces": {split: n}, "means": {metric: {track: {split: mean}}}, "real_music_bar": {...},
-    "predicted": {metric: {track: {"fit_mean", "truth", "predicted", "correlation"}}}}``.
-    """
-    data = {}
-    for split in ("train", "validation", "test"):
-        samples, owner = ds.samples(split, hop=SAMPLE_STEPS, with_pieces=True)
+def piece_table(ds) -> dict:
+    """Every piece's 4-bar samples (not overlapping), once: ``{"owner": (n,) piece index,
+    "split": (n,) split, "features": (n, 10) melody features of the window and of its whole
+    piece, "checks": [(track, metric)], "values": (n, checks) each sample's metrics (those of
+    the quality bar, as :func:`sample_metrics` computes them; NaN where undefined)}``."""
+    checks = [(t, m) for t in ds.spec.tracks[1:] for m in QUALITY_BAR]
+    owner, split, features, values = [], [], [], []
+    for k, piece in enumerate(ds.pieces):
+        samples = MultitrackDataset(ds.spec, [piece]).samples(piece.split, hop=SAMPLE_STEPS)
+        if len(samples) == 0:
+            continue
         window = melody_features(samples[:, 0])
-        piece = np.zeros_like(window)
-        for k in np.unique(owner):  # the whole movement's melody, for each of its samples
-            piece[owner == k] = np.nanmean(window[owner == k], axis=0)
-        data[split] = (samples, np.c_[window, piece], texture(samples))
-    tracks = ds.spec.tracks[1:]
-    out = {"pieces": {s: len(ds.split(s)) for s in data}, "means": {}, "predicted": {},
-           "real_music_bar": real_music_bar(ds, "test", batch_metrics(data["test"][0], ds.spec))}
-    fit_x = np.concatenate([data["train"][1], data["validation"][1]])
-    mu, sd = np.nanmean(fit_x, 0), np.nanstd(fit_x, 0) + 1e-9
-
-    def design(x):
-        return np.c_[np.ones(len(x)), np.nan_to_num((x - mu) / sd)]
-
-    for metric in ("polyphonic_rate", "empty_bar_rate"):
-        out["means"][metric] = {name: {s: float(np.nanmean(data[s][2][metric][:, t])) for s in data}
-                                for t, name in enumerate(tracks, 1)}
-        y_fit = np.concatenate([data["train"][2][metric], data["validation"][2][metric]])
-        y_test, x_test = data["test"][2][metric], data["test"][1]
-        out["predicted"][metric] = {}
-        for t, name in enumerate(tracks, 1):
-            ok, ok_test = ~np.isnan(y_fit[:, t]), ~np.isnan(y_test[:, t])
-            coef = np.linalg.lstsq(design(fit_x[ok]), y_fit[ok, t], rcond=None)[0]
-            pred = np.clip(design(x_test[ok_test]) @ coef, 0, 1)
-            truth = y_test[ok_test, t]
-            r = np.corrcoef(pred, truth)[0, 1] if pred.std() > 0 and truth.std() > 0 else float("nan")
-            out["predicted"][metric][name] = {"fit_mean": float(y_fit[ok, t].mean()), "truth": float(truth.mean()),
-                                              "predicted": float(pred.mean()), "correlation": float(r)}
-    return out
+        whole = np.broadcast_to(np.nanmean(window, axis=0), window.shape)  # the movement's melody
+        features.append(np.c_[window, whole])
+        values += [[float(r["tracks"][t].get(m, np.nan)) for t, m in checks] for r in sample_metrics(samples, ds.spec)]
+        owner += [k] * len(samples)
+        split += [piece.split] * len(samples)
+    return {"owner": np.asarray(owner), "split": np.asarray(split), "features": np.concatenate(features),
+            "checks": checks, "values": np.asarray(values)}
 
 
-def bar_feasibility(ds, draws: int = 1000, seed: int = 0) -> dict:
+def _bar(candidate, truth, checks) -> dict:
+    paired = {}
+    for (t, m), g, x in zip(checks, candidate, truth):
+        paired.setdefault(t, {})[m] = {"generated": float(g), "ground_truth": float(x)}
+    return quality_bar(paired)
+
+
+def bar_feasibility(ds, table: dict | None = None, draws: int = 1000, seed: int = 0) -> dict:
     """Pass rates of the quality bar over ``draws`` random splits of ``ds``'s pieces (as many
     test and validation pieces as its own split), for the oracle (mean of all pieces) and for
     the real music of each draw's training pieces; and how often each check fails for the oracle.
@@ -106,14 +85,8 @@ def bar_feasibility(ds, draws: int = 1000, seed: int = 0) -> dict:
     Returns ``{"draws", "test_pieces", "oracle_passed", "training_music_passed",
     "oracle_failures_median", "oracle_failed_checks": {"TRACK METRIC": share}}``.
     """
-    tracks = ds.spec.tracks[1:]
-    keys = [(t, m) for t in tracks for m in QUALITY_BAR]
-    values, owner = [], []
-    for k, piece in enumerate(ds.pieces):
-        for row in sample_metrics(MultitrackDataset(ds.spec, [piece]).samples(piece.split, hop=SAMPLE_STEPS), ds.spec):
-            values.append([float(row["tracks"][t].get(m, np.nan)) for t, m in keys])
-            owner.append(k)
-    values, owner = np.asarray(values), np.asarray(owner)
+    table = piece_table(ds) if table is None else table
+    owner, values, checks = table["owner"], table["values"], table["checks"]
     n = len(ds.pieces)
     n_test = sum(p.split == "test" for p in ds.pieces)
     n_val = sum(p.split == "validation" for p in ds.pieces)
@@ -121,29 +94,55 @@ def bar_feasibility(ds, draws: int = 1000, seed: int = 0) -> dict:
     oracle = np.nanmean(values, axis=0)
     passed = {"oracle": 0, "training": 0}
     failed_checks, oracle_failures = {}, []
-
-    def bar(candidate, truth):
-        paired = {t: {} for t in tracks}
-        for (t, m), g, x in zip(keys, candidate, truth):
-            paired[t][m] = {"generated": float(g), "ground_truth": float(x)}
-        return quality_bar(paired)
-
     with np.errstate(invalid="ignore"):
         for _ in range(draws):
             order = rng.permutation(n)
-            test = np.isin(owner, order[:n_test])
-            truth = np.nanmean(values[test], axis=0)
-            o = bar(oracle, truth)
+            truth = np.nanmean(values[np.isin(owner, order[:n_test])], axis=0)
+            o = _bar(oracle, truth, checks)
             passed["oracle"] += o["passed"]
             oracle_failures.append(len(o["failures"]))
             for f in o["failures"]:
                 check = f.split(":")[0]
                 failed_checks[check] = failed_checks.get(check, 0) + 1
-            passed["training"] += bar(np.nanmean(values[np.isin(owner, order[n_test + n_val:])], axis=0), truth)["passed"]
+            training = np.nanmean(values[np.isin(owner, order[n_test + n_val:])], axis=0)
+            passed["training"] += _bar(training, truth, checks)["passed"]
     return {"draws": draws, "test_pieces": n_test, "oracle_passed": passed["oracle"] / draws,
             "training_music_passed": passed["training"] / draws,
             "oracle_failures_median": float(np.median(oracle_failures)),
             "oracle_failed_checks": {k: v / draws for k, v in sorted(failed_checks.items(), key=lambda kv: -kv[1])}}
+
+
+def study(ds, draws: int = 1000) -> dict:
+    """The four parts of the study on a :class:`MultitrackDataset` with train, validation and test pieces.
+
+    Returns ``{"pieces": {split: n}, "means": {metric: {track: {split: mean}}}, "real_music_bar": {...},
+    "predicted": {metric: {track: {"fit_mean", "truth", "predicted", "correlation"}}},
+    "feasibility": bar_feasibility(...)}``.
+    """
+    table = piece_table(ds)
+    split, x, values = table["split"], table["features"], table["values"]
+    out = {"pieces": {s: len(ds.split(s)) for s in SPLITS}, "means": {m: {} for m in TEXTURE},
+           "predicted": {m: {} for m in TEXTURE},
+           "real_music_bar": real_music_bar(ds, "test", batch_metrics(ds.samples("test", hop=SAMPLE_STEPS), ds.spec)),
+           "feasibility": bar_feasibility(ds, table, draws)}
+    fit, test = split != "test", split == "test"
+    mu, sd = np.nanmean(x[fit], 0), np.nanstd(x[fit], 0) + 1e-9
+
+    def design(rows):
+        return np.c_[np.ones(len(rows)), np.nan_to_num((rows - mu) / sd)]
+
+    for j, (track, metric) in enumerate(table["checks"]):
+        if metric not in TEXTURE:
+            continue
+        y = values[:, j]
+        out["means"][metric][track] = {s: float(np.nanmean(y[split == s])) for s in SPLITS}
+        ok_fit, ok_test = fit & ~np.isnan(y), test & ~np.isnan(y)
+        coef = np.linalg.lstsq(design(x[ok_fit]), y[ok_fit], rcond=None)[0]
+        pred, truth = np.clip(design(x[ok_test]) @ coef, 0, 1), y[ok_test]
+        r = np.corrcoef(pred, truth)[0, 1] if pred.std() > 0 and truth.std() > 0 else float("nan")
+        out["predicted"][metric][track] = {"fit_mean": float(y[ok_fit].mean()), "truth": float(truth.mean()),
+                                           "predicted": float(pred.mean()), "correlation": float(r)}
+    return out
 
 
 def main(genre: str = "quartet") -> None:
@@ -164,7 +163,7 @@ def main(genre: str = "quartet") -> None:
         for name, p in per_track.items():
             print(f"   {name:>10} {metric:<16} train+validation mean {p['fit_mean']:.3f}   test: truth "
                   f"{p['truth']:.3f}, predicted {p['predicted']:.3f} (per-sample correlation {p['correlation']:.2f})")
-    f = bar_feasibility(ds)
+    f = r["feasibility"]
     print(f"\n4. the bar against {f['draws']} random draws of {f['test_pieces']} test pieces")
     print(f"   oracle (the mean of all {len(ds.pieces)} pieces) passes {f['oracle_passed']:.1%} of draws "
           f"(median failed checks: {f['oracle_failures_median']:.0f}); the draw's training music passes "

@@ -460,7 +460,7 @@ def test_texture_study_script_compares_splits_and_predicts_texture_from_the_melo
     study = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(study)
     ds = synthetic_dataset()
-    alike = study.study(ds)
+    alike = study.study(ds, draws=20)
     assert alike["pieces"] == {"train": 4, "validation": 1, "test": 1}
     assert all(r["passed"] for r in alike["real_music_bar"].values())
     empty = alike["predicted"]["empty_bar_rate"]["alto"]
@@ -470,14 +470,15 @@ def test_texture_study_script_compares_splits_and_predicts_texture_from_the_melo
         rows = piece.notes[(piece.notes[:, 0] != 1) | (piece.notes[:, 1] // 16 % 2 == 0)]
         return Piece(piece.path, piece.title, piece.split, rows)
 
-    unlike = study.study(MultitrackDataset(SPEC, [tacet_alto(p) if p.split != "test" else p for p in ds.pieces]))
+    unlike = study.study(MultitrackDataset(SPEC, [tacet_alto(p) if p.split != "test" else p for p in ds.pieces]),
+                         draws=20)
     means = unlike["means"]["empty_bar_rate"]["alto"]
     assert means["train"] == means["validation"] == 0.5 and means["test"] == 0.0
     assert not any(r["passed"] for r in unlike["real_music_bar"].values())
     alto = unlike["predicted"]["empty_bar_rate"]["alto"]  # like melodies cannot tell the textures apart
     assert alto["truth"] == 0.0 and alto["fit_mean"] == 0.5 and alto["predicted"] == pytest.approx(0.5)
     # 4. alike pieces pass the bar in every random split; with the alto tacet in half of them, not
-    feasible = study.bar_feasibility(ds, draws=20)
+    feasible = alike["feasibility"]
     assert feasible["oracle_passed"] == feasible["training_music_passed"] == 1.0 and feasible["test_pieces"] == 1
     half = MultitrackDataset(SPEC, [tacet_alto(p) if i % 2 else p for i, p in enumerate(ds.pieces)])
     mixed = study.bar_feasibility(half, draws=20)
