@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from ...datasets.multitrack import SAMPLE_STEPS
 from ...errors import CapsuleError
 from .data import batch_metrics, sample_metrics
 
@@ -154,8 +155,6 @@ def real_music_bar(ds, split: str, truth: dict, splits=("train", "validation")) 
     cannot tell a good model from a bad one on this split.  Returns ``{split: {"n_pieces",
     "n_samples", "passed", "failures"}}``.
     """
-    from ...datasets.multitrack import SAMPLE_STEPS
-
     out = {}
     for other in splits:
         if other == split:
