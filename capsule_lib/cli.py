@@ -339,7 +339,7 @@ def cmd_evaluate(args) -> None:
         print(metrics_comparison_table(result))
         bar = result["quality_bar"]
         print("quality bar: " + ("passed" if bar["passed"] else "not passed: " + "; ".join(bar["failures"])))
-        from .techniques.gan.evaluate import failure_intervals
+        from .techniques.gan.evaluate import failure_intervals, real_music_lines
 
         rows = failure_intervals(result)
         if rows:
@@ -347,8 +347,6 @@ def cmd_evaluate(args) -> None:
             print(f"ground truth with other held-out pieces ({level:.0%} interval, pieces resampled):")
             for row in rows:
                 print(f"  {row}")
-        from .techniques.gan.evaluate import real_music_lines
-
         rows = real_music_lines(result)
         if rows:
             print(f"the same bar for real music against these {result['n_pieces']} pieces:")
