@@ -282,7 +282,7 @@ def cmd_train(args) -> None:
                          update_ratio=args.update_ratio if args.update_ratio is not None else DEFAULT_UPDATE_RATIO,
                          batch_size=args.batch_size if args.batch_size_given else 32, seed=args.seed, limit=args.limit,
                          max_steps_per_epoch=args.max_steps, progress=not args.quiet, evaluate=not args.no_eval,
-                         sample_every=args.sample_every)
+                         sample_every=args.sample_every, fold=args.fold)
     elif args.technique == "transformer":
         from .techniques.transformer.train import train_transformer
 
@@ -303,6 +303,29 @@ def cmd_train(args) -> None:
         _print_json(card.to_dict())
     else:
         print(f"{card.name}: {card.status} in {card.training_time_s:.0f} s; card in {card.path}")
+
+
+def cmd_cross_validate(args) -> None:
+    from .techniques.gan.evaluate import cross_validate, cross_validation_lines
+
+    result = cross_validate(args.models, dataset=args.dataset, seed=args.seed, progress=not args.quiet)
+    if args.record:
+        from .techniques.gan.train import record_cross_validation
+
+        fold0 = result["per_fold"].get("0")
+        if fold0 is None:
+            raise CapsuleError("--record stores the result in the fold-0 model's card: name the model of fold 0")
+        card = record_cross_validation(fold0["model"], result)
+    if args.json:
+        _print_json(result)
+        return
+    from .techniques.gan.views import metrics_comparison_table
+
+    print(metrics_comparison_table(result))
+    for row in cross_validation_lines(result):
+        print(row)
+    if args.record:
+        print(f"recorded in {card.path}")
 
 
 def cmd_evaluate(args) -> None:
@@ -528,6 +551,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gan: critic updates per generator update (default 4)")
     t.add_argument("--sample-every", type=_positive_int, default=10, metavar="N",
                    help="gan: write MIDI + piano-roll samples every N epochs (default 10)")
+    t.add_argument("--fold", type=int, default=0, metavar="K",
+                   help="gan: hold out bucket K of the split rule (0, the default, is the fixed split; "
+                        "1-9 are the other folds of a 10-fold cross-validation)")
     t.add_argument("--name", default=None, help="model name (default: <technique>-<date>-<time>)")
     t.add_argument("--epochs", type=_positive_int, default=30, help="arcnn, gan: epochs (default 30)")
     t.add_argument("--steps", type=_positive_int, default=None, help="transformer: optimiser steps (default 1500)")
@@ -554,6 +580,16 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--quiet", action="store_true")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_evaluate)
+
+    x = sub.add_parser("cross-validate", help="gan: the quality bar over the held-out pieces of several folds, pooled")
+    x.add_argument("models", nargs="+", metavar="MODEL",
+                   help="models trained by one command with different --fold values (fold 0: the fixed split)")
+    x.add_argument("--record", action="store_true", help="store the result in the fold-0 model's card and README")
+    x.add_argument("--dataset", default=None, metavar="FOLDER", help="the data folder of models trained on LPD-5/MIDI files")
+    x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--quiet", action="store_true")
+    x.add_argument("--json", action="store_true")
+    x.set_defaults(func=cmd_cross_validate)
 
     n = sub.add_parser("enhance", help="AR-CNN: add and remove notes of a melody, Bach-style")
     n.add_argument("input", metavar="IN", help="MIDI file, sample name or composition id")

@@ -267,6 +267,129 @@ def test_decoder_targets_are_the_validation_accompaniment_and_never_the_test_spl
     assert all(x.tobytes() in train for x in task.eval_samples)
 
 
+# --------------------------------------------------------------------------- cross-validation folds
+
+
+def _bucket_paths(bucket: int, n: int) -> list[str]:
+    from capsule_lib.datasets._corpus import bucket_of
+
+    out, i = [], 0
+    while len(out) < n:
+        p = f"folded/piece{i}"
+        if bucket_of(p) == bucket:
+            out.append(p)
+        i += 1
+    return out
+
+
+def folded_dataset() -> MultitrackDataset:
+    """Pieces in buckets 0-3 (two each, different keys), the rest of the split rule's buckets empty."""
+    pieces = [_piece(p, root=52 + 2 * b + k) for b in range(4) for k, p in enumerate(_bucket_paths(b, 2))]
+    return MultitrackDataset(SPEC, pieces, source="synthetic pieces in four buckets")
+
+
+def test_folds_move_the_split_rule_round_and_hold_out_every_piece_once():
+    from capsule_lib.datasets._corpus import FOLDS, bucket_of, check_fold, split_rule
+
+    paths = [f"any/path{i}.mxl" for i in range(200)]
+    assert [split_of(p, 0) for p in paths] == [split_of(p) for p in paths]  # fold 0 is the fixed split
+    for p in paths:
+        splits = [split_of(p, k) for k in range(FOLDS)]
+        assert splits.count("test") == 1 and splits.count("validation") == 1
+        assert splits.index("test") == bucket_of(p) and splits.index("validation") == (bucket_of(p) - 1) % FOLDS
+    ds = folded_dataset()
+    assert ds.fold == 0 and ds.summary()["split_rule"] == split_rule(0)
+    f2 = ds.with_fold(2)
+    assert f2.fold == 2 and "2 test, 3 validation" in f2.summary()["split_rule"]
+    assert [p.path for p in f2.split("test")] == _bucket_paths(2, 2)
+    assert [p.path for p in f2.split("validation")] == _bucket_paths(3, 2)
+    assert all(a.notes is b.notes for a, b in zip(ds.pieces, f2.pieces)) and ds.split("test") != f2.split("test")
+    assert [p.split for p in f2.with_fold(0).pieces] == [p.split for p in ds.pieces]
+    keyed = MultitrackDataset(SPEC, [Piece("a/b/x.npz", "x", "train", ds.pieces[0].notes, key=_bucket_paths(3, 1)[0])])
+    assert keyed.with_fold(3).pieces[0].split == "test"  # the split key, not the path, decides
+    for bad in (-1, 10, 1.5, "2", True, None):
+        with pytest.raises(CapsuleError, match="fold must be a whole number from 0 to 9"):
+            check_fold(bad)
+
+
+@pytest.fixture(scope="module")
+def fold_models(tiny_home, tiny_model, one_torch_thread):
+    """Two tiny MuseGANs trained by the same call on folds 0 and 1 of :func:`folded_dataset`."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CAPSULE_HOME", str(tiny_home))
+    try:
+        for fold in (0, 1):
+            train_gan(f"fold-gan-{fold}", "musegan", folded_dataset(), epochs=1, batch_size=4, update_ratio=2,
+                      max_steps_per_epoch=2, progress=False, sample_every=1, fold=fold,
+                      model_config={"z_dim": 8, "width": 16, "critic_width": 16})
+    finally:
+        mp.undo()
+    return ["fold-gan-0", "fold-gan-1"]
+
+
+def test_a_fold_model_remembers_its_fold_and_is_evaluated_on_its_own_test_pieces(in_tiny_home, fold_models):
+    from capsule_lib import ModelRegistry
+
+    card = ModelRegistry().get("fold-gan-1")
+    assert card.hyperparameters["fold"] == 1 and load_gan("fold-gan-1").fold == 1
+    assert "1 test, 2 validation" in (card.path / "README.md").read_text()
+    test = card.metrics["test"]
+    again = evaluate_gan("fold-gan-1", "test", dataset=folded_dataset())  # the fold-0 split given: moved to fold 1
+    assert again["tracks"] == test["tracks"] and again["n_pieces"] == 2
+    truth = batch_metrics(folded_dataset().with_fold(1).samples("test"), SPEC)["tracks"]
+    assert {k: v["ground_truth"] for k, v in again["tracks"]["alto"].items()} == pytest.approx(
+        {k: v for k, v in truth["alto"].items()}, abs=1e-4)
+
+
+def test_cross_validation_pools_the_held_out_pieces_of_every_fold(in_tiny_home, fold_models):
+    from capsule_lib.techniques.gan import cross_validate, cross_validation_lines
+
+    ds = folded_dataset()
+    cv = cross_validate(fold_models[::-1], dataset=ds)
+    assert cv["folds"] == [0, 1] and cv["n_pieces"] == 4 and set(cv["per_fold"]) == {"0", "1"}
+    real = np.concatenate([ds.with_fold(k).samples("test") for k in (0, 1)])
+    assert cv["n_samples"] == len(real) == sum(f["n_samples"] for f in cv["per_fold"].values())
+    truth = batch_metrics(real, SPEC)["tracks"]
+    for track in SPEC.tracks:
+        for metric, pair in cv["tracks"][track].items():
+            if pair["ground_truth"] is not None:
+                assert pair["ground_truth"] == pytest.approx(truth[track][metric], abs=1e-4)
+    for fold, name in enumerate(fold_models):  # each fold's part is exactly that model's own evaluation
+        own = evaluate_gan(name, "test", dataset=ds, reference=False)
+        assert cv["per_fold"][str(fold)]["tracks"] == own["tracks"]
+        assert cv["per_fold"][str(fold)]["failures"] == own["quality_bar"]["failures"]
+    assert cv["quality_bar"] == quality_bar(cv["tracks"], skip=("soprano",))
+    assert set(cv["ground_truth_interval"]["tracks"]["alto"]) >= {"empty_bar_rate"}  # four pieces to resample
+    lines = cross_validation_lines(cv)
+    assert lines[0].startswith("Folds 0, 1: 4 held-out pieces") and lines[1].startswith("fold 0 (fold-gan-0, 2 test")
+    with pytest.raises(CapsuleError, match="two models of the same fold"):
+        cross_validate([fold_models[0], fold_models[0]], dataset=ds)
+    with pytest.raises(CapsuleError, match="at least one model"):
+        cross_validate([], dataset=ds)
+
+
+def test_cli_cross_validate_records_the_result_in_the_fold_0_card(in_tiny_home, fold_models, capsys, monkeypatch):
+    from capsule_lib import ModelRegistry
+
+    monkeypatch.setattr("capsule_lib.techniques.gan.train.resolve_dataset", lambda *a, **k: folded_dataset())
+    before = (ModelRegistry().get("fold-gan-0").path / "README.md").read_text()
+    assert "## Cross-validation" not in before
+    capsys.readouterr()
+    assert main(["cross-validate", "fold-gan-1", "--record"]) == 2  # no fold-0 model to record in
+    assert "name the model of fold 0" in capsys.readouterr().err
+    assert main(["cross-validate", *fold_models, "--record"]) == 0
+    out = capsys.readouterr().out
+    assert "Folds 0, 1: 4 held-out pieces" in out and "recorded in" in out
+    card = ModelRegistry().get("fold-gan-0")
+    assert card.metrics["cross_validation"]["folds"] == [0, 1] and "test" in card.metrics
+    text = (card.path / "README.md").read_text()
+    assert "## Cross-validation" in text and "--fold K --name fold-gan-0-fold-K" not in text  # Python call, no CLI
+    assert "Reproduce: `capsule cross-validate fold-gan-0 fold-gan-1 --record`." in text
+    assert text.replace(text[text.index("## Cross-validation"):text.index("![generator")], "") == before
+    assert main(["cross-validate", *fold_models, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_pieces"] == 4
+
+
 # --------------------------------------------------------------------------- training
 
 

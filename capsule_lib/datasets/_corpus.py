@@ -6,16 +6,47 @@ import hashlib
 import os
 from typing import Callable, Sequence
 
+import numpy as np
+
 from ..errors import CapsuleError
 
 #: The three splits, by piece.
 SPLITS = ("train", "validation", "test")
 
 
-def split_of(path: str) -> str:
-    """The split of a corpus path by the fixed rule ``sha256(path) mod 10``: 0 test, 1 validation, else train."""
-    bucket = int(hashlib.sha256(path.encode("utf-8")).hexdigest(), 16) % 10
-    return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
+#: Buckets of the split rule; fold ``k`` of a cross-validation holds out bucket ``k``.
+FOLDS = 10
+
+
+def bucket_of(path: str) -> int:
+    """``sha256(path) mod 10``: the bucket that decides a piece's split."""
+    return int(hashlib.sha256(path.encode("utf-8")).hexdigest(), 16) % FOLDS
+
+
+def check_fold(fold) -> int:
+    """``fold`` as an int in 0..9, or a :class:`CapsuleError` naming the problem."""
+    if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not 0 <= int(fold) < FOLDS:
+        raise CapsuleError(f"fold must be a whole number from 0 to {FOLDS - 1}, got {fold!r}")
+    return int(fold)
+
+
+def split_of(path: str, fold: int = 0) -> str:
+    """The split of a corpus path by the fixed rule ``sha256(path) mod 10``: 0 test, 1 validation, else train.
+
+    Fold ``k`` of a 10-fold cross-validation moves the rule round: bucket ``k`` test, bucket
+    ``k + 1`` (mod 10) validation, else train -- fold 0 is the fixed split, and over the ten
+    folds every piece is a test piece exactly once.
+    """
+    bucket = bucket_of(path)
+    return "test" if bucket == fold else "validation" if bucket == (fold + 1) % FOLDS else "train"
+
+
+def split_rule(fold: int = 0) -> str:
+    """The split rule of ``fold`` in words."""
+    if fold == 0:
+        return "sha256(path) mod 10: 0 test, 1 validation, else train (by piece)"
+    return (f"sha256(path) mod 10: {fold} test, {(fold + 1) % FOLDS} validation, else train (by piece; "
+            f"fold {fold} of a {FOLDS}-fold cross-validation whose fold 0 is the fixed split)")
 
 
 def check_split(name: str) -> None:

@@ -111,7 +111,7 @@ MIDI = GenreSpec("midi", "multi-track MIDI files: skyline melody + drums, piano,
                  TRACKS, _PROGRAMS, _IS_DRUM)
 
 #: Bump when the conversion changes: it is part of the cache key, so old caches are rebuilt.
-CONVERT_VERSION = 1
+CONVERT_VERSION = 2  # 2: pieces record their split key (cross-validation folds)
 MAX_NPZ_BYTES = 64 * 1024 * 1024
 MAX_BEATS = 40_000
 _MSD_ID = re.compile(r"^TR[A-Z0-9]{16}$")
@@ -383,7 +383,8 @@ def _build(spec: GenreSpec, label: str, parse, source, suffixes: tuple[str, ...]
     if not kept:
         raise CapsuleError(f"none of the {len(files)} {label} files under {root} could be used "
                            f"(first problem: {skipped[0][0]}: {skipped[0][1]})")
-    pieces = [Piece(r["path"], r["title"], split_of(_split_key(r["path"])), r["notes"]) for r in kept]
+    pieces = [Piece(r["path"], r["title"], split_of(_split_key(r["path"])), r["notes"], key=_split_key(r["path"]))
+              for r in kept]
     ds = MultitrackDataset(spec, pieces, skipped, duplicates, f"{label} ({len(files)} files under {root})")
     save_dataset(stem, ds)
     ds.cache_path = stem.with_suffix(".npz")

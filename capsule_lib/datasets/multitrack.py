@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -47,7 +47,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import CapsuleError
-from ._corpus import SPLITS, check_split, keep_unique, parse_all, split_of
+from ._corpus import SPLITS, check_fold, check_split, keep_unique, parse_all, split_of, split_rule
 
 __all__ = [
     "GenreSpec",
@@ -123,6 +123,12 @@ class Piece:
     split: str
     notes: np.ndarray
     expanded: bool = True
+    #: What the split rule hashes (default: ``path``; a Lakh song's id for LPD-5 files).
+    key: str = ""
+
+    @property
+    def split_key(self) -> str:
+        return self.key or self.path
 
     @property
     def n_steps(self) -> int:
@@ -148,6 +154,7 @@ class MultitrackDataset:
     duplicates: list = field(default_factory=list)
     source: str = ""
     cache_path: Path | None = None
+    fold: int = 0
 
     @property
     def n_tracks(self) -> int:
@@ -156,6 +163,17 @@ class MultitrackDataset:
     def split(self, name: str) -> list[Piece]:
         check_split(name)
         return [p for p in self.pieces if p.split == name]
+
+    def with_fold(self, fold: int) -> "MultitrackDataset":
+        """The same pieces split as fold ``fold`` of a 10-fold cross-validation.
+
+        Bucket ``fold`` of ``sha256(split key) mod 10`` is the test split and the next bucket
+        the validation split (see :func:`~capsule_lib.datasets._corpus.split_of`); fold 0 is
+        the fixed split every data set starts with.
+        """
+        fold = check_fold(fold)
+        pieces = [replace(p, split=split_of(p.split_key, fold)) for p in self.pieces]
+        return replace(self, pieces=pieces, fold=fold)
 
     def samples(self, split: str, hop: int | None = None, *, with_pieces: bool = False):
         """``(n, n_tracks, SAMPLE_STEPS, N_PITCHES)`` bool samples of one split.
@@ -188,7 +206,7 @@ class MultitrackDataset:
             "tracks": list(self.spec.tracks), "pieces": len(self.pieces), "skipped": len(self.skipped),
             "duplicates": len(self.duplicates), "pitch_range": [PITCH_LOW, PITCH_HIGH],
             "sample": f"{N_BARS} bars x {STEPS_PER_BAR} steps (4 per beat)",
-            "split_rule": "sha256(path) mod 10: 0 test, 1 validation, else train (by piece)",
+            "split_rule": split_rule(self.fold), "fold": self.fold,
         }
         for name in SPLITS:
             pieces = self.split(name)
@@ -273,7 +291,8 @@ def save_dataset(stem: Path, ds: MultitrackDataset) -> None:
     np.savez_compressed(buf, notes=notes.astype(np.int32), offsets=offsets)
     meta = {
         "version": CACHE_VERSION, "spec": ds.spec.to_dict(), "source": ds.source,
-        "pieces": [{"path": p.path, "title": p.title, "split": p.split, "expanded": p.expanded} for p in ds.pieces],
+        "pieces": [{"path": p.path, "title": p.title, "split": p.split, "expanded": p.expanded,
+                    **({"key": p.key} if p.key else {})} for p in ds.pieces],
         "skipped": [list(x) for x in ds.skipped], "duplicates": [list(x) for x in ds.duplicates],
     }
     atomic_write_bytes(stem.with_suffix(".npz"), buf.getvalue())
@@ -289,7 +308,7 @@ def load_dataset(stem: Path) -> MultitrackDataset | None:
         if meta.get("version") != CACHE_VERSION or len(offsets) != len(meta["pieces"]) + 1:
             return None
         pieces = [Piece(p["path"], p["title"], p["split"], notes[offsets[i]:offsets[i + 1]].astype(np.int32),
-                        p.get("expanded", True)) for i, p in enumerate(meta["pieces"])]
+                        p.get("expanded", True), p.get("key", "")) for i, p in enumerate(meta["pieces"])]
         return MultitrackDataset(GenreSpec.from_dict(meta["spec"]), pieces, [tuple(x) for x in meta["skipped"]],
                                  [tuple(x) for x in meta["duplicates"]], meta.get("source", ""),
                                  stem.with_suffix(".npz"))

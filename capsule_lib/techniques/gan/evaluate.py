@@ -10,6 +10,11 @@ would move with another draw of pieces (:func:`piece_interval`), and scores *rea
 by the same bar: the real accompaniment of the other splits' pieces in place of the generated
 one (:func:`real_music_bar`).  Where real Haydn fails a check against the test pieces, the
 check measures which pieces were held out rather than the model.
+
+Cross-validation (:func:`cross_validate`) takes that dependence away: the same training
+command run once per fold of the split rule (``--fold K``; fold 0 is the fixed split) gives
+ten models, each of which accompanies the melodies of the pieces *it* never saw, so every
+piece of the data set is a held-out piece once and the ground truth is the whole data set.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from ...datasets.multitrack import SAMPLE_STEPS
 from ...errors import CapsuleError
 from .data import batch_metrics, sample_metrics
 
-__all__ = ["evaluate_gan", "quality_bar", "allowed_deviation", "piece_interval", "failure_intervals", "real_music_bar",
-           "real_music_lines", "QUALITY_BAR"]
+__all__ = ["evaluate_gan", "cross_validate", "cross_validation_lines", "quality_bar", "allowed_deviation",
+           "piece_interval", "failure_intervals", "real_music_bar", "real_music_lines", "QUALITY_BAR"]
 
 #: metric -> ("relative", tolerance) or ("absolute", tolerance).  A relative tolerance is a
 #: fraction of the ground truth; for a ground truth below ``NEAR_ZERO`` (e.g. the empty bar
@@ -195,7 +200,8 @@ def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, 
         A registered GAN name or a loaded generator (with ``spec`` and ``polyphony``).
     split : {"test", "validation", "train"}
     dataset : MultitrackDataset, optional
-        Default: the model's genre data set (built or loaded from the cache).
+        Default: the model's genre data set (built or loaded from the cache), split as the
+        model's training was (its cross-validation ``fold``).
     seed : int
         Noise seed (same seed, same numbers).
     max_samples : int, optional
@@ -229,6 +235,9 @@ def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, 
             raise CapsuleError(f"model {getattr(gen, 'name', '?')} was trained on {genre}; pass dataset=FOLDER to evaluate it")
         dataset = genre
     ds = resolve_dataset(dataset, limit=limit, progress=progress)
+    fold = int(getattr(gen, "fold", 0))
+    if fold != ds.fold:
+        ds = ds.with_fold(fold)  # the split the model was trained on
     if list(ds.spec.tracks) != list(spec.tracks):
         raise CapsuleError(f"the data set's tracks {list(ds.spec.tracks)} do not match the model's {list(spec.tracks)}")
     real, owner = ds.samples(split, with_pieces=True)
@@ -252,6 +261,100 @@ def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, 
     if reference:
         result["real_music_bar"] = real_music_bar(ds, split, mt)
     return result
+
+
+def cross_validate(models, *, dataset=None, seed: int = 0, limit: int | None = None,
+                   progress: bool = False) -> dict:
+    """The quality bar on the held-out melodies of several cross-validation folds, pooled.
+
+    Parameters
+    ----------
+    models : sequence of str or generators
+        Models trained by one command on different folds (``capsule train gan ... --fold K``;
+        each card records its fold).  Two models of one fold, or of different data sets or
+        tracks, are refused.
+    dataset : optional
+        As for :func:`evaluate_gan` (default: the models' genre).
+    seed : int
+        Noise seed; with it each fold's samples are exactly :func:`evaluate_gan`'s.
+
+    Returns
+    -------
+    dict
+        ``{"models", "folds", "n_pieces", "n_samples", "tracks", "tonal_distance",
+        "quality_bar", "ground_truth_interval", "per_fold"}``: every fold model accompanies
+        the melodies of its own test pieces (4-bar samples, not overlapping) and the metrics
+        of all those samples are averaged together, the ground truth over the same real
+        samples -- with all ten folds, every piece of the data set.  ``per_fold`` holds each
+        fold's own counts, means and quality bar (fold 0's are the fixed split's evaluation).
+    """
+    from .sample import load_gan
+    from .train import generate_samples, resolve_dataset
+
+    gens = [load_gan(m) if isinstance(m, str) else m for m in models]
+    if not gens:
+        raise CapsuleError("cross-validation needs at least one model")
+    spec = gens[0].spec
+    folds = [int(getattr(g, "fold", 0)) for g in gens]
+    if len(set(folds)) != len(folds):
+        raise CapsuleError(f"two models of the same fold: folds {folds}")
+    for g in gens[1:]:
+        if list(g.spec.tracks) != list(spec.tracks) or g.spec.name != spec.name:
+            raise CapsuleError(f"model {getattr(g, 'name', '?')} was trained on {g.spec.name} {list(g.spec.tracks)}, "
+                               f"not {spec.name} {list(spec.tracks)}")
+    if dataset is None:
+        from ...datasets.multitrack import GENRES
+
+        if spec.name not in GENRES:
+            raise CapsuleError(f"the models were trained on {spec.name}; pass dataset=FOLDER to cross-validate them")
+        dataset = spec.name
+    base = resolve_dataset(dataset, limit=limit, progress=progress)
+    fakes, reals, owners, per_fold, paths = [], [], [], {}, []
+    for gen, fold in sorted(zip(gens, folds), key=lambda x: x[1]):
+        ds = base.with_fold(fold)
+        real, owner = ds.samples("test", with_pieces=True)
+        if len(real) == 0:
+            raise CapsuleError(f"fold {fold} has no test samples")
+        fake = generate_samples(gen, real[:, 0], gen.polyphony, seed=seed)
+        mg, mt = batch_metrics(fake, spec), batch_metrics(real, spec)
+        tracks = _paired(mg, mt, spec.tracks)
+        per_fold[str(fold)] = {"model": getattr(gen, "name", "custom"), "n_pieces": len(ds.split("test")),
+                               "n_samples": int(len(real)), "tracks": tracks,
+                               "failures": quality_bar(tracks, skip=(spec.tracks[0],))["failures"]}
+        test_paths = [p.path for p in ds.split("test")]
+        owners.append(np.asarray([len(paths) + k for k in owner]))
+        paths += test_paths
+        fakes.append(fake)
+        reals.append(real)
+    fake, real, owner = np.concatenate(fakes), np.concatenate(reals), np.concatenate(owners)
+    real_rows = sample_metrics(real, spec)
+    mg, mt = batch_metrics(fake, spec), batch_metrics(real, spec, real_rows)
+    tracks = _paired(mg, mt, spec.tracks)
+    return {
+        "models": [getattr(g, "name", "custom") for g in gens], "folds": sorted(folds),
+        "n_pieces": len(paths), "n_samples": int(len(real)), "seed": seed, "tracks": tracks,
+        "tonal_distance": {pair: {"generated": _num(mg["tonal_distance"].get(pair)), "ground_truth": _num(v)}
+                           for pair, v in mt["tonal_distance"].items()},
+        "quality_bar": quality_bar(tracks, skip=(spec.tracks[0],)),
+        "ground_truth_interval": {"level": INTERVAL_LEVEL, "draws": INTERVAL_DRAWS,
+                                  "tracks": piece_interval(real_rows, owner, seed=seed)},
+        "per_fold": per_fold,
+    }
+
+
+def cross_validation_lines(result: dict) -> list[str]:
+    """Lines for a card or a terminal: the pooled verdict, then one line per fold."""
+    bar = result["quality_bar"]
+    n = len(bar["failures"])
+    verdict = "**passed**" if bar["passed"] else f"**not passed** ({'; '.join(bar['failures'])})"
+    rows = [f"Folds {', '.join(str(f) for f in result['folds'])}: {result['n_pieces']} held-out pieces, "
+            f"{result['n_samples']} samples; quality bar on all of them together: {verdict}"
+            + ("" if bar["passed"] else f" -- {n} failed check{'s' if n > 1 else ''}")]
+    for fold, r in result["per_fold"].items():
+        k = len(r["failures"])
+        rows.append(f"fold {fold} ({r['model']}, {r['n_pieces']} test piece{'s' if r['n_pieces'] != 1 else ''}, "
+                    f"{r['n_samples']} samples): {'passed' if not k else f'{k} failed check' + ('s' if k > 1 else '')}")
+    return rows
 
 
 def _num(x):

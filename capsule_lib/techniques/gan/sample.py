@@ -27,8 +27,8 @@ _MAX_SEED = 2**32 - 1
 
 
 def load_gan(name: str = "musegan-chorale", registry=None):
-    """A registered, finished GAN's generator in eval mode, with ``spec`` (tracks, instruments)
-    and ``polyphony`` from its card."""
+    """A registered, finished GAN's generator in eval mode, with ``spec`` (tracks, instruments),
+    ``polyphony`` and the cross-validation ``fold`` it held out from its card."""
     from ...models import ModelRegistry, load_network
     from .model import GanConfig, build_generator
 
@@ -41,6 +41,7 @@ def load_gan(name: str = "musegan-chorale", registry=None):
         net.switch_penalty = [float(x) for x in hp.get("switch_penalty", [])] or None
         net.chord_threshold = [float(x) for x in hp.get("chord_threshold", [])] or 0.5
         net.rest_weight = [float(x) for x in hp.get("rest_weight", [])] or 1.0
+        net.fold = int(hp.get("fold", 0))
     except (KeyError, TypeError, ValueError):
         raise CapsuleError(f"model {name} has no track layout in its card (hyperparameters.genre)") from None
     if net.switch_penalty is None:

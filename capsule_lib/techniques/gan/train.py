@@ -45,7 +45,7 @@ from .._common import check_name_free, provenance, training_run
 from .data import GanSamples, batch_metrics, roll_to_score
 from .model import ALGORITHMS, Critic, GanConfig, build_generator
 
-__all__ = ["GanTask", "train_gan", "resolve_dataset", "decode", "viterbi_line", "sample_line", "track_polyphony",
+__all__ = ["GanTask", "train_gan", "record_cross_validation", "resolve_dataset", "decode", "viterbi_line", "sample_line", "track_polyphony",
            "generator_output", "generate_samples", "calibrate_decoder", "pitch_class_rate", "empty_bar_share",
            "chord_share", "gradient_penalty", "EVAL_SEED", "DEFAULT_UPDATE_RATIO", "DEFAULT_LR"]
 
@@ -535,6 +535,7 @@ def train_gan(
     registry=None,
     on_epoch_end: Callable | None = None,
     description: str | None = None,
+    fold: int = 0,
 ):
     """Train a melody-conditioned GAN and register it as a custom model (technique ``"gan"``).
 
@@ -560,6 +561,10 @@ def train_gan(
         Write MIDI + piano-roll samples every this many epochs.
     evaluate : bool
         Evaluate on the test split afterwards (metrics vs ground truth).
+    fold : int
+        Which bucket of the split rule is held out: 0 (the default) is the fixed split,
+        1-9 the other folds of a 10-fold cross-validation (see
+        :func:`~capsule_lib.techniques.gan.evaluate.cross_validate`).
 
     Returns
     -------
@@ -571,6 +576,8 @@ def train_gan(
         raise CapsuleError(f"unknown GAN algorithm {algorithm!r} (expected musegan or unet)")
     registry = registry if registry is not None else ModelRegistry()
     ds = resolve_dataset(dataset, limit=limit, progress=progress)
+    if fold != ds.fold:
+        ds = ds.with_fold(fold)
     if isinstance(model_config, Mapping):
         model_config = GanConfig.from_dict(dict(model_config))
     model_config = model_config or GanConfig()
@@ -588,6 +595,7 @@ def train_gan(
                      "loss": f"WGAN-GP (gradient penalty weight {GP_WEIGHT:g}); generator + {recon_weight:g} x "
                              "reconstruction cross entropy"},
         "genre": ds.spec.to_dict(),
+        "fold": ds.fold,
         "polyphony": task.polyphony,
         "data": {"samples": f"{len(task.train_samples)} train samples of 4 bars (hop 1 bar), "
                             + (f"{len(task.eval_samples)} validation samples (spread over every validation piece)"
@@ -621,7 +629,7 @@ def train_gan(
         hyper["empty_bar_target"] = task.empty_bars
         hyper["chord_share"] = task.chords
         gen.spec, gen.polyphony, gen.name, gen.switch_penalty = ds.spec, task.polyphony, name, task.switch_penalty
-        gen.chord_threshold, gen.rest_weight = task.chord_threshold, task.rest_weight
+        gen.chord_threshold, gen.rest_weight, gen.fold = task.chord_threshold, task.rest_weight, ds.fold
         if evaluate and len(ds.samples("test")):
             from .evaluate import evaluate_gan
 
@@ -645,6 +653,53 @@ def _interval_lines(test: dict) -> list[str]:
     return ["", f"How much those ground truths depend on which pieces were held out ({iv['level']:.0%} interval of "
                 f"the mean when the {test['n_pieces']} test pieces are resampled with replacement, {iv['draws']} "
                 "draws):", ""] + [f"- {r}" for r in rows]
+
+
+def _cross_validation_lines(card) -> list[str]:
+    """The card's cross-validation section (empty until :func:`record_cross_validation`)."""
+    cv = (card.metrics or {}).get("cross_validation")
+    if not cv:
+        return []
+    from .evaluate import cross_validation_lines
+    from .views import metrics_comparison_table
+
+    command = card.hyperparameters.get("provenance", {}).get("command", "")
+    others = [f for f in cv["folds"] if f != 0]
+    names = [cv["per_fold"][str(f)]["model"] for f in sorted(cv["folds"])]
+    rows = cross_validation_lines(cv)
+    train = (f"`{command.replace(' --name ' + card.name, ' --fold K --name ' + card.name + '-fold-K')}` for each K, "
+             "then " if command.startswith("capsule train") and f" --name {card.name}" in command else "")
+    return ["", "## Cross-validation", "",
+            "One test split of a few pieces says as much about which pieces were held out as about the model.  "
+            "So the training command above was also run with `--fold K` for "
+            f"K = {', '.join(str(f) for f in others)} -- fold K holds out bucket K of the split rule and validates "
+            "on bucket K + 1; fold 0 is this model -- and each of those models accompanied the melodies of its own "
+            "held-out pieces, none of which it trained on.  Pooled, the held-out melodies are "
+            f"{'every piece of the data set' if len(cv['folds']) == 10 else 'the pieces of those folds'} and the "
+            "ground truth is their real accompaniment:", "",
+            metrics_comparison_table(cv), "", rows[0] + ".", ""] + [f"- {r}" for r in rows[1:]] + [
+            "", f"Reproduce: {train}`capsule cross-validate {' '.join(names)} --record`."]
+
+
+def record_cross_validation(name: str, result: dict, registry=None):
+    """Store a :func:`~capsule_lib.techniques.gan.evaluate.cross_validate` result in model ``name``'s
+    card (``metrics["cross_validation"]``) and rewrite its README with the section; ``name``
+    must be one of the result's models."""
+    from ...models import ModelRegistry
+
+    registry = registry if registry is not None else ModelRegistry()
+    card = registry.get(name)
+    if name not in result.get("models", []):
+        raise CapsuleError(f"{name} is not one of the cross-validated models ({', '.join(result.get('models', []))})")
+    card = registry.update(name, metrics={**(card.metrics or {}), "cross_validation": result})
+    try:
+        history = json.loads((card.path / "history.json").read_text(encoding="utf-8"))
+        summary = card.hyperparameters["data"]["summary"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CapsuleError(f"model {name}: no training history or data summary to rewrite its card from") from None
+    sample = card.path / "sample.mid"
+    write_card_files(card, history, summary, sample if sample.is_file() else None)
+    return registry.get(name)
 
 
 def _fmt(x) -> str:
@@ -734,6 +789,7 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
                           f"in place of the generated one, against the same {test['n_pieces']} test pieces (a check "
                           "that the composers' own music fails measures which pieces were held out, not the model):",
                       ""] + [f"- {r}" for r in ref]
+    lines += _cross_validation_lines(card)
     for fname, caption in (("loss.png", "generator and critic loss"), ("metrics.png", "metrics per epoch vs ground truth")):
         if fname in plots:
             lines += ["", f"![{caption}]({fname})"]
