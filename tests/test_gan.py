@@ -355,13 +355,15 @@ def test_cross_validation_pools_the_held_out_pieces_of_every_fold(in_tiny_home, 
             if pair["ground_truth"] is not None:
                 assert pair["ground_truth"] == pytest.approx(truth[track][metric], abs=1e-4)
     for fold, name in enumerate(fold_models):  # each fold's part is exactly that model's own evaluation
-        own = evaluate_gan(name, "test", dataset=ds, reference=False)
+        own = evaluate_gan(name, "test", dataset=ds)
         assert cv["per_fold"][str(fold)]["tracks"] == own["tracks"]
         assert cv["per_fold"][str(fold)]["failures"] == own["quality_bar"]["failures"]
+        assert cv["per_fold"][str(fold)]["real_music_bar"] == {"train": own["real_music_bar"]["train"]}
     assert cv["quality_bar"] == quality_bar(cv["tracks"], skip=("soprano",))
     assert set(cv["ground_truth_interval"]["tracks"]["alto"]) >= {"empty_bar_rate"}  # four pieces to resample
     lines = cross_validation_lines(cv)
     assert lines[0].startswith("Folds 0, 1: 4 held-out pieces") and lines[1].startswith("fold 0 (fold-gan-0, 2 test")
+    assert "; the real music of its 4 training pieces: " in lines[1]
     with pytest.raises(CapsuleError, match="two models of the same fold"):
         cross_validate([fold_models[0], fold_models[0]], dataset=ds)
     with pytest.raises(CapsuleError, match="at least one model"):

@@ -286,7 +286,9 @@ def cross_validate(models, *, dataset=None, seed: int = 0, limit: int | None = N
         the melodies of its own test pieces (4-bar samples, not overlapping) and the metrics
         of all those samples are averaged together, the ground truth over the same real
         samples -- with all ten folds, every piece of the data set.  ``per_fold`` holds each
-        fold's own counts, means and quality bar (fold 0's are the fixed split's evaluation).
+        fold's own counts, means and quality bar (fold 0's are the fixed split's evaluation),
+        and how the real music of that fold's training pieces fares against its test pieces
+        (:func:`real_music_bar`).
     """
     from .sample import load_gan
     from .train import generate_samples, resolve_dataset
@@ -320,7 +322,8 @@ def cross_validate(models, *, dataset=None, seed: int = 0, limit: int | None = N
         tracks = _paired(mg, mt, spec.tracks)
         per_fold[str(fold)] = {"model": getattr(gen, "name", "custom"), "n_pieces": len(ds.split("test")),
                                "n_samples": int(len(real)), "tracks": tracks,
-                               "failures": quality_bar(tracks, skip=(spec.tracks[0],))["failures"]}
+                               "failures": quality_bar(tracks, skip=(spec.tracks[0],))["failures"],
+                               "real_music_bar": real_music_bar(ds, "test", mt, splits=("train",))}
         test_paths = [p.path for p in ds.split("test")]
         owners.append(np.asarray([len(paths) + k for k in owner]))
         paths += test_paths
@@ -350,10 +353,16 @@ def cross_validation_lines(result: dict) -> list[str]:
     rows = [f"Folds {', '.join(str(f) for f in result['folds'])}: {result['n_pieces']} held-out pieces, "
             f"{result['n_samples']} samples; quality bar on all of them together: {verdict}"
             + ("" if bar["passed"] else f" -- {n} failed check{'s' if n > 1 else ''}")]
+    def count(k):
+        return "passed" if not k else f"{k} failed check{'s' if k > 1 else ''}"
+
     for fold, r in result["per_fold"].items():
-        k = len(r["failures"])
-        rows.append(f"fold {fold} ({r['model']}, {r['n_pieces']} test piece{'s' if r['n_pieces'] != 1 else ''}, "
-                    f"{r['n_samples']} samples): {'passed' if not k else f'{k} failed check' + ('s' if k > 1 else '')}")
+        row = (f"fold {fold} ({r['model']}, {r['n_pieces']} test piece{'s' if r['n_pieces'] != 1 else ''}, "
+               f"{r['n_samples']} samples): {count(len(r['failures']))}")
+        real = (r.get("real_music_bar") or {}).get("train")
+        if real:
+            row += f"; the real music of its {real['n_pieces']} training pieces: {count(len(real['failures']))}"
+        rows.append(row)
     return rows
 
 
