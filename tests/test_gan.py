@@ -45,14 +45,19 @@ def _piece(path: str, bars: int = 6, root: int = 60) -> Piece:
     return Piece(path, path, split_of(path), np.asarray(sorted(rows), np.int32))
 
 
-def _paths(split: str, n: int) -> list[str]:
+def _paths_where(keep, n: int, prefix: str) -> list[str]:
+    """The first ``n`` paths ``PREFIX0, PREFIX1, ...`` for which ``keep(path)`` holds."""
     out, i = [], 0
     while len(out) < n:
-        p = f"synthetic/piece{i}"
-        if split_of(p) == split:
+        p = f"{prefix}{i}"
+        if keep(p):
             out.append(p)
         i += 1
     return out
+
+
+def _paths(split: str, n: int) -> list[str]:
+    return _paths_where(lambda p: split_of(p) == split, n, "synthetic/piece")
 
 
 def synthetic_dataset() -> MultitrackDataset:
@@ -273,13 +278,7 @@ def test_decoder_targets_are_the_validation_accompaniment_and_never_the_test_spl
 def _bucket_paths(bucket: int, n: int) -> list[str]:
     from capsule_lib.datasets._corpus import bucket_of
 
-    out, i = [], 0
-    while len(out) < n:
-        p = f"folded/piece{i}"
-        if bucket_of(p) == bucket:
-            out.append(p)
-        i += 1
-    return out
+    return _paths_where(lambda p: bucket_of(p) == bucket, n, "folded/piece")
 
 
 def folded_dataset() -> MultitrackDataset:
