@@ -189,6 +189,16 @@ def real_music_lines(result: dict) -> list[str]:
     return rows
 
 
+def _genre_of(gen) -> str:
+    """The genre data set a generator was trained on; a folder data set must be passed explicitly."""
+    from ...datasets.multitrack import GENRES
+
+    if gen.spec.name not in GENRES:
+        raise CapsuleError(f"model {getattr(gen, 'name', '?')} was trained on {gen.spec.name}; "
+                           "pass dataset=FOLDER to evaluate it")
+    return gen.spec.name
+
+
 def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, seed: int = 0,
                  max_samples: int | None = None, limit: int | None = None, progress: bool = False,
                  reference: bool = True) -> dict:
@@ -227,14 +237,7 @@ def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, 
 
     gen = load_gan(model) if isinstance(model, str) else model
     spec = gen.spec
-    if dataset is None:
-        genre = spec.name
-        from ...datasets.multitrack import GENRES
-
-        if genre not in GENRES:
-            raise CapsuleError(f"model {getattr(gen, 'name', '?')} was trained on {genre}; pass dataset=FOLDER to evaluate it")
-        dataset = genre
-    ds = resolve_dataset(dataset, limit=limit, progress=progress)
+    ds = resolve_dataset(_genre_of(gen) if dataset is None else dataset, limit=limit, progress=progress)
     fold = int(getattr(gen, "fold", 0))
     if fold != ds.fold:
         ds = ds.with_fold(fold)  # the split the model was trained on
@@ -304,13 +307,7 @@ def cross_validate(models, *, dataset=None, seed: int = 0, limit: int | None = N
         if list(g.spec.tracks) != list(spec.tracks) or g.spec.name != spec.name:
             raise CapsuleError(f"model {getattr(g, 'name', '?')} was trained on {g.spec.name} {list(g.spec.tracks)}, "
                                f"not {spec.name} {list(spec.tracks)}")
-    if dataset is None:
-        from ...datasets.multitrack import GENRES
-
-        if spec.name not in GENRES:
-            raise CapsuleError(f"the models were trained on {spec.name}; pass dataset=FOLDER to cross-validate them")
-        dataset = spec.name
-    base = resolve_dataset(dataset, limit=limit, progress=progress)
+    base = resolve_dataset(_genre_of(gens[0]) if dataset is None else dataset, limit=limit, progress=progress)
     fakes, reals, owners, per_fold, paths = [], [], [], {}, []
     for gen, fold in sorted(zip(gens, folds), key=lambda x: x[1]):
         ds = base.with_fold(fold)
