@@ -150,6 +150,12 @@ def _paired(candidate: dict, truth: dict, tracks) -> dict:
                    for k, v in truth["tracks"][name].items()} for name in tracks}
 
 
+def _paired_tonal(candidate: dict, truth: dict) -> dict:
+    """``{pair: {"generated", "ground_truth"}}``: the tonal distances of two :func:`batch_metrics` results."""
+    return {pair: {"generated": _num(candidate["tonal_distance"].get(pair)), "ground_truth": _num(v)}
+            for pair, v in truth["tonal_distance"].items()}
+
+
 def real_music_bar(ds, split: str, truth: dict, splits=("train", "validation")) -> dict:
     """The quality bar with *real* music in place of the generated accompaniment.
 
@@ -252,8 +258,7 @@ def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, 
     real_rows = sample_metrics(real, spec)
     mg, mt = batch_metrics(fake, spec), batch_metrics(real, spec, real_rows)
     tracks = _paired(mg, mt, spec.tracks)
-    tonal = {pair: {"generated": _num(mg["tonal_distance"].get(pair)), "ground_truth": _num(v)}
-             for pair, v in mt["tonal_distance"].items()}
+    tonal = _paired_tonal(mg, mt)
     result = {
         "model": getattr(gen, "name", "custom"), "split": split, "n_pieces": len(ds.split(split)),
         "n_samples": int(len(real)), "seed": seed, "tracks": tracks, "tonal_distance": tonal,
@@ -308,36 +313,35 @@ def cross_validate(models, *, dataset=None, seed: int = 0, limit: int | None = N
             raise CapsuleError(f"model {getattr(g, 'name', '?')} was trained on {g.spec.name} {list(g.spec.tracks)}, "
                                f"not {spec.name} {list(spec.tracks)}")
     base = resolve_dataset(_genre_of(gens[0]) if dataset is None else dataset, limit=limit, progress=progress)
-    fakes, reals, owners, per_fold, paths = [], [], [], {}, []
+    all_fake, all_real, owners, per_fold, n_pieces = [], [], [], {}, 0
     for gen, fold in sorted(zip(gens, folds), key=lambda x: x[1]):
         ds = base.with_fold(fold)
         real, owner = ds.samples("test", with_pieces=True)
         if len(real) == 0:
             raise CapsuleError(f"fold {fold} has no test samples")
         fake = generate_samples(gen, real[:, 0], gen.polyphony, seed=seed)
-        mg, mt = batch_metrics(fake, spec), batch_metrics(real, spec)
+        fake_rows, real_rows = sample_metrics(fake, spec), sample_metrics(real, spec)
+        mg, mt = batch_metrics(fake, spec, fake_rows), batch_metrics(real, spec, real_rows)
         tracks = _paired(mg, mt, spec.tracks)
         per_fold[str(fold)] = {"model": getattr(gen, "name", "custom"), "n_pieces": len(ds.split("test")),
                                "n_samples": int(len(real)), "tracks": tracks,
                                "failures": quality_bar(tracks, skip=(spec.tracks[0],))["failures"],
                                "real_music_bar": real_music_bar(ds, "test", mt, splits=("train",))}
-        test_paths = [p.path for p in ds.split("test")]
-        owners.append(np.asarray([len(paths) + k for k in owner]))
-        paths += test_paths
-        fakes.append(fake)
-        reals.append(real)
-    fake, real, owner = np.concatenate(fakes), np.concatenate(reals), np.concatenate(owners)
-    real_rows = sample_metrics(real, spec)
-    mg, mt = batch_metrics(fake, spec), batch_metrics(real, spec, real_rows)
+        owners.append(owner + n_pieces)  # piece ids unique over the folds, for the piece bootstrap
+        n_pieces += len(ds.split("test"))
+        all_fake += fake_rows
+        all_real += real_rows
+    owner = np.concatenate(owners)
+    mg = batch_metrics(None, spec, all_fake)  # the pooled means, from the rows already computed
+    mt = batch_metrics(None, spec, all_real)
     tracks = _paired(mg, mt, spec.tracks)
     return {
         "models": [getattr(g, "name", "custom") for g in gens], "folds": sorted(folds),
-        "n_pieces": len(paths), "n_samples": int(len(real)), "seed": seed, "tracks": tracks,
-        "tonal_distance": {pair: {"generated": _num(mg["tonal_distance"].get(pair)), "ground_truth": _num(v)}
-                           for pair, v in mt["tonal_distance"].items()},
+        "n_pieces": n_pieces, "n_samples": len(all_real), "seed": seed, "tracks": tracks,
+        "tonal_distance": _paired_tonal(mg, mt),
         "quality_bar": quality_bar(tracks, skip=(spec.tracks[0],)),
         "ground_truth_interval": {"level": INTERVAL_LEVEL, "draws": INTERVAL_DRAWS,
-                                  "tracks": piece_interval(real_rows, owner, seed=seed)},
+                                  "tracks": piece_interval(all_real, owner, seed=seed)},
         "per_fold": per_fold,
     }
 
