@@ -14,7 +14,7 @@ from typing import Iterable, Mapping, Sequence
 from .errors import CapsuleError
 from .score import Score
 
-__all__ = ["plot_pianoroll", "plot_loss", "compare_pianorolls", "pitch_label"]
+__all__ = ["plot_pianoroll", "plot_loss", "compare_pianorolls", "pitch_label", "subplots"]
 
 _NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 # x values of a loss history entry rather than curves
@@ -25,6 +25,25 @@ _NOT_CURVES = (*_X_KEYS, "time", "seconds", "lr", "learning_rate")
 def pitch_label(pitch: int) -> str:
     """Scientific pitch name of a MIDI number: 60 → ``"C4"``, 61 → ``"C#4"``."""
     return f"{_NAMES[int(pitch) % 12]}{int(pitch) // 12 - 1}"
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, standalone: bool = False, **kwargs):
+    """``(figure, axes)`` like ``matplotlib.pyplot.subplots``.
+
+    ``standalone=True`` draws on a bare :class:`matplotlib.figure.Figure` that pyplot never
+    sees: for pictures written to files (model cards, training samples), so nothing is left
+    in pyplot's figure list and no backend is chosen or changed -- calling
+    ``matplotlib.use(...)`` from library code silently removes every later plot from a
+    notebook.  Otherwise pyplot makes the figure, so a notebook shows it.
+    """
+    if standalone:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=kwargs.pop("figsize", None), layout=kwargs.pop("layout", None))
+        return fig, fig.subplots(nrows, ncols, **kwargs)
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(nrows, ncols, **kwargs)
 
 
 def _palette():
@@ -197,9 +216,7 @@ def plot_pianoroll(
     boundary = _check_boundary(boundary)
     pitch_range = _check_range(pitch_range) if pitch_range is not None else _auto_range([(score, indices)])
     if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+        _, ax = subplots(figsize=figsize, layout="constrained")
     colors = _colors_for((score, indices))
     return _draw(ax, score, indices, colors, title=title, boundary=boundary, pitch_range=pitch_range)
 
@@ -224,8 +241,6 @@ def compare_pianorolls(
     matplotlib.figure.Figure
         With two axes, ``fig.axes[0]`` (before) and ``fig.axes[1]`` (after).
     """
-    import matplotlib.pyplot as plt
-
     for label, score in (("before", before), ("after", after)):
         if not isinstance(score, Score):
             raise CapsuleError(f"compare_pianorolls needs a Score for {label!r}, not {type(score).__name__}")
@@ -236,7 +251,7 @@ def compare_pianorolls(
     pitch_range = _check_range(pitch_range) if pitch_range is not None else _auto_range(pairs)
     colors = _colors_for(*pairs)
     x_end = max(s.end / s.resolution for s in (before, after))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=figsize, sharex=True, layout="constrained")
+    fig, (top, bottom) = subplots(2, 1, figsize=figsize, sharex=True, layout="constrained")
     _draw(top, before, pairs[0][1], colors, title=titles[0], boundary=None, pitch_range=pitch_range, x_end=x_end)
     _draw(bottom, after, pairs[1][1], colors, title=titles[1], boundary=boundary, pitch_range=pitch_range, x_end=x_end)
     top.set_xlabel("")
@@ -305,9 +320,7 @@ def plot_loss(history, keys: Iterable[str] | str | None = None, ax=None, log: bo
     if not keys:
         raise CapsuleError("the history has no loss values to plot")
     if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
+        _, ax = subplots(figsize=(7, 3.5), layout="constrained")
     for key in keys:
         ax.plot(xs, values[key], marker="o" if len(xs) <= 30 else None, markersize=3, label=key)
     if log:

@@ -299,13 +299,25 @@ def test_bad_sample_rate_and_input_raise(builtin):
         synthesize("not a score", SR)
 
 
-def test_play_returns_a_notebook_audio_player(builtin):
-    player = play(melody([(0, 60, 4)]), sample_rate=SR)
+def test_play_returns_a_notebook_audio_player_with_compact_mono_mp3(builtin):
+    player = play(melody([(0, 60, 4)]))
     from IPython.display import Audio
 
     assert isinstance(player, Audio)
-    assert player.data[:4] == b"RIFF" and player.data[8:12] == b"WAVE"
-    assert "<audio" in player._repr_html_()
+    html = player._repr_html_()
+    assert "<audio" in html and 'type="audio/mpeg"' in html
+    assert player.data[:3] == b"ID3" or (player.data[0] == 0xFF and player.data[1] & 0xE0 == 0xE0)
+
+
+def test_a_30_second_player_embeds_well_under_a_megabyte(builtin):
+    # 30 s at 120 bpm: 60 beats of four-note chords (the densest texture the studio makes)
+    notes = [(beat * 4, pitch, 4) for beat in range(60) for pitch in (48, 55, 64, 72)]
+    score = melody(notes)
+    assert 29 < score.duration_seconds <= 31
+    data = play(score).data
+    assert len(data) < 300_000  # 64 kbit/s mono: 240 kB, where 44.1 kHz stereo WAV would be 5.3 MB
+    seconds = len(data) * 8 / 64_000
+    assert seconds == pytest.approx(score.duration_seconds, abs=2.5)  # the whole piece is in it
 
 
 # -- backend choice and the fallback --------------------------------------------------------

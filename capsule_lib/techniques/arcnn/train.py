@@ -234,19 +234,14 @@ def _write_card_files(card, history, summary: dict) -> None:
     folder: Path = card.path
     atomic_write_text(folder / "history.json", json.dumps(list(history), indent=1) + "\n")
     try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        from ...plot import plot_loss
+        from ...plot import plot_loss, subplots
 
         keys = [k for k in ("loss", "val_loss", "val_hidden_loss") if any(k in r for r in history)]
-        ax = plot_loss(list(history), keys=keys)
+        fig, ax = subplots(figsize=(7, 3.5), layout="constrained", standalone=True)
+        plot_loss(list(history), keys=keys, ax=ax)
         ax.set_title(f"{card.name}: binary cross entropy per cell")
         buf = io.BytesIO()
-        ax.figure.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-        plt.close(ax.figure)
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
         atomic_write_bytes(folder / "loss.png", buf.getvalue())
         has_plot = True
     except (ImportError, CapsuleError):

@@ -479,17 +479,12 @@ def _write_samples(samples: np.ndarray, spec, out_dir: Path, title: str) -> None
         if any(t.notes for t in score.tracks):
             write_midi(score, out_dir / f"sample_{i + 1}.mid")
     try:
-        import matplotlib
+        from ...plot import plot_pianoroll, subplots
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        from ...plot import plot_pianoroll
-
-        ax = plot_pianoroll(roll_to_score(samples[0], spec, title=title), tracks=None)
+        fig, ax = subplots(figsize=(10, 4), layout="constrained", standalone=True)
+        plot_pianoroll(roll_to_score(samples[0], spec, title=title), tracks=None, ax=ax)
         buf = io.BytesIO()
-        ax.figure.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-        plt.close(ax.figure)
+        fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
         atomic_write_bytes(out_dir / "pianoroll.png", buf.getvalue())
     except ImportError:  # matplotlib is a dependency; be quiet if a slim install lacks it
         pass
@@ -715,16 +710,15 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
     hp, m = card.hyperparameters, card.metrics
     plots = []
     try:
-        import matplotlib
+        from ...plot import subplots
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        for fname, fig in (("loss.png", plot_gan_loss(history).figure),
-                           ("metrics.png", plot_metric_curves(history, hp["ground_truth"], hp["genre"]["tracks"]))):
+        fig, ax = subplots(figsize=(8, 3.5), standalone=True)
+        plot_gan_loss(history, ax=ax)
+        for fname, fig in (("loss.png", fig),
+                           ("metrics.png", plot_metric_curves(history, hp["ground_truth"], hp["genre"]["tracks"],
+                                                              standalone=True))):
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-            plt.close(fig)
             atomic_write_bytes(folder / fname, buf.getvalue())
             plots.append(fname)
     except ImportError:

@@ -30,12 +30,12 @@ def _epochs(history: Sequence[dict], key: str):
 
 def plot_gan_loss(history: Sequence[dict], ax=None):
     """Generator loss (left axis) and critic loss (right axis) per epoch, as the console drew them."""
-    import matplotlib.pyplot as plt
+    from ...plot import subplots
 
     if not history:
         raise CapsuleError("the training history is empty")
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 3.5))
+        _, ax = subplots(figsize=(8, 3.5))
     gx, gy = _epochs(history, "generator_loss")
     cx, cy = _epochs(history, "critic_loss")
     if not gx and not cx:
@@ -58,18 +58,22 @@ def metric_series(history: Sequence[dict], track: str, metric: str):
 
 def plot_metric_curves(history: Sequence[dict], ground_truth: dict, tracks: Sequence[str],
                        metrics: Sequence[str] = ("empty_bar_rate", "pitch_classes_used", "polyphonic_rate",
-                                                 "in_scale_ratio", "pitches_used", "qualified_note_rate")):
+                                                 "in_scale_ratio", "pitches_used", "qualified_note_rate"),
+                       *, standalone: bool = False):
     """One panel per metric: each accompaniment track's value per epoch (dots and line) and
-    its ground truth (dashed line of the same colour).  Returns the figure."""
-    import matplotlib.pyplot as plt
+    its ground truth (dashed line of the same colour).  Returns the figure (a bare one, outside
+    pyplot, with ``standalone=True``: for files)."""
+    import matplotlib
+
+    from ...plot import subplots
 
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise CapsuleError(f"unknown metric(s) {unknown}; choose from {', '.join(METRICS)}")
     cols = 3
     rows = -(-len(metrics) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3 * rows), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = subplots(rows, cols, figsize=(4.2 * cols, 3 * rows), squeeze=False, standalone=standalone)
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, metric in zip(axes.ravel(), metrics):
         for j, track in enumerate(tracks[1:]):
             c = colors[j % len(colors)]
@@ -118,8 +122,7 @@ def plot_quality_bar(result: dict, metrics: Sequence[str] = ("empty_bar_rate", "
     ground truth's piece-bootstrap interval (black bar): how far the ground truth itself would
     move with other held-out pieces.
     """
-    import matplotlib.pyplot as plt
-
+    from ...plot import subplots
     from .evaluate import QUALITY_BAR, allowed_deviation
 
     tracks = list(result["tracks"])[1 if skip_first else 0:]
@@ -127,7 +130,7 @@ def plot_quality_bar(result: dict, metrics: Sequence[str] = ("empty_bar_rate", "
     if not tracks or not metrics:
         raise CapsuleError("nothing to plot: no accompaniment tracks or no quality-bar metrics")
     bands = (result.get("ground_truth_interval") or {}).get("tracks") or {}
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 2.8), squeeze=False)
+    fig, axes = subplots(1, len(metrics), figsize=(3.6 * len(metrics), 2.8), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for y, track in enumerate(tracks):
             pair = result["tracks"][track].get(metric)

@@ -260,14 +260,9 @@ def write_card_files(card, history, summary: dict) -> None:
     atomic_write_text(folder / "history.json", json.dumps(list(history), indent=1) + "\n")
     has_plot = False
     try:
-        import matplotlib
+        from ...plot import plot_loss, subplots
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        from ...plot import plot_loss
-
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.5))
+        fig, (a1, a2) = subplots(1, 2, figsize=(11, 3.5), standalone=True)
         plot_loss(history, keys=[k for k in ("loss", "val_loss") if any(k in r for r in history)], ax=a1)
         a1.set_title("cross entropy per token (nats)")
         plot_loss(history, keys=[k for k in ("perplexity", "val_perplexity") if any(k in r for r in history)], ax=a2,
@@ -275,7 +270,6 @@ def write_card_files(card, history, summary: dict) -> None:
         a2.set_title("perplexity")
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
         atomic_write_bytes(folder / "loss.png", buf.getvalue())
         has_plot = True
     except (ImportError, CapsuleError):
