@@ -47,6 +47,8 @@ _LAZY = {
     "accompany": "techniques.gan.sample",
     # pictures
     "plot_pianoroll": "plot", "plot_loss": "plot", "compare_pianorolls": "plot",
+    "show": "show", "show_pair": "show", "live_plot": "show", "metrics_table": "show",
+    "model_history": "models", "model_card_text": "models",
 }
 
 __all__ = ["CapsuleError", "Note", "Track", "Score", "DEFAULT_RESOLUTION", "MODEL_RESOLUTION", *_LAZY]

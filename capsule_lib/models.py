@@ -40,6 +40,8 @@ from .store import jsonable, locked
 from .tags import MAX_USER_TAGS, remove_tag, set_tag, system_tags, user_tags, validate_tag
 
 __all__ = [
+    "model_history",
+    "model_card_text",
     "ModelCard",
     "ModelRegistry",
     "list_models",
@@ -654,3 +656,27 @@ def load_network(name: str, technique: str, label: str, build, config_from_dict,
     model.name = name
     _NETWORKS[technique] = (key, model)
     return model
+
+
+def model_history(name: str, registry: ModelRegistry | None = None) -> list[dict]:
+    """The per-epoch training history saved with a model of any technique (its ``history.json``)."""
+    card = (registry or ModelRegistry()).get(name)
+    path = card.path / "history.json" if card.path is not None else None
+    if path is None or not path.is_file():
+        raise CapsuleError(f"model {name} has no training history")
+    try:
+        history = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CapsuleError(f"the training history of model {name} is unreadable ({exc})") from None
+    if not isinstance(history, list):
+        raise CapsuleError(f"the training history of model {name} is not a list of epochs")
+    return history
+
+
+def model_card_text(name: str, registry: ModelRegistry | None = None) -> str:
+    """The model card (``README.md``) of a model of any technique, as Markdown text (image links dropped)."""
+    card = (registry or ModelRegistry()).get(name)
+    path = card.path / "README.md" if card.path is not None else None
+    if path is None or not path.is_file():
+        raise CapsuleError(f"model {name} has no model card")
+    return "\n".join(line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("!["))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -107,3 +110,74 @@ def keep_unique(results: list[dict], content: str) -> tuple[list[dict], list, li
         seen[digest] = r["path"]
         kept.append(r)
     return kept, skipped, duplicates
+
+
+# --------------------------------------------------------------------------- shipped parse results
+# Parsing music21's corpus takes one to nine minutes per data set on a two-core laptop, too long
+# for a lesson.  data/datasets/ ships, per data set, what its parse function returned for every
+# corpus path -- the notes or tokens and a few fields, or the error.  A data set built from them
+# runs the same rules (skips, duplicates, splits) on the same results, so it is identical to one
+# parsed now; ``python -m capsule_lib.datasets.shipped`` (``make datasets``) rebuilds the files.
+
+
+def shipped_stem(kind: str, version: int) -> Path:
+    """``data/datasets/<kind>-v<version>``: the shipped parse results of one data set (``.npz`` + ``.json``)."""
+    from ..paths import data_dir
+
+    return data_dir() / "datasets" / f"{kind}-v{version}"
+
+
+def save_results(stem: Path, kind: str, version: int, array: str, results: list[dict]) -> None:
+    """Write parse ``results`` as ``stem.npz`` (their ``array`` fields, concatenated) + ``stem.json`` (the rest)."""
+    import io
+
+    from ..atomic import atomic_write_bytes, atomic_write_text
+
+    arrays = [r[array] for r in results if "error" not in r]
+    if not arrays:
+        raise CapsuleError(f"no {kind} piece parsed: nothing to ship")
+    values = np.concatenate(arrays)
+    offsets = np.cumsum([0] + [len(a) for a in arrays]).astype(np.int64)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, values=values, offsets=offsets)
+    meta = {"kind": kind, "version": version, "array": array,
+            "results": [{k: v for k, v in r.items() if k != array} for r in results]}
+    atomic_write_bytes(stem.with_suffix(".npz"), buf.getvalue())
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, indent=0, ensure_ascii=False) + "\n")
+
+
+@functools.lru_cache(maxsize=8)
+def _load_results(stem: Path, version: int) -> dict[str, dict]:
+    try:
+        meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+        with np.load(stem.with_suffix(".npz")) as data:
+            values, offsets = data["values"], data["offsets"]
+    except (OSError, ValueError, KeyError):
+        return {}  # not shipped (or damaged): parse
+    if meta.get("version") != version:
+        return {}
+    out, i = {}, 0
+    for r in meta["results"]:
+        if "error" not in r:
+            if i + 1 >= len(offsets):
+                return {}  # truncated: trust none of it
+            r = {**r, meta["array"]: values[offsets[i]:offsets[i + 1]]}
+            i += 1
+        out[r["path"]] = r
+    return out
+
+
+def parse_with_shipped(kind: str, version: int, parse: Callable[[str], dict], paths: Sequence[str], *,
+                       use_shipped: bool = True, **parse_all_kwargs) -> list[dict]:
+    """``parse_all(parse, paths)``, taking each path's result from the shipped file where it has one.
+
+    Only paths the shipped file lacks (another music21 corpus, a newer parse version) are parsed.
+    """
+    shipped = _load_results(shipped_stem(kind, version), version) if use_shipped else {}
+    missing = [p for p in paths if p not in shipped]
+    fresh = dict(zip(missing, parse_all(parse, missing, **parse_all_kwargs))) if missing else {}
+    out = []
+    for p in paths:
+        r = fresh.get(p) or shipped[p]
+        out.append({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in r.items()})
+    return out

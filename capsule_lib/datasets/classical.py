@@ -55,7 +55,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import CapsuleError
-from ._corpus import SPLITS, check_split, keep_unique, parse_all, split_of
+from ._corpus import SPLITS, check_split, keep_unique, parse_with_shipped, split_of
 from ..techniques.transformer import tokens as T
 
 __all__ = [
@@ -336,8 +336,9 @@ def build_classical_dataset(
         cached = _load_cache(stem)
         if cached is not None:
             return cached
-    results = parse_all(render_piece, chosen, workers=workers, max_workers=8, desc="rendering classical pieces",
-                        unit="piece", progress=progress, chunksize=2)
+    results = parse_with_shipped("classical", CACHE_VERSION, render_piece, chosen, use_shipped=not force,
+                                 workers=workers, max_workers=8, desc="rendering classical pieces", unit="piece",
+                                 progress=progress, chunksize=2)
     kept, skipped, duplicates = keep_unique(results, "tokens")
     pieces = []
     for r in kept:

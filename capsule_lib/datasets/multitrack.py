@@ -29,6 +29,8 @@ Split (fixed, by piece)
     test piece is ever trained on.
 
 Cache
+    Every piece's parse result ships in ``data/datasets/gan-NAME-vN.*`` (only pieces it lacks
+    are parsed), and a built data set is stored in
     ``$CAPSULE_HOME/cache/gan/NAME-vN.npz`` (notes) + ``.json`` (pieces); a second build
     loads in well under a second.  Other sources (the Lakh Pianoroll Dataset, a folder of
     MIDI files) make the same :class:`MultitrackDataset` (see :mod:`.external`).
@@ -47,7 +49,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import CapsuleError
-from ._corpus import SPLITS, check_fold, check_split, keep_unique, parse_all, split_of, split_rule
+from ._corpus import SPLITS, check_fold, check_split, keep_unique, parse_with_shipped, split_of, split_rule
 
 __all__ = [
     "GenreSpec",
@@ -339,8 +341,9 @@ def build_genre_dataset(
         cached = load_dataset(stem)
         if cached is not None:
             return cached
-    results = parse_all(_parse_one, chosen, workers=workers, max_workers=4, desc=f"parsing {name} pieces",
-                        unit="piece", progress=progress, chunksize=2)
+    results = parse_with_shipped(f"gan-{name}", CACHE_VERSION, _parse_one, chosen, use_shipped=not force,
+                                 workers=workers, max_workers=4, desc=f"parsing {name} pieces", unit="piece",
+                                 progress=progress, chunksize=2)
     kept, skipped, duplicates = keep_unique(results, "notes")
     if not kept:
         raise CapsuleError(f"none of the {len(chosen)} {name} pieces could be used (first problem: {skipped[0][1]})")

@@ -5,13 +5,13 @@ Kept here, not in notebook cells, so the notebook stays short and these stay tes
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from ...datasets.bach import RESOLUTION
 from ...errors import CapsuleError
+from ...models import model_card_text, model_history  # noqa: F401 - re-exported for the technique
 from ...score import Note, Score, Track
+from ...show import metrics_table  # noqa: F401 - re-exported for the technique
 from .corrupt import corrupt_window
 
 __all__ = ["window_score", "corruption_score", "model_history", "model_card_text", "edit_summary", "plot_unet",
@@ -49,34 +49,6 @@ def corruption_score(notes, seed: int = 0, *, remove_fraction: float = 0.5, stra
     answer = Score(tracks=(Track(name="kept", notes=_notes(kept)), Track(name="removed", notes=_notes(c.removed))),
                    resolution=RESOLUTION, tempo=90.0, title=title)
     return damaged, answer
-
-
-def model_history(name: str = "arcnn-bach", registry=None) -> list[dict]:
-    """The per-epoch loss history saved with a model (``history.json``)."""
-    from ...models import ModelRegistry
-
-    card = (registry or ModelRegistry()).get(name)
-    path = card.path / "history.json" if card.path is not None else None
-    if path is None or not path.is_file():
-        raise CapsuleError(f"model {name} has no training history")
-    try:
-        history = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CapsuleError(f"the training history of model {name} is unreadable ({exc})") from None
-    if not isinstance(history, list):
-        raise CapsuleError(f"the training history of model {name} is not a list of epochs")
-    return history
-
-
-def model_card_text(name: str = "arcnn-bach", registry=None) -> str:
-    """The model card (``README.md``) of a model, as Markdown text (image links dropped)."""
-    from ...models import ModelRegistry
-
-    card = (registry or ModelRegistry()).get(name)
-    path = card.path / "README.md" if card.path is not None else None
-    if path is None or not path.is_file():
-        raise CapsuleError(f"model {name} has no model card")
-    return "\n".join(line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("!["))
 
 
 def edit_summary(before: Score, after: Score, track: int = 0) -> dict:
@@ -145,16 +117,3 @@ def plot_unet(config=None, ax=None):
     ax.set_title(f"U-Net: encoder (blue, max-pool = red arrows), bottleneck (yellow), decoder (green, "
                  f"up-convolutions), skip connections (dashed)", fontsize=9)
     return ax
-
-
-def metrics_table(columns: dict) -> str:
-    """A Markdown table of metric dicts side by side, e.g. ``{"input": {...}, "enhanced": {...}}``."""
-    names = list(columns)
-    keys = list(dict.fromkeys(k for m in columns.values() for k in m))
-
-    def fmt(v):
-        return "-" if v is None or v != v else f"{v:.3f}"
-
-    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    lines += [f"| {k} | " + " | ".join(fmt(columns[n].get(k)) for n in names) + " |" for k in keys]
-    return "\n".join(lines)

@@ -27,6 +27,8 @@ _LAZY = {
     "cross_validate": "evaluate", "cross_validation_lines": "evaluate",
     "plot_gan_loss": "views", "plot_metric_curves": "views", "metrics_comparison_table": "views",
     "model_history": "views", "metric_series": "views", "plot_quality_bar": "views",
+    "plot_update_schedule": "views", "plot_sample_tracks": "views", "architecture_table": "views",
+    "plot_untrained_output": "views", "plot_loss_parts": "views", "plot_runs": "views",
 }
 
 __all__ = list(_LAZY)

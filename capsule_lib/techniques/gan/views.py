@@ -7,9 +7,11 @@ from typing import Sequence
 
 from ...errors import CapsuleError
 from ...metrics import METRICS
+from ...models import model_history  # noqa: F401 - re-exported for the technique
 
 __all__ = ["plot_gan_loss", "plot_metric_curves", "metrics_comparison_table", "metric_series", "model_history",
-           "plot_quality_bar"]
+           "plot_quality_bar", "plot_update_schedule", "plot_sample_tracks", "architecture_table",
+           "plot_untrained_output", "plot_loss_parts", "plot_runs"]
 
 _LABELS = {
     "empty_bar_rate": "empty bar rate", "pitches_used": "pitches used", "pitch_classes_used": "pitch classes used",
@@ -155,15 +157,132 @@ def plot_quality_bar(result: dict, metrics: Sequence[str] = ("empty_bar_rate", "
     return fig
 
 
-def model_history(name: str, registry=None) -> list[dict]:
-    """The per-epoch training history stored with a GAN model (its ``history.json``)."""
-    import json
+# --------------------------------------------------------------------------- notebook pictures
+# Each draws one picture of notebook 02 or 05 and returns its figure, so the notebook cell is one call.
 
-    from ...models import ModelRegistry
 
-    registry = registry if registry is not None else ModelRegistry()
-    card = registry.get(name)
-    try:
-        return json.loads((card.path / "history.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CapsuleError(f"cannot read the training history of {name}: {exc}") from None
+def plot_update_schedule(update_ratio: int, steps: int = 16):
+    """Who learns on which batch: the critic on every one, the generator on every ``update_ratio``-th."""
+    import numpy as np
+
+    from ...plot import subplots
+
+    if isinstance(update_ratio, bool) or not isinstance(update_ratio, int) or update_ratio < 1:
+        raise CapsuleError(f"update_ratio must be a whole number >= 1, got {update_ratio!r}")
+    xs = np.arange(1, steps + 1)
+    gen = xs[xs % update_ratio == 0]
+    fig, ax = subplots(figsize=(9, 1.6))
+    ax.scatter(xs, np.ones_like(xs), marker="s", s=80, color="tab:red")
+    ax.scatter(gen, np.zeros_like(gen), marker="o", s=80, color="tab:blue")
+    ax.set_yticks([0, 1], ["generator", "critic"])
+    ax.set_ylim(-0.6, 1.6)
+    ax.set_xticks(xs)
+    ax.set_xlabel("training step: one batch of real samples")
+    ax.set_title(f"update ratio {update_ratio}: {update_ratio} critic updates per generator update")
+    return fig
+
+
+def plot_sample_tracks(sample, tracks: Sequence[str]):
+    """One ``(tracks, 64 steps, 84 pitches)`` training sample as the networks see it: a grid per track."""
+    from ...plot import subplots
+
+    fig, axes = subplots(1, len(tracks), figsize=(13, 3.2), sharey=True, squeeze=False)
+    for t, ax in enumerate(axes[0]):
+        ax.imshow(sample[t].T, origin="lower", aspect="auto", cmap="gray_r", interpolation="nearest")
+        for bar in (16, 32, 48):
+            ax.axvline(bar - 0.5, color="tab:orange", linewidth=0.8)
+        ax.set_title(f"track {t}: {tracks[t]}" + (" (melody)" if t == 0 else ""))
+        ax.set_xlabel("step: 4 bars of 16")
+    axes[0][0].set_ylabel("pitch row: MIDI 24 + row")
+    fig.tight_layout()
+    return fig
+
+
+def architecture_table(n_tracks: int, melodies) -> str:
+    """Markdown: the two generators and the critic, their sizes and what goes in and out.
+
+    ``melodies`` is a ``(n, 1, 64, 84)`` bool array of real melodies to push through untrained networks.
+    """
+    import numpy as np
+    import torch
+
+    from .model import Critic, GanConfig, build_generator
+
+    x = torch.from_numpy(np.asarray(melodies, dtype=np.float32) * 2 - 1)
+    rows = ["| network | parameters | noise numbers | reads | writes |", "|---|---|---|---|---|"]
+    generated = None
+    for algorithm in ("musegan", "unet"):
+        g = build_generator(GanConfig(algorithm=algorithm, n_tracks=n_tracks)).eval()
+        with torch.no_grad():
+            out = g(x)
+        generated = out if generated is None else generated
+        rows.append(f"| {algorithm} generator | {sum(p.numel() for p in g.parameters()):,} | {g.noise_dim} | "
+                    f"melodies {tuple(x.shape)} | accompaniment {tuple(out.shape)} |")
+    critic = Critic(GanConfig(n_tracks=n_tracks)).eval()
+    with torch.no_grad():
+        scores = critic(torch.cat([x, generated], dim=1))
+    rows.append(f"| critic | {sum(p.numel() for p in critic.parameters()):,} | - | melody + accompaniment "
+                f"{(x.shape[0], n_tracks, *x.shape[2:])} | one score per sample {tuple(scores.shape)} |")
+    return "\n".join(rows)
+
+
+def plot_untrained_output(melody, n_tracks: int, track_name: str, seed: int = 0):
+    """The grey fog an untrained MuseGAN writes for one ``(64, 84)`` melody: every cell near 50 %."""
+    import numpy as np
+    import torch
+
+    from ...plot import subplots
+    from .model import GanConfig, build_generator
+
+    torch.manual_seed(seed)
+    g = build_generator(GanConfig(algorithm="musegan", n_tracks=n_tracks)).eval()
+    x = torch.from_numpy(np.asarray(melody, dtype=np.float32)[None, None] * 2 - 1)
+    with torch.no_grad():
+        fog = (g(x)[0, -1].numpy() + 1) / 2
+    fig, ax = subplots(figsize=(10, 2.6), layout="constrained")
+    im = ax.imshow(fog.T, origin="lower", aspect="auto", cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    fig.colorbar(im, ax=ax, label="probability of a note")
+    ax.set_title(f"untrained MuseGAN: the {track_name} track")
+    ax.set_xlabel("step")
+    ax.set_ylabel("pitch row")
+    return fig
+
+
+def plot_loss_parts(history: Sequence[dict]):
+    """Left: generator and critic loss on two scales; right: the parts of the losses (log scale)."""
+    from ...plot import subplots
+
+    fig, (left, right) = subplots(1, 2, figsize=(14, 3.6))
+    plot_gan_loss(history, ax=left)
+    for key, style in (("wasserstein", "-"), ("gradient_penalty", "--"), ("reconstruction", ":")):
+        xs, ys = _epochs(history, key)
+        if xs:
+            right.plot(xs, ys, style, marker=".", label=key.replace("_", " "))
+    right.set_yscale("symlog", linthresh=0.01)
+    right.set_xlabel("epoch")
+    right.set_title("the parts of the losses")
+    right.legend()
+    right.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_runs(runs: dict[str, Sequence[dict]]):
+    """Several training runs side by side: losses on two scales (top), reconstruction (bottom)."""
+    import numpy as np
+
+    from ...plot import subplots
+
+    fig, axes = subplots(2, len(runs), figsize=(5 * len(runs), 6.5), sharex=True, squeeze=False)
+    for j, (label, h) in enumerate(runs.items()):
+        plot_gan_loss(h, ax=axes[0, j])
+        axes[0, j].set_title(label)
+        xs, ys = _epochs(h, "reconstruction")
+        axes[1, j].plot(xs, ys, ".-", color="tab:green")
+        axes[1, j].axhline(np.log(2), color="grey", linestyle=":", label="a coin toss per cell")
+        axes[1, j].set_title("reconstruction")
+        axes[1, j].set_xlabel("epoch")
+        axes[1, j].legend(fontsize=8)
+        axes[1, j].grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
