@@ -24,7 +24,7 @@ _LAZY = {
     # sample melodies
     "load_sample": "samples", "list_samples": "samples", "from_notation": "samples", "parse_notation": "samples",
     # editing
-    "set_tempo": "edit", "transpose": "edit", "quantize": "edit", "add_note": "edit",
+    "set_tempo": "edit", "transpose": "edit", "quantize": "edit", "humanize": "edit", "add_note": "edit",
     "remove_note": "edit", "toggle_note": "edit", "change_pitch": "edit", "change_length": "edit",
     "crop_bars": "edit", "arpeggiate": "edit", "tap_tempo": "edit", "auto_chord": "edit",
     "octave_shift": "edit", "resolve_sustain": "edit", "detect_key": "edit", "set_instrument": "edit",
@@ -46,8 +46,8 @@ _LAZY = {
     "enhance": "techniques.arcnn.sample", "extend": "techniques.transformer.sample",
     "accompany": "techniques.gan.sample",
     # pictures
-    "plot_pianoroll": "plot", "plot_loss": "plot", "compare_pianorolls": "plot",
-    "show": "show", "show_pair": "show", "live_plot": "show", "metrics_table": "show",
+    "plot_pianoroll": "plot", "plot_loss": "plot", "compare_pianorolls": "plot", "pitch_label": "plot",
+    "show": "show", "show_pair": "show", "live_plot": "show", "metrics_table": "show", "plot_against_baseline": "show", "download_link": "show",
     "model_history": "models", "model_card_text": "models",
 }
 

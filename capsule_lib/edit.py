@@ -32,6 +32,7 @@ __all__ = [
     "transpose",
     "octave_shift",
     "quantize",
+    "humanize",
     "add_note",
     "remove_note",
     "toggle_note",
@@ -262,6 +263,34 @@ def quantize(score: Score, grid: int | None = None, strength: float = 1.0, *, du
 
 
 # -- piano-roll note edits ----------------------------------------------------------
+def humanize(score: Score, spread: float = 0.12, *, seed: int = 0) -> Score:
+    """A copy played the way a person plays: each note starts up to ``spread`` beats early or late.
+
+    The opposite of :func:`quantize`, for showing what rhythm assist does when nothing was
+    recorded yet.  Offsets are drawn uniformly from ``seed`` (the same seed, the same take);
+    durations are kept, notes never start before 0, and same-pitch collisions are resolved
+    as everywhere else.
+
+    Raises
+    ------
+    CapsuleError
+        For a ``spread`` outside 0-1 beat.
+    """
+    import numpy as np
+
+    spread = _as_float(spread, "spread")
+    if not 0 <= spread <= 1:
+        raise CapsuleError(f"spread must lie between 0 and 1 beat, got {spread:g}")
+    rng = np.random.default_rng(seed)
+    reach = int(round(spread * score.resolution))
+    tracks = []
+    for track in score.tracks:
+        moved = [Note(max(0, n.start + int(rng.integers(-reach, reach + 1))), n.pitch, n.duration, n.velocity)
+                 for n in track.notes] if reach else track.notes
+        tracks.append(track.replace(notes=tuple(_tidy(moved))))
+    return score.replace(tracks=tuple(tracks))
+
+
 def _find(track: Track, step: int, pitch: int) -> Note | None:
     # Overlapping same-pitch notes are rare; the latest started one is "on top".
     hits = [n for n in track.notes if n.pitch == pitch and n.start <= step < n.end]

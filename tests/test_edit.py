@@ -18,6 +18,7 @@ from capsule_lib.edit import (
     change_pitch,
     crop_bars,
     detect_key,
+    humanize,
     octave_shift,
     quantize,
     remove_note,
@@ -592,3 +593,23 @@ def test_parse_key_accepts_spelled_accidentals():
 
     assert parse_key("D-flat major") == parse_key("Db major") == (1, "major")
     assert parse_key("F sharp minor") == (6, "minor")
+
+
+def test_humanize_moves_starts_within_the_spread_and_keeps_pitches_and_lengths():
+    score = Score.from_notes([(i * 24, 60 + i % 5, 12) for i in range(16)], resolution=24)
+    played = humanize(score, 0.125, seed=3)
+    moves = [b.start - a.start for a, b in zip(score.notes, played.notes)]
+    assert max(abs(m) for m in moves) <= 3 and any(moves)  # 0.125 beat = 3 steps at 24 per beat
+    assert [(n.pitch, n.duration) for n in played.notes] == [(n.pitch, n.duration) for n in score.notes]
+    assert humanize(score, 0.125, seed=3) == played  # the same seed, the same take
+    assert humanize(score, 0) == score
+
+
+def test_rhythm_assist_puts_a_humanized_take_back_on_the_grid():
+    score = Score.from_notes([(i * 24, 60 + i % 5, 24) for i in range(8)], resolution=24)
+    assert quantize(humanize(score, 0.1, seed=1)).notes == score.notes  # +-2 steps: nearest 16th is the original
+
+
+def test_humanize_refuses_a_spread_outside_one_beat():
+    with pytest.raises(CapsuleError, match="spread"):
+        humanize(Score.from_notes([(0, 60, 4)], resolution=4), 2)

@@ -59,3 +59,72 @@ def test_comparison_table_and_losses():
     ax = plot_gan_loss([{"epoch": 1, "generator_loss": 2.0, "critic_loss": -1.0},
                         {"epoch": 2, "generator_loss": 1.5, "critic_loss": -0.5}])
     assert len(ax.figure.axes) == 2  # two scales
+
+
+# -- the notebook pictures ------------------------------------------------------------------
+def _history(n=4):
+    return [{"epoch": e, "generator_loss": 10 / e, "critic_loss": -5 / e, "wasserstein": 4 / e,
+             "gradient_penalty": 0.1, "reconstruction": 0.7 / e} for e in range(1, n + 1)]
+
+
+def test_update_schedule_marks_the_generator_every_ratio_th_batch():
+    from capsule_lib.techniques.gan import plot_update_schedule
+
+    fig = plot_update_schedule(4, steps=12)
+    critic, generator = fig.axes[0].collections
+    assert [int(x) for x, _ in generator.get_offsets()] == [4, 8, 12]
+    assert len(critic.get_offsets()) == 12
+    with pytest.raises(CapsuleError):
+        plot_update_schedule(0)
+
+
+def test_sample_tracks_draws_one_grid_per_track():
+    import numpy as np
+
+    from capsule_lib.techniques.gan import plot_sample_tracks
+
+    sample = np.zeros((4, 64, 84), bool)
+    sample[2, :16, 40] = True
+    fig = plot_sample_tracks(sample, ["s", "a", "t", "b"])
+    assert [ax.get_title() for ax in fig.axes] == ["track 0: s (melody)", "track 1: a", "track 2: t", "track 3: b"]
+    assert fig.axes[2].images[0].get_array().sum() == 16
+
+
+def test_architecture_table_lists_both_generators_and_the_critic():
+    import numpy as np
+
+    from capsule_lib.techniques.gan import architecture_table
+
+    text = architecture_table(4, np.zeros((2, 1, 64, 84), bool))
+    rows = [r for r in text.splitlines() if r.startswith("| ") and "parameters" not in r]
+    assert [r.split("|")[1].strip() for r in rows] == ["musegan generator", "unet generator", "critic"]
+    assert "accompaniment (2, 3, 64, 84)" in rows[0] and "one score per sample (2,)" in rows[2]
+
+
+def test_untrained_output_is_a_fog_of_middling_probabilities():
+    import numpy as np
+
+    from capsule_lib.techniques.gan import plot_untrained_output
+
+    fig = plot_untrained_output(np.zeros((64, 84), bool), 4, "bass")
+    values = fig.axes[0].images[0].get_array()
+    assert values.shape == (84, 64) and 0.2 < float(values.mean()) < 0.8
+
+
+def test_loss_parts_and_runs_draw_every_curve():
+    from capsule_lib.techniques.gan import plot_loss_parts, plot_runs
+
+    fig = plot_loss_parts(_history())
+    assert [line.get_label() for line in fig.axes[1].lines] == ["wasserstein", "gradient penalty", "reconstruction"]
+    fig = plot_runs({"a": _history(3), "b": _history(5)})
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "a" in titles and "b" in titles and titles.count("reconstruction") == 2
+
+
+def test_metric_curves_can_carry_a_title():
+    from capsule_lib.techniques.gan import plot_metric_curves
+
+    history = [{"epoch": 1, "gen/alto/empty_bar_rate": 0.2}]
+    fig = plot_metric_curves(history, {"tracks": {"alto": {"empty_bar_rate": 0.1}}}, ["s", "alto"],
+                             metrics=("empty_bar_rate",), title="my run")
+    assert fig._suptitle.get_text() == "my run"

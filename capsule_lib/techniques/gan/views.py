@@ -61,7 +61,7 @@ def metric_series(history: Sequence[dict], track: str, metric: str):
 def plot_metric_curves(history: Sequence[dict], ground_truth: dict, tracks: Sequence[str],
                        metrics: Sequence[str] = ("empty_bar_rate", "pitch_classes_used", "polyphonic_rate",
                                                  "in_scale_ratio", "pitches_used", "qualified_note_rate"),
-                       *, standalone: bool = False):
+                       *, title: str | None = None, standalone: bool = False):
     """One panel per metric: each accompaniment track's value per epoch (dots and line) and
     its ground truth (dashed line of the same colour).  Returns the figure (a bare one, outside
     pyplot, with ``standalone=True``: for files)."""
@@ -94,6 +94,8 @@ def plot_metric_curves(history: Sequence[dict], ground_truth: dict, tracks: Sequ
     for ax in axes.ravel()[len(metrics):]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=8, title="generated (dots), ground truth (dashed)", title_fontsize=7)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 

@@ -1,11 +1,13 @@
 """The Transformer technique: performance tokens and a Transformer-XL that extends a melody.
 
 ``tokens``    the console's 310-token performance vocabulary, encoder and decoder
-``data``      classical pieces from music21's corpus as token sequences, split by piece
 ``model``     the Transformer-XL (segment recurrence memory, relative positions)
 ``sample``    next-token filtering (TopK, Nucleus, Random) and :func:`extend`
 ``train``     :class:`TransformerTask` for the shared harness and :func:`train_transformer`
 ``evaluate``  :func:`evaluate_transformer` -- token NLL vs a bigram baseline, extension statistics
+``views``     what notebook 04 shows: training curves, attention, the next-token distribution
+
+The classical pieces it trains on are built by :mod:`capsule_lib.datasets.classical`.
 
 Names load lazily, so importing this package does not import torch.
 """
@@ -20,6 +22,7 @@ _LAZY = {
     "filter_topk": "sample", "filter_nucleus": "sample", "generate": "sample", "extend": "sample",
     "TransformerTask": "train", "train_transformer": "train",
     "evaluate_transformer": "evaluate",
+    "plot_training": "views", "plot_attention": "views", "plot_next_token": "views",
 }
 
 __all__ = list(_LAZY)
