@@ -1,13 +1,14 @@
 # Two commands set everything up on a fresh machine:
 #   make lab    create .venv, install everything, register the kernel, open JupyterLab on notebooks/
 #   make test   same install, then the whole test suite
+SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 LAB_FLAGS := --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install system-deps lab test bench clean
+.PHONY: install system-deps lab test test-notebooks-defaults bench datasets clean
 
 system-deps:
 	@bash scripts/system-deps.sh
@@ -27,6 +28,17 @@ lab: install
 
 test: install
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-notebooks-defaults
+
+# Every notebook at its default parameters, as a student runs it (nbval), with Jupyter's own
+# plotting backend and a throwaway capsule home; nothing may be written into the repository.
+test-notebooks-defaults: install
+	@before="$$(git status --porcelain --untracked-files=all 2>/dev/null)"; \
+	env -u MPLBACKEND CAPSULE_HOME="$$(mktemp -d)" $(PY) -m pytest -p no:cacheprovider --nbval-lax \
+		--nbval-cell-timeout=900 notebooks/ || exit 1; \
+	after="$$(git status --porcelain --untracked-files=all 2>/dev/null)"; \
+	if [ "$$before" != "$$after" ]; then echo "the notebooks wrote into the repository:"; \
+		diff <(echo "$$before") <(echo "$$after"); exit 1; fi
 
 bench: install
 	$(PY) bench/bench_import.py
@@ -34,6 +46,10 @@ bench: install
 	$(VENV)/bin/capsule data bach --quiet >/dev/null
 	$(PY) bench/bench_enhance.py
 	$(PY) bench/bench_extend.py
+
+# Re-parse music21's corpora into data/datasets/ (after a parse rule changes; 10-20 minutes).
+datasets: install
+	$(PY) -m capsule_lib.datasets.shipped
 
 clean:
 	rm -rf $(VENV) .pytest_cache

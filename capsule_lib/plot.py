@@ -32,9 +32,9 @@ def subplots(nrows: int = 1, ncols: int = 1, *, standalone: bool = False, **kwar
 
     ``standalone=True`` draws on a bare :class:`matplotlib.figure.Figure` that pyplot never
     sees: for pictures written to files (model cards, training samples), so nothing is left
-    in pyplot's figure list and no backend is chosen or changed -- calling
-    ``matplotlib.use(...)`` from library code silently removes every later plot from a
-    notebook.  Otherwise pyplot makes the figure, so a notebook shows it.
+    in pyplot's figure list and no backend is chosen or changed (choosing a backend from
+    library code silently removes every later plot from a notebook).  Otherwise pyplot makes
+    the figure, so a notebook shows it.
     """
     if standalone:
         from matplotlib.figure import Figure
