@@ -126,3 +126,10 @@ def test_capsule_models_list_finds_every_sample_model(installed):
     models = json.loads(installed[3]("capsule", "models", "list", "--json").stdout)
     samples = sorted(m["name"] for m in models if m["sample"])
     assert samples == SAMPLE_MODELS
+
+
+def test_capsule_doctor_passes_from_the_wheel_and_names_the_packaged_data(installed):
+    report = json.loads(installed[3]("capsule", "doctor", "--json").stdout)
+    assert report["ok"] is True
+    data = next(c for c in report["checks"] if c["name"] == "data")
+    assert data["status"] == "ok" and data["detail"].endswith("(installed package)")
