@@ -32,7 +32,7 @@ CONDA_EXTRAS = {"python", "pip", "fluidsynth"}
 ON_CONDA_FORGE = {
     "python", "pip", "pytorch-cpu", "numpy", "matplotlib", "fluidsynth", "safetensors", "tqdm", "ipython",
     "ipykernel", "ipywidgets", "anywidget", "jupyterlab", "notebook", "papermill", "nbformat", "pytest",
-    "hypothesis",
+    "hypothesis", "nbval",  # nbval: 0.11.0 noarch on conda-forge (anaconda.org/conda-forge/nbval)
 }
 #: Must come from PyPI (under ``pip:``): conda-forge's version would break the environment.
 PIP_ONLY = {
