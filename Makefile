@@ -1,11 +1,15 @@
 # Two commands set everything up on a fresh machine:
 #   make lab    create .venv, install everything, register the kernel, open JupyterLab on notebooks/
 #   make test   same install, then the whole test suite
+# PyTorch is the CPU build (on Linux from PyTorch's CPU index, ~190 MB instead of ~2.7 GB of
+# CUDA wheels; see scripts/install_torch.py); `make lab GPU=1` installs the CUDA build instead.
 SHELL  := /bin/bash
 PYTHON ?= python3
+GPU    ?=
+USE_GPU := $(filter 1 yes true,$(GPU))
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+STAMP  := $(VENV)/.installed-$(if $(USE_GPU),gpu,cpu)
 LAB_FLAGS := --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: install system-deps lab test test-notebooks-defaults bench datasets clean
@@ -13,12 +17,14 @@ LAB_FLAGS := --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-ro
 system-deps:
 	@bash scripts/system-deps.sh
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml setup.py scripts/install_torch.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) scripts/install_torch.py $(if $(USE_GPU),--gpu)
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Composer Capsules)" >/dev/null
+	rm -f $(VENV)/.installed*
 	touch $(STAMP)
 
 install: system-deps $(STAMP)

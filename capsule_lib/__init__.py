@@ -51,6 +51,20 @@ _LAZY = {
     "model_history": "models", "model_card_text": "models",
 }
 
-__all__ = ["CapsuleError", "Note", "Track", "Score", "DEFAULT_RESOLUTION", "MODEL_RESOLUTION", *_LAZY]
+__all__ = ["CapsuleError", "Note", "Track", "Score", "DEFAULT_RESOLUTION", "MODEL_RESOLUTION", *_LAZY, "doctor"]
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
+_lazy_getattr, _lazy_dir = lazy_exports(__name__, _LAZY, globals())
+
+
+def __getattr__(name: str):
+    # ``doctor`` is a submodule that can be called: ``capsule_lib.doctor()`` runs the checks, and
+    # stays the same object whether or not ``import capsule_lib.doctor`` came first.
+    if name == "doctor":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.doctor")
+    return _lazy_getattr(name)
+
+
+def __dir__():
+    return sorted({*_lazy_dir(), "doctor"})

@@ -635,6 +635,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("program", metavar="PROGRAM", type=int, help="General MIDI program 0-127")
     i.add_argument("-o", "--output", required=True, metavar="OUT.mid")
     i.set_defaults(func=cmd_instrument)
+
+    x = sub.add_parser("doctor", help="what works here (Python, PyTorch, audio, widgets, MIDI, data), each with its fix")
+    x.add_argument("--json", action="store_true")
+    x.set_defaults(func=lambda args: __import__(f"{__package__}.doctor", fromlist=["command"]).command(args))
     return p
 
 

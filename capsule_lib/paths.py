@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 from .errors import CapsuleError
@@ -33,12 +34,34 @@ def capsule_home() -> Path:
 
 
 def data_dir() -> Path:
-    """The bundled data folder: ``$CAPSULE_DATA`` or ``<repo root>/data``."""
+    """The bundled data folder: sample melodies, sample models, prepared data sets.
+
+    In this order:
+
+    1. ``$CAPSULE_DATA`` when set;
+    2. the copy an installed wheel carries inside the package, ``capsule_lib/_data``
+       (the build maps the repository's ``data/`` there; see ``setup.py``), located
+       with :mod:`importlib.resources`;
+    3. ``data/`` beside the package in the repository (a checkout, ``make lab``'s
+       editable install, Binder).
+    """
     env = os.environ.get("CAPSULE_DATA")
     if env:
         return Path(env).expanduser()
-    # The package sits directly in the repository root beside data/.
+    packaged = _packaged_data()
+    if packaged is not None:
+        return packaged
     return Path(__file__).resolve().parent.parent / "data"
+
+
+def _packaged_data() -> Path | None:
+    """``capsule_lib/_data`` of an installed wheel, or None (a checkout has none)."""
+    try:
+        folder = resources.files(__package__) / "_data"
+    except (ModuleNotFoundError, TypeError):  # pragma: no cover - a package always has a spec
+        return None
+    # A wheel installs as plain files, so the resource is a real folder; callers need paths.
+    return Path(folder) if isinstance(folder, Path) and folder.is_dir() else None
 
 
 def sample_models_dir() -> Path:
