@@ -47,6 +47,8 @@ _LAZY = {
     "accompany": "techniques.gan.sample",
     # pictures
     "plot_pianoroll": "plot", "plot_loss": "plot", "compare_pianorolls": "plot",
+    # the music studio in one cell
+    "Studio": "widgets.studio",
 }
 
 __all__ = ["CapsuleError", "Note", "Track", "Score", "DEFAULT_RESOLUTION", "MODEL_RESOLUTION", *_LAZY]
