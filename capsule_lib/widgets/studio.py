@@ -500,7 +500,8 @@ class Studio:
         notes = sum(len(t.notes) for t in s.input.tracks)
         bars = -(-s.input.end // s.input.steps_per_bar)
         self.input_info.value = (f"<div><b>“{html.escape(s.title)}”</b> <span class='cc-muted'>{what}, "
-                                 f"{bars} bars, {notes} notes, {s.input.tempo:g} bpm</span></div>")
+                                 f"{bars} bar{'s' * (bars != 1)}, {notes} note{'s' * (notes != 1)}, "
+                                 f"{s.input.tempo:g} bpm</span></div>")
         self.input_roll.status = "Double-click a cell to add or remove a note, then Apply changes."
 
     def _toggle_keyboard(self) -> None:

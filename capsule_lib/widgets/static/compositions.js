@@ -41,6 +41,7 @@ function render({ model, el }) {
       pick.checked = r.id === selected;
       pick.disabled = model.get("disabled");
       pick.setAttribute("aria-label", `${r.title} (${r.technique})`);
+      pick.setAttribute("data-lm-suppress-shortcuts", "true");  // arrow keys move the choice, not Lab's cell
       pick.addEventListener("change", () => { model.set("selected", r.id); model.save_changes(); });
       if (pick.checked) focusMe = pick;
       const first = document.createElement("td");

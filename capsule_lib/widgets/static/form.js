@@ -1,6 +1,9 @@
 // Parameter form (anywidget ES module, no build step): one labelled native control per parameter,
 // laid out on one grid so the controls line up.  Python owns the values and checks them.
 let nextId = 0;
+// JupyterLab's command-mode shortcuts match any focused element (arrow keys move between cells, "a"
+// inserts one); this attribute on the control itself keeps its keys for it.  Other front ends ignore it.
+const KEYS = { "data-lm-suppress-shortcuts": "true" };
 
 function h(tag, attrs = {}, text = "") {
   const e = document.createElement(tag);
@@ -18,7 +21,7 @@ const show = (p, v) => {
 };
 
 function render({ model, el }) {
-  const root = h("div", { class: "capsule-ui cc-form", role: "group", "data-lm-suppress-shortcuts": "true" });
+  const root = h("div", { class: "capsule-ui cc-form", role: "group" });
   el.append(root);
   let inputs = {}, outputs = {}, specs = {};
 
@@ -34,14 +37,14 @@ function render({ model, el }) {
       const help = h("span", { id: helpId, class: "cc-visually-hidden" }, p.help);
       let input, cell;
       if (p.kind === "bool") {
-        input = h("input", { type: "checkbox", id, "aria-describedby": helpId, "data-param": p.name });
+        input = h("input", { type: "checkbox", id, "aria-describedby": helpId, "data-param": p.name, ...KEYS });
         input.checked = !!value;
         cell = h("div", { class: "cc-wide" });
         cell.append(input, h("span", { class: "cc-note", "aria-hidden": "true" }, p.help));
         root.append(label, cell);
         input.addEventListener("change", () => commit(p, input.checked));
       } else if (p.kind === "choice") {
-        input = h("select", { id, "aria-describedby": helpId, "data-param": p.name, title: p.help });
+        input = h("select", { id, "aria-describedby": helpId, "data-param": p.name, title: p.help, ...KEYS });
         for (const [text, v] of p.choices) input.append(h("option", { value: v }, text));
         input.value = value;
         cell = h("div", { class: "cc-wide" });
@@ -53,7 +56,7 @@ function render({ model, el }) {
         });
       } else {
         input = h("input", { type: "range", id, min: p.min, max: p.max, step: p.step, "aria-describedby": helpId,
-                             "data-param": p.name, title: p.help });
+                             "data-param": p.name, title: p.help, ...KEYS });
         input.value = value;
         const out = h("output", { for: id, class: "cc-value", "data-testid": `value-${p.name}` }, show(p, value));
         input.setAttribute("aria-valuetext", show(p, value));

@@ -45,7 +45,8 @@ function render({ model, el }) {
   const root = h("div", "capsule-ui capsule-pianoroll", { role: "group", "aria-label": "Piano roll" });
   const bar = h("div", "cpr-toolbar");
   const button = (id, label, title) => {
-    const b = h("button", "cc-btn cpr-button", { "data-testid": id, type: "button", title, "aria-label": title }, label);
+    const b = h("button", "cc-btn cpr-button", { "data-testid": id, type: "button", title, "aria-label": title,
+                                                 "data-lm-suppress-shortcuts": "true" }, label);
     bar.append(b);
     return b;
   };
@@ -59,12 +60,12 @@ function render({ model, el }) {
   const view = h("span", "cpr-view cc-note", { "data-testid": "view", "aria-live": "polite" });
   bar.append(view);
   const audioEl = h("audio", "cpr-audio", { controls: "", preload: "auto", "data-testid": "audio",
-                                             "aria-label": "Rendered audio" });
+                                             "aria-label": "Rendered audio", "data-lm-suppress-shortcuts": "true" });
   let audioUrl = null;
   const legend = h("div", "cpr-legend");
   const status = h("div", "cpr-status", { "data-testid": "status", role: "status" });
 
-  const scroller = h("div", "cpr-scroll", { "data-testid": "scroll", tabindex: "0",
+  const scroller = h("div", "cpr-scroll", { "data-testid": "scroll", tabindex: "0", "data-lm-suppress-shortcuts": "true",
                                             "aria-label": "Notes: scroll with the arrow keys" });
   const inner = h("div", "cpr-inner");
   const corner = h("div", "cpr-corner");
@@ -83,8 +84,8 @@ function render({ model, el }) {
   const cellWidth = () => {
     if (!model.get("fit")) return CELL_W * model.get("zoom");
     const cells = Math.max(1, Math.ceil(model.get("total_steps") / Math.max(1, model.get("grid"))));
-    const room = (scroller.clientWidth || el.clientWidth || 800) - KEYS_W - 2;
-    return Math.min(CELL_W * 8, Math.max(FIT_MIN_W, room / cells));
+    const room = (scroller.clientWidth || el.clientWidth || 800) - (keys.offsetWidth || KEYS_W) - 1;
+    return Math.min(CELL_W * 8, Math.max(FIT_MIN_W, Math.floor((room / cells) * 100) / 100));
   };
   const geom = () => {
     const g = Math.max(1, model.get("grid"));
@@ -97,7 +98,8 @@ function render({ model, el }) {
     const { px } = geom(), spb = model.get("steps_per_bar"), total = model.get("total_steps");
     const bars = Math.max(1, Math.round(total / spb)), barPx = spb * px;
     const first = Math.min(bars, Math.floor(scroller.scrollLeft / barPx) + 1);
-    const last = Math.min(bars, Math.max(first, Math.floor((scroller.scrollLeft + scroller.clientWidth - KEYS_W - 2) / barPx + 0.02)));
+    const shown = scroller.scrollLeft + scroller.clientWidth - (keys.offsetWidth || KEYS_W);
+    const last = Math.min(bars, Math.max(first, Math.floor((shown + 1) / barPx)));
     view.textContent = first === 1 && last >= bars ? `all ${bars} bars` : `bars ${first}–${last} of ${bars} · scroll →`;
     view.dataset.first = first; view.dataset.last = last; view.dataset.bars = bars;
   }

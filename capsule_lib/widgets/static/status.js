@@ -49,12 +49,31 @@ function render({ model, el }) {
     setTimeout(() => URL.revokeObjectURL(url), 60000);
   };
 
+  // JupyterLab's command-mode shortcuts match any focused element: arrow keys in the studio's lists
+  // would move between cells, "a" would insert one.  The attribute on each control keeps its keys for it
+  // (other front ends ignore it); new controls (a track's instrument list) get it as they appear.
+  let watch = null, tries = 0;
+  const attach = () => {  // the view joins the page after render() returns
+    const studio = el.closest(".capsule-studio");
+    if (!studio) { if (tries++ < 100) setTimeout(attach, 100); return; }
+    const mark = () => studio.querySelectorAll("button, input, select, textarea, [tabindex]").forEach((c) => {
+      if (!c.hasAttribute("data-lm-suppress-shortcuts")) c.setAttribute("data-lm-suppress-shortcuts", "true");
+    });
+    mark();
+    if (typeof MutationObserver === "function") {
+      watch = new MutationObserver(mark);
+      watch.observe(studio, { childList: true, subtree: true });
+    }
+  };
+  attach();
+
   const keys = ["message", "level", "busy", "busy_label", "busy_since"];
   keys.forEach((k) => model.on(`change:${k}`, draw));
   model.on("msg:custom", onMsg);
   draw();
   return () => {
     if (timer) clearInterval(timer);
+    if (watch) watch.disconnect();
     keys.forEach((k) => model.off(`change:${k}`, draw));
     model.off("msg:custom", onMsg);
   };

@@ -8,6 +8,7 @@ function render({ model, el }) {
   input.accept = ".mid,.midi,audio/midi,audio/x-midi";
   input.className = "cc-visually-hidden";
   input.setAttribute("data-testid", "import-midi");
+  input.setAttribute("data-lm-suppress-shortcuts", "true");
   const text = document.createElement("span");
   label.append(input, text);
   el.append(label);
