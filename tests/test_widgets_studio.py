@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -125,11 +126,16 @@ def test_the_technique_runs_in_the_background_and_the_studio_says_so(studio, mon
     monkeypatch.setattr(studio.session, "run", slow)
     studio.form.values = {**studio.form.values, **QUICK}
     studio.generate()  # returns at once
-    assert studio.busy and studio.status.busy and studio.run_button.disabled and studio.form.disabled
-    assert "Mary Had a Little Lamb" in studio.status.busy_label
-    studio._guard(studio.generate)  # a second press while busy: a message, not a second job
-    assert "still working" in studio.status.message
-    release.set()
+    try:
+        assert studio.busy and studio.status.busy and studio.run_button.disabled and studio.form.disabled
+        deadline = time.time() + 120  # first the model loads ("Loading the model ..."), then it runs
+        while "Enhancing “Mary Had a Little Lamb” with arcnn-bach" not in studio.status.busy_label:
+            assert time.time() < deadline, studio.status.busy_label
+            time.sleep(0.05)
+        studio._guard(studio.generate)  # a second press while busy: a message, not a second job
+        assert "still working" in studio.status.message
+    finally:
+        release.set()
     assert studio.wait(120)
     assert not studio.status.busy and not studio.run_button.disabled and len(studio.session.versions) == 1
 

@@ -43,34 +43,30 @@ CUT = """(roots) => {
 }"""
 
 
-def test_no_label_is_cut_and_the_panel_controls_line_up(notebook):
+def test_no_cut_label_aligned_controls_labelled_buttons_every_bar_and_a_named_result(notebook):
     nb = notebook("look.ipynb", CELLS)
     page = nb.page
     page.get_by_role("button", name="Extend again").wait_for()
     roots = page.locator(".capsule-ui.capsule-pianoroll, .capsule-keyboard, .capsule-ui.cc-card")
     expect(roots).to_have_count(6)
-    assert roots.evaluate_all(CUT) == []
 
-    # One grid per form: every control of a panel starts at the same x.
-    for form in page.locator(".cc-card .cc-form").all()[:3]:
-        lefts = form.evaluate("f => [...f.querySelectorAll('input, select')].map((c) => Math.round("
-                              "c.getBoundingClientRect().left))")
-        assert lefts and len(set(lefts)) == 1, lefts
-    # Long labels are whole: "Maximum input notes to remove", "Harmonize", "Accompany again".
+    # No label is cut, anywhere in the six widgets.
+    assert roots.evaluate_all(CUT) == []
     for text in ("Maximum input notes to remove", "Harmonize", "Track extension duration"):
         expect(page.get_by_text(text, exact=True).first).to_be_visible()
     assert page.get_by_role("button", name="Accompany again").evaluate("b => b.scrollWidth <= b.clientWidth")
-    assert widget_console_errors(page) == []
 
+    # One grid per form: every control of a panel starts at the same x.
+    for form in page.locator(".cc-card .cc-form").all():
+        lefts = form.evaluate("f => [...f.querySelectorAll('input, select')].map((c) => Math.round("
+                              "c.getBoundingClientRect().left))")
+        assert lefts and len(set(lefts)) == 1, lefts
 
-def test_the_editor_buttons_are_labelled_and_every_bar_is_reachable(notebook):
-    nb = notebook("look_bars.ipynb", CELLS[:3])
-    page = nb.page
+    # The editor's buttons say what they do (no bare "−" / "+").
     long_piece, eight = page.locator(".capsule-pianoroll").nth(0), page.locator(".capsule-pianoroll").nth(1)
-    eight.locator("[data-testid=note]").first.wait_for()
     for button in long_piece.locator("button").all():
         text, label = button.inner_text(), button.get_attribute("aria-label")
-        assert label and sum(ch.isalpha() for ch in text) >= 3, (text, label)  # no bare "−" / "+"
+        assert label and sum(ch.isalpha() for ch in text) >= 3, (text, label)
 
     # Eight bars (and one to write in) all in view at once.
     expect(eight.get_by_test_id("view")).to_have_text("all 9 bars")
@@ -81,21 +77,19 @@ def test_the_editor_buttons_are_labelled_and_every_bar_is_reachable(notebook):
     # Seventeen bars: the view says how far it shows; scrolling reaches the last bar.
     view = long_piece.get_by_test_id("view")
     expect(view).to_contain_text("of 17 · scroll")
+    long_piece.scroll_into_view_if_needed()
     long_piece.get_by_test_id("scroll").evaluate("s => { s.scrollLeft = s.scrollWidth; }")
     expect(view).to_contain_text("–17 of 17")
     last = long_piece.evaluate("""r => { const bars = [...r.querySelectorAll('.cpr-bar')], b = bars[bars.length - 1];
         const box = b.getBoundingClientRect(), hit = document.elementFromPoint(box.left + 3, box.top + box.height / 2);
         return [b.textContent, hit === b || b.contains(hit)]; }""")
     assert last == ["17", True]
-    assert widget_console_errors(page) == []
 
-
-def test_a_panel_result_line_names_the_composition(notebook):
-    nb = notebook("look_result.ipynb", [CELLS[0], CELLS[5]])
-    page = nb.page
+    # A panel's result line names the composition, what made it and its parent -- never an id.
     button = page.get_by_role("button", name="Accompany again")
+    button.scroll_into_view_if_needed()
     button.click()
-    line = page.locator(".cc-result").first
+    line = page.locator(".cc-card").nth(1).locator(".cc-result")
     expect(line).to_contain_text("Saved Ode to Joy – GAN 1, made by GAN with musegan-chorale", timeout=60_000)
     button.click()
     expect(line).to_contain_text("Saved Ode to Joy – GAN 2, made by GAN with musegan-chorale from Ode to Joy – GAN 1",
