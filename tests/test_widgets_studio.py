@@ -81,6 +81,11 @@ def test_the_whole_flow_saves_each_step_with_its_parent(studio):
     assert moved.composition.parent == arranged.id and moved.score.tracks[2].program == 71
     assert [n.pitch for n in moved.score.tracks[0].notes] == [n.pitch + 2 for n in moved.base.tracks[0].notes]
 
+    studio.arrange["transpose"] = 2  # the same again: nothing new to save
+    assert studio.session.current is moved
+    studio._guard(lambda: studio.go_back(None))  # "Go back" with no version chosen: said, not a traceback
+    assert studio.status.level == "error" and "no version" in studio.status.message
+
     studio.choose_technique("transformer")
     studio.form["extension_duration"] = 1.0
     studio.generate(wait=True)

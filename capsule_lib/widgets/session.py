@@ -189,12 +189,12 @@ class StudioSession:
                     "instruments": {i: t.program for i, t in enumerate(base.tracks) if not t.is_drum}}
         return {**defaults, **current.arrangement} if current.technique == "arrange" else defaults
 
-    def arrange(self, *, tempo: int | None = None, transpose: int = 0, instruments: dict | None = None) -> Version:
+    def arrange(self, *, tempo: int | None = None, transpose: int = 0, instruments: dict | None = None) -> Version | None:
         """A new version: the current base at ``tempo`` bpm, moved ``transpose`` semitones, with ``instruments``.
 
         ``instruments`` maps a track index to a General MIDI program.  Settings are always
         applied to the base (the last version a technique or an edit made), so they never
-        pile up.
+        pile up.  Settings that give the current music again save nothing (None).
         """
         from ..edit import set_instrument, set_tempo, transpose as shift
 
@@ -211,7 +211,7 @@ class StudioSession:
                 if score.tracks[index].program != program:
                     score = set_instrument(score, index, program)
             if score == current.score:
-                raise CapsuleError("no change to save")
+                return None
             arrangement = {"tempo": int(round(score.tempo)), "transpose": int(transpose),
                            "instruments": {int(i): int(p) for i, p in (instruments or {}).items()}}
             names = {str(i): base.tracks[int(i)].name or f"track {int(i) + 1}" for i in arrangement["instruments"]}
@@ -225,8 +225,8 @@ class StudioSession:
     def go_back(self, index: int) -> Version:
         """Make version ``index`` (0 = the first result) the current one: the next step reads it."""
         with self._lock:
-            if not 0 <= index < len(self.versions):
-                raise CapsuleError(f"no version {index + 1}: there are {len(self.versions)}")
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self.versions):
+                raise CapsuleError(f"no version {index!r} to go back to: there are {len(self.versions)}")
             self.current = self.versions[index]
             return self.current
 

@@ -631,10 +631,16 @@ class Studio:
             return
 
         def act():
-            self._idle()
             v = change["new"]
             instruments = {int(k.split(":", 1)[1]): p for k, p in v.items() if k.startswith("instrument:")}
-            version = self.session.arrange(tempo=v["tempo"], transpose=v["transpose"], instruments=instruments)
+            try:
+                self._idle()
+                version = self.session.arrange(tempo=v["tempo"], transpose=v["transpose"], instruments=instruments)
+            except CapsuleError:
+                self._fill_arrange()  # the form shows the music as it is, not the refused setting
+                raise
+            if version is None:
+                return
             self._show_current()
             self._refresh_compositions(select=version.composition.id)
             self.status.say(f"Saved {composition_line(version.composition, self._parent_of(version.composition))}.",
