@@ -263,3 +263,14 @@ def test_composition_words():
     assert family(forest, c.id)[0].id == a.id and family(forest, d.id)[0].id == d.id and family(forest, "x") is None
     store.delete(a.id)
     assert [n[0].title for n in lineage_forest(store.list())] == ["Twinkle – AR-CNN 1", "Other root"]
+
+
+def test_a_studio_with_its_own_store_keeps_everything_there(tmp_path):
+    own = CompositionStore(tmp_path / "class-4b")
+    studio = Studio("mary_had_a_little_lamb", "gan", seed=None, store=own)
+    studio.generate(wait=True)
+    studio.generate(wait=True)
+    comps = own.list()
+    assert [c.technique for c in comps] == ["sample", "gan", "gan"] and comps[2].parent == comps[1].id
+    assert isinstance(comps[1].parameters["seed"], int)  # random seeds are recorded too
+    assert CompositionStore().list() == []

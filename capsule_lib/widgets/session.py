@@ -11,6 +11,7 @@ a parent, so browsing samples leaves nothing behind.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from dataclasses import dataclass, field
 
@@ -143,28 +144,29 @@ class StudioSession:
         model = model or spec.default_model
         with self._lock:
             source, parent = self.source, self.parent_id()
-            seed = None if self.seed is None else self.seed + self.runs
+            # A seed is always chosen here, so it is recorded even when the studio draws random ones.
+            seed = secrets.randbelow(2**31) if self.seed is None else self.seed + self.runs
             self.runs += 1
             title = result_title(self.title, technique, self._count(technique) + 1)
         if technique == "arcnn":
             from ..techniques.arcnn import enhance
 
-            result, comp = enhance(source, model=model, seed=seed, parent=parent, title=title,
-                                   return_composition=True, **params)
+            result = enhance(source, model=model, seed=seed, save=False, **params)
         elif technique == "gan":
             from ..techniques.gan.sample import accompany
 
             # The GAN writes the whole accompaniment: it reads the melody alone, so "again" replaces, never stacks.
-            melody = source.replace(tracks=source.tracks[:1])
-            result, comp = accompany(melody, model=model, seed=seed, parent=parent, title=title,
-                                     return_composition=True)
+            result = accompany(source.replace(tracks=source.tracks[:1]), model=model, seed=seed, save=False)
         elif technique == "transformer":
             from ..techniques.transformer.sample import extend
 
-            result, comp = extend(source, model=model, seed=seed, parent=parent, title=title,
-                                  return_composition=True, **params)
+            result = extend(source, model=model, seed=seed, save=False, **params)
         else:  # pragma: no cover - technique_spec refuses others
             raise CapsuleError(f"no technique {technique!r}")
+        # Saved here, not by the library function, so a studio given its own store keeps everything there.
+        comp = self.store.add(result, technique=technique, title=title, model=model, parent=parent,
+                              parameters={**params, "seed": seed, "notes_before": len(source.notes),
+                                          "notes_after": len(result.notes)})
         return self._add(Version(result, comp, technique, source, result))
 
     def edit_output(self, score: Score) -> Version:
