@@ -47,8 +47,12 @@ _LAZY = {
     "accompany": "techniques.gan.sample",
     # pictures
     "plot_pianoroll": "plot", "plot_loss": "plot", "compare_pianorolls": "plot", "pitch_label": "plot",
-    "show": "show", "show_pair": "show", "live_plot": "show", "metrics_table": "show", "plot_against_baseline": "show", "download_link": "show",
+    # what a notebook cell shows
+    "show": "show", "show_pair": "show", "live_plot": "show", "metrics_table": "show",
+    "plot_against_baseline": "show", "download_link": "show",
     "model_history": "models", "model_card_text": "models",
+    # the music studio in one cell
+    "Studio": "widgets.studio",
 }
 
 __all__ = ["CapsuleError", "Note", "Track", "Score", "DEFAULT_RESOLUTION", "MODEL_RESOLUTION", *_LAZY, "doctor"]

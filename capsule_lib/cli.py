@@ -591,14 +591,22 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--json", action="store_true")
     x.set_defaults(func=cmd_cross_validate)
 
+    # Defaults and ranges: the one definition of each technique's parameters (techniques/*/params.py).
+    from .techniques.spec import technique_spec
+
+    ar, tf = technique_spec("arcnn"), technique_spec("transformer")
     n = sub.add_parser("enhance", help="AR-CNN: add and remove notes of a melody, Bach-style")
     n.add_argument("input", metavar="IN", help="MIDI file, sample name or composition id")
     n.add_argument("-o", "--output", required=True, metavar="OUT.mid")
-    n.add_argument("--model", default="arcnn-bach")
-    n.add_argument("--iterations", type=int, default=12, help="sampling iterations, 1-100 (default 12)")
-    n.add_argument("--max-remove-pct", type=float, default=20.0, help="max %% of input notes removed, 0-100 (default 20)")
-    n.add_argument("--max-notes-added", "--max-add", type=int, default=40, help="max notes added, 0-1000 (default 40)")
-    n.add_argument("--creative-risk", type=float, default=1.0, help="sampling temperature, 0-4 (default 1)")
+    n.add_argument("--model", default=ar.default_model)
+    it, rm, ad, cr = (ar[k] for k in ("sampling_iterations", "max_remove_pct", "max_notes_added", "creative_risk"))
+    n.add_argument("--iterations", type=int, default=it.default, help=f"sampling iterations, {it.bounds()} (default {it.default})")
+    n.add_argument("--max-remove-pct", type=float, default=rm.default,
+                   help=f"max %% of input notes removed, {rm.bounds()} (default {rm.default:g})")
+    n.add_argument("--max-notes-added", "--max-add", type=int, default=ad.default,
+                   help=f"max notes added, {ad.bounds()} (default {ad.default})")
+    n.add_argument("--creative-risk", type=float, default=cr.default,
+                   help=f"sampling temperature, {cr.bounds()} (default {cr.default:g})")
     n.add_argument("--seed", type=int, default=None)
     n.add_argument("--harmonize", action="store_true", help="keep the melody, write voices beneath it")
     n.add_argument("--title")
@@ -607,13 +615,15 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser("extend", help="Transformer: extend a melody by up to 30 s (or more)")
     x.add_argument("input", metavar="IN", help="MIDI file, sample name or composition id")
     x.add_argument("-o", "--output", required=True, metavar="OUT.mid")
-    x.add_argument("--model", default="transformer-classical")
-    x.add_argument("--sampling", default="topk", choices=["topk", "nucleus", "random"])
+    x.add_argument("--model", default=tf.default_model)
+    x.add_argument("--sampling", default=tf["sampling"].default, choices=list(tf["sampling"].values))
     x.add_argument("--threshold", type=float, default=None, help="0.1-0.99: TopK fraction of the 310 tokens, "
                    "Nucleus cumulative probability; ignored for random")
-    x.add_argument("--creative-risk", type=float, default=1.0, help="sampling temperature (default 1)")
+    x.add_argument("--creative-risk", type=float, default=tf["creative_risk"].default,
+                   help=f"sampling temperature (default {tf['creative_risk'].default:g})")
     x.add_argument("--input-duration", type=float, default=None, help="seconds from the end used as the prompt")
-    x.add_argument("--extension-duration", type=float, default=30.0, help="seconds to generate (default 30)")
+    x.add_argument("--extension-duration", type=float, default=tf["extension_duration"].default,
+                   help=f"seconds to generate (default {tf['extension_duration'].default:g})")
     x.add_argument("--max-rest", type=float, default=None, help="longer silences are compressed to this (s)")
     x.add_argument("--max-note-length", type=float, default=None, help="longer notes are shortened to this (s)")
     x.add_argument("--seed", type=int, default=None)

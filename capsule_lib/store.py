@@ -51,6 +51,7 @@ __all__ = [
 _ID_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]*")
 _LOCK_NAME = ".lock"
 _STALE_SECONDS = 3600  # leftovers of a killed process older than this are swept
+MAX_TITLE = 256
 
 
 # -- shared helpers (also used by capsule_lib.models) -------------------------------
@@ -432,6 +433,20 @@ class CompositionStore:
         except FileNotFoundError:
             raise CapsuleError(f"no composition {folder.name}") from None
         shutil.rmtree(trash, ignore_errors=True)
+
+    def rename(self, ref, title: str) -> Composition:
+        """Give composition ``ref`` a new title (1-256 characters, not only spaces); returns the record."""
+        if not isinstance(title, str) or not title.strip():
+            raise CapsuleError("a composition's title cannot be empty")
+        title = " ".join(title.split())  # one line: titles show in lists and trees
+        if len(title) > MAX_TITLE:
+            raise CapsuleError(f"a composition's title is at most {MAX_TITLE} characters, not {len(title)}")
+
+        def change(comp: Composition) -> Composition:
+            comp.title = title
+            return comp
+
+        return self._update(ref, change)
 
     def tag(self, ref, key: str, value: str = "") -> Composition:
         """Set the user tag ``key`` to ``value``; returns the updated record."""

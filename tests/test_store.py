@@ -268,6 +268,23 @@ def test_tag_untag_persist(store):
     assert store.get(comp.id).tags["capsule:technique"] == "arcnn"
 
 
+def test_rename_changes_only_the_title_and_keeps_it_on_one_line(store):
+    parent = store.add(melody(), technique="sample", title="tune")
+    comp = store.add(melody(2), technique="arcnn", parent=parent.id, tags={"mood": "calm"})
+    renamed = store.rename(comp.id[:20], "  My   best\ttune ")
+    assert renamed.title == "My best tune"
+    again = CompositionStore(store.home).get(comp.id)
+    assert again.title == "My best tune"
+    assert (again.parent, again.tags, again.technique, again.created) == (parent.id, comp.tags, "arcnn", comp.created)
+    assert store.load(comp.id).notes == melody(2).notes
+    for bad in ("", "   ", None, "x" * 257):
+        with pytest.raises(CapsuleError):
+            store.rename(comp.id, bad)
+    assert store.get(comp.id).title == "My best tune"
+    with pytest.raises(CapsuleError, match="no composition"):
+        store.rename("nope", "title")
+
+
 def test_bad_tags_at_add_save_nothing(store):
     with pytest.raises(TagError, match="reserved"):
         store.add(melody(), technique="gan", tags={"capsule:model": "fake"})

@@ -5,20 +5,42 @@ import torch
 
 from capsule_lib import CapsuleError, CompositionStore, ModelRegistry, load_sample
 from capsule_lib.techniques.arcnn import ArcnnConfig, ArcnnUNet
+from capsule_lib.techniques.spec import technique_spec
 from capsule_lib.widgets import (
-    ArcnnPanel, GanPanel, TransformerPanel, available_techniques, instrument_options, model_picker, technique_panel,
+    ArcnnPanel, GanPanel, ParameterForm, TransformerPanel, available_techniques, instrument_options, model_picker,
+    technique_panel,
 )
 
 
-def test_controls_use_the_console_names_ranges_and_defaults():
+def test_controls_are_the_techniques_own_definition_on_one_form():
     panel = ArcnnPanel(load_sample("twinkle_twinkle"), show=False)
-    c = panel.controls
-    assert c["sampling_iterations"].description == "Sampling iterations"
-    assert (c["sampling_iterations"].min, c["sampling_iterations"].max, c["sampling_iterations"].value) == (1, 100, 12)
-    assert (c["max_remove_pct"].min, c["max_remove_pct"].max) == (0, 100)
-    assert (c["max_notes_added"].min, c["max_notes_added"].max) == (0, 1000)
-    assert (c["creative_risk"].min, c["creative_risk"].max, c["creative_risk"].value) == (0.0, 4.0, 1.0)
+    rows = {r["name"]: r for r in panel.form.parameters}
+    assert list(rows) == ["model", *technique_spec("arcnn").names]
+    assert rows["sampling_iterations"]["label"] == "Sampling iterations"
+    assert (rows["sampling_iterations"]["min"], rows["sampling_iterations"]["max"]) == (1, 100)
+    assert (rows["max_remove_pct"]["min"], rows["max_remove_pct"]["max"], rows["max_remove_pct"]["unit"]) == (0, 100, "%")
+    assert (rows["max_notes_added"]["min"], rows["max_notes_added"]["max"]) == (0, 1000)
+    assert (rows["creative_risk"]["min"], rows["creative_risk"]["max"]) == (0, 4)
+    assert rows["harmonize"]["label"] == "Harmonize" and rows["harmonize"]["kind"] == "bool"
+    assert panel.parameters == technique_spec("arcnn").defaults() and panel.model == "arcnn-bach"
     assert panel.button.description == "Enhance again"
+    # item 8 of issue 14: short labels (the explanation is help text), a button sized to its label
+    assert all(len(r["label"]) <= 32 for r in panel.form.parameters)
+    assert panel.button.layout.width == "auto"
+
+
+def test_the_form_checks_values_against_the_definition():
+    form = ParameterForm("arcnn")
+    form["creative_risk"] = 2
+    assert form["creative_risk"] == 2.0 and form.values["sampling_iterations"] == 12
+    form.values = {**form.values, "sampling_iterations": 7.0}  # what a browser slider sends
+    assert form["sampling_iterations"] == 7 and isinstance(form["sampling_iterations"], int)
+    for bad in ({"creative_risk": 9}, {"temperature": 1}, {"harmonize": "yes"}):
+        with pytest.raises(CapsuleError):
+            form.values = {**form.values, **bad}
+    assert form["creative_risk"] == 2.0
+    form.reset()
+    assert form.values == technique_spec("arcnn").defaults()
 
 
 def test_model_picker_lists_sample_then_custom_finished_models():
@@ -44,8 +66,8 @@ def test_enhance_again_chains_compositions_with_parents_and_parameters():
     origin = store.add(melody, technique="sample")
     seen = []
     panel = ArcnnPanel(melody, origin.id, seed=5, show=False, on_result=lambda s, c: seen.append(c.id))
-    panel.controls["sampling_iterations"].value = 3
-    panel.controls["max_notes_added"].value = 6
+    panel.form["sampling_iterations"] = 3
+    panel.form["max_notes_added"] = 6
     first, c1 = panel.run()
     second, c2 = panel.run()
     assert c1.parent == origin.id and c2.parent == c1.id
@@ -53,13 +75,16 @@ def test_enhance_again_chains_compositions_with_parents_and_parameters():
     assert (c1.parameters["seed"], c2.parameters["seed"]) == (5, 6)
     assert seen == [c1.id, c2.id]
     assert panel.current == second and store.load(c2.id).notes == second.notes
-    assert "saved" in panel.status.value
+    # The result line names the composition, what made it and its parent -- not its id.
+    assert (c1.title, c2.title) == ("Twinkle, Twinkle, Little Star – AR-CNN 1", "Twinkle, Twinkle, Little Star – AR-CNN 2")
+    assert "Saved <q>Twinkle, Twinkle, Little Star – AR-CNN 2</q>, made by AR-CNN with arcnn-bach from " \
+           "<q>Twinkle, Twinkle, Little Star – AR-CNN 1</q>" in panel.status.value
+    assert c2.id not in panel.status.value
 
 
 def test_button_reports_errors_in_the_panel_instead_of_raising():
     panel = ArcnnPanel(load_sample("twinkle_twinkle"), show=False)
-    panel.model.options = [("gone", "gone")]
-    panel.model.value = "gone"
+    panel.form.set_rows([model_parameter_named("gone"), *technique_spec("arcnn").parameters])  # a model deleted meanwhile
     panel._clicked()
     assert "gone" in panel.status.value and panel.results == []
 
@@ -79,12 +104,13 @@ def test_technique_panel_dispatch():
 def test_extend_again_chains_transformer_compositions():
     melody = load_sample("twinkle_twinkle")
     panel = TransformerPanel(melody, seed=2, show=False)
-    c = panel.controls
-    assert c["sampling"].value == "topk" and [v for _, v in c["sampling"].options] == ["topk", "nucleus", "random"]
-    assert (c["threshold"].min, c["threshold"].max) == (0.1, 0.99)
+    rows = {r["name"]: r for r in panel.form.parameters}
+    assert panel.form["sampling"] == "topk" and [v for _, v in rows["sampling"]["choices"]] == ["topk", "nucleus", "random"]
+    assert (rows["threshold"]["min"], rows["threshold"]["max"]) == (0.1, 0.99)
+    assert (rows["extension_duration"]["min"], rows["extension_duration"]["max"]) == (1.0, 60.0)
     assert panel.button.description == "Extend again"
-    c["extension_duration"].value = 4.0
-    c["sampling"].value = "nucleus"
+    panel.form["extension_duration"] = 4.0
+    panel.form["sampling"] = "nucleus"
     first, c1 = panel.run()
     second, c2 = panel.run()
     assert c2.parent == c1.id and c1.technique == "transformer"
@@ -110,9 +136,10 @@ def test_accompany_again_applies_the_chosen_instruments_and_chains_compositions(
     melody = load_sample("twinkle_twinkle")
     panel = GanPanel(melody, model="tiny-gan", seed=4, show=False)
     assert panel.button.description == "Accompany again"
-    assert {k: dd.value for k, dd in panel.instruments.items()} == {"violin 2": 40, "viola": 41, "cello": 42}
+    assert panel.instruments == {"violin 2": 40, "viola": 41, "cello": 42}
+    assert [r.label for r in panel.form.rows] == ["Model", "violin 2", "viola", "cello"]
     assert len(instrument_options()) == 128 and instrument_options()[41] == ("41 Viola", 41)
-    panel.instruments["viola"].value = 71  # clarinet
+    panel.form["instrument:viola"] = 71  # clarinet
     first, c1 = panel.run()
     second, c2 = panel.run()
     for result in (first, second):
@@ -122,3 +149,18 @@ def test_accompany_again_applies_the_chosen_instruments_and_chains_compositions(
     assert c2.parent == c1.id and (c1.parameters["seed"], c2.parameters["seed"]) == (4, 5)
     assert c1.parameters["instruments"]["viola"] == 71 and c1.technique == "gan"
     assert CompositionStore().load(c2.id).tracks[2].program == 71
+
+
+def model_parameter_named(name: str):
+    from capsule_lib.techniques.spec import Parameter
+
+    return Parameter("model", "Model", "choice", name, choices=((name, name),))
+
+
+def test_choosing_another_gan_model_brings_its_tracks_and_their_instruments():
+    _tiny_gan("tiny-a")
+    panel = GanPanel(load_sample("twinkle_twinkle"), model="tiny-a", show=False)
+    panel.form["instrument:viola"] = 71
+    panel.form["model"] = "musegan-chorale"
+    assert panel.instruments == {"alto": 52, "tenor": 52, "bass": 52}
+    assert [r.label for r in panel.form.rows] == ["Model", "alto", "tenor", "bass"]

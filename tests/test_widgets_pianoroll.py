@@ -247,3 +247,30 @@ def test_switching_track_and_replacing_the_score(score):
     assert ed.notes == as_dicts(edit.transpose(score, 2)) and ed.dirty
     with pytest.raises(CapsuleError, match="needs a Score"):
         ed.score = None
+
+
+# -- issue 14 item 8 and the studio: read-only views, real audio, the whole piece in view -------------
+def test_a_read_only_roll_refuses_edits_and_marks_no_track_editable(score):
+    ed = PianoRollEditor(score, editable=False)
+    assert [t["editable"] for t in ed.tracks] == [False, False, False]
+    with pytest.raises(CapsuleError, match="read-only"):
+        ed.toggle(0, 72)
+    msg(ed, op="toggle", start=0, pitch=72)
+    assert ed.score is score and ed.status_level == "error" and "read-only" in ed.status
+    ed.editable = True
+    assert ed.tracks[0]["editable"] is True
+
+
+def test_the_roll_opens_fitted_to_the_whole_piece(score):
+    ed = PianoRollEditor(score)
+    assert ed.fit is True  # the browser spreads every bar over the view; zooming turns it off
+
+
+def test_audio_is_rendered_in_the_kernel_and_follows_edits(score):
+    ed = PianoRollEditor(score, audio=True)
+    assert ed.wait_audio(60)
+    first = ed.audio
+    assert ed.audio_mime in ("audio/mpeg", "audio/wav") and len(first) > 1000
+    ed.toggle(48, 72)  # an edit: stale audio is dropped at once, the new render follows
+    assert ed.wait_audio(60) and ed.audio and ed.audio != first
+    assert PianoRollEditor(score).audio == b""  # without audio=True the browser's synth plays

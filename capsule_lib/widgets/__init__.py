@@ -1,4 +1,4 @@
-"""Studio widgets for notebooks: the virtual keyboard, the piano-roll editor and technique panels.
+"""Studio widgets for notebooks: the studio, the virtual keyboard, the piano-roll editor and technique panels.
 
 Each widget is an ``anywidget.AnyWidget`` (a Python class with synced traits plus one plain
 ES module in ``static/``, no build step); the logic lives in Python where it is tested, the
@@ -16,7 +16,8 @@ _LAZY = {
     "PianoRollEditor": "pianoroll",
     "technique_panel": "panels", "arcnn_panel": "panels", "model_picker": "panels", "ArcnnPanel": "panels",
     "available_techniques": "panels", "TransformerPanel": "panels", "transformer_panel": "panels",
-    "GanPanel": "panels", "gan_panel": "panels", "instrument_options": "panels",
+    "GanPanel": "panels", "gan_panel": "panels", "instrument_options": "panels", "model_choices": "panels",
+    "ParameterForm": "form", "Studio": "studio",
 }
 
 __all__ = list(_LAZY)

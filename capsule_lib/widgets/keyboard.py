@@ -20,6 +20,7 @@ import traitlets
 from .. import edit
 from ..errors import CapsuleError
 from ..score import DEFAULT_RESOLUTION, Note, Score, Track
+from .theme import themed_css
 
 __all__ = ["VirtualKeyboard", "HOT_KEYS", "N_KEYS", "MIN_OCTAVE", "MAX_OCTAVE"]
 
@@ -108,7 +109,7 @@ class VirtualKeyboard(anywidget.AnyWidget):
     """
 
     _esm = _STATIC / "keyboard.js"
-    _css = _STATIC / "keyboard.css"
+    _css = themed_css("keyboard.css")
 
     tempo = traitlets.Int(120).tag(sync=True)
     metronome = traitlets.Bool(False).tag(sync=True)

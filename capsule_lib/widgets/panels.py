@@ -1,11 +1,13 @@
-"""Technique panels: the console's parameter controls as ipywidgets, wired to the library.
+"""Technique panels: a technique's parameters, read from its definition, wired to the library.
 
-A panel holds an input score, shows the technique's parameters with the console's names
-and ranges, a model picker (sample and custom models of that technique) and a run button
-("Enhance again" for AR-CNN, "Accompany again" for the GAN, "Extend again" for the Transformer).  Every press calls the library function, which saves a new
-composition whose parent is the previous result (or the input's composition), so the
-history of a session is kept.  The work is done by :meth:`ArcnnPanel.run`, which tests and
-scripts can call without clicking.
+A panel holds an input score and shows one aligned form (:class:`~capsule_lib.widgets.form.ParameterForm`):
+the model (sample and custom models of that technique) and the technique's parameters with the
+console's names, ranges and defaults, as :mod:`capsule_lib.techniques.spec` defines them -- never
+written again here.  Its run button ("Enhance again" for AR-CNN, "Accompany again" for the GAN,
+"Extend again" for the Transformer) calls the library function, which saves a new composition
+whose parent is the previous result (or the input's composition), so the history of a session is
+kept; the result line names it (title, technique, model, parent).  The work is done by
+:meth:`_TechniquePanel.run`, which tests and scripts can call without clicking.
 
 :func:`technique_panel` picks the panel of a technique by name.
 """
@@ -16,40 +18,19 @@ from typing import Callable
 
 from ..errors import CapsuleError
 from ..score import Score
+from ..techniques.spec import Parameter, technique_spec
 
 __all__ = ["ArcnnPanel", "GanPanel", "TransformerPanel", "arcnn_panel", "gan_panel", "transformer_panel",
-           "technique_panel", "model_picker", "available_techniques", "instrument_options"]
-
-#: The console's names for the AR-CNN parameters, with their ranges, steps and defaults.
-ARCNN_CONTROLS = {
-    "sampling_iterations": ("Sampling iterations", 1, 100, 1, 12),
-    "max_remove_pct": ("Maximum input notes to remove (%)", 0, 100, 1, 20),
-    "max_notes_added": ("Maximum number of notes to add", 0, 1000, 1, 40),
-    "creative_risk": ("Creative risk", 0.0, 4.0, 0.1, 1.0),
-}
-
-
-#: The console's names for the Transformer parameters, with their ranges, steps and defaults.
-TRANSFORMER_CONTROLS = {
-    "sampling": ("Sampling technique", [("TopK", "topk"), ("Nucleus", "nucleus"), ("Random", "random")], "topk"),
-    "threshold": ("Sampling threshold", 0.1, 0.99, 0.01, 0.8),
-    "creative_risk": ("Creative risk", 0.1, 4.0, 0.1, 1.0),
-    "input_duration": ("Input duration (s)", 1.0, 60.0, 1.0, 10.0),
-    "extension_duration": ("Track extension duration (s)", 1.0, 60.0, 1.0, 30.0),
-    "max_rest": ("Maximum rest time (s)", 0.1, 10.0, 0.1, 2.0),
-    "max_note_length": ("Maximum note length (s)", 0.1, 10.0, 0.1, 2.0),
-}
-
+           "technique_panel", "model_picker", "model_choices", "model_parameter", "available_techniques",
+           "instrument_options", "instrument_parameter"]
 
 def available_techniques() -> list[str]:
     """Techniques that have a panel now."""
     return list(_PANELS)
 
 
-def model_picker(technique: str, value: str | None = None, registry=None):
-    """A dropdown of the finished sample and custom models of ``technique`` (sample models first)."""
-    import ipywidgets as w
-
+def model_choices(technique: str, registry=None) -> list[tuple[str, str]]:
+    """``[("arcnn-bach (sample)", "arcnn-bach"), ...]``: the finished models of ``technique``, sample models first."""
     from ..models import ModelRegistry
 
     registry = registry if registry is not None else ModelRegistry()
@@ -57,16 +38,34 @@ def model_picker(technique: str, value: str | None = None, registry=None):
     if not cards:
         raise CapsuleError(f"no finished {technique} model: train one or import one first")
     cards.sort(key=lambda c: (not c.sample, c.name))
-    options = [(f"{c.name} ({'sample' if c.sample else 'custom'})", c.name) for c in cards]
+    return [(f"{c.name} ({'sample' if c.sample else 'custom'})", c.name) for c in cards]
+
+
+def model_parameter(technique: str, value: str | None = None, registry=None) -> Parameter:
+    """The model choice as a form row ("Model": the finished sample and custom models of ``technique``)."""
+    options = model_choices(technique, registry)
     names = [name for _, name in options]
     if value is not None and value not in names:
         raise CapsuleError(f"no finished {technique} model named {value}")
-    return w.Dropdown(options=options, value=value or names[0], description="Model",
+    default = technique_spec(technique).default_model
+    return Parameter("model", "Model", "choice", value or (default if default in names else names[0]),
+                     choices=tuple(options), help="Sample models ship with the project; custom models are ones you trained.")
+
+
+def model_picker(technique: str, value: str | None = None, registry=None):
+    """A dropdown of the finished sample and custom models of ``technique`` (sample models first)."""
+    import ipywidgets as w
+
+    row = model_parameter(technique, value, registry)
+    return w.Dropdown(options=list(row.choices), value=row.default, description="Model",
                       style={"description_width": "initial"})
 
 
 class _TechniquePanel:
     """Controls for one input melody; each run saves a composition and becomes the next input.
+
+    The controls are the technique's own definition (:mod:`capsule_lib.techniques.spec`):
+    the console's labels, ranges and defaults, on one aligned form with the model first.
 
     Parameters
     ----------
@@ -75,7 +74,7 @@ class _TechniquePanel:
     parent : str, optional
         The composition ``score`` came from (recorded as the first result's parent).
     model : str, optional
-        The model to pre-select (default: the first sample model).
+        The model to pre-select (default: the technique's sample model).
     chain : bool
         If True (default), each press works on the previous result ("... again");
         otherwise every press starts again from ``score``.
@@ -88,42 +87,46 @@ class _TechniquePanel:
     """
 
     technique = ""
-    controls_spec: dict = {}
-    verb = ""
     icon = "magic"
 
     def __init__(self, score: Score, parent: str | None = None, *, model: str | None = None, chain: bool = True,
                  seed: int | None = 0, on_result: Callable | None = None, show: bool = True, registry=None):
         import ipywidgets as w
 
+        from .form import ParameterForm
+        from .theme import ROOT_CLASS
+
         if not isinstance(score, Score):
             raise CapsuleError(f"the {self.technique} panel needs a Score, not {type(score).__name__}")
+        self.spec = technique_spec(self.technique)
         self.input, self.current, self.parent = score, score, parent
         self.chain, self.seed, self.on_result, self.show = chain, seed, on_result, show
         self.results: list = []  # (score, composition) per run
-        self.model = model_picker(self.technique, model, registry)
-        self.controls = {}
-        for key, spec in self.controls_spec.items():
-            label = spec[0]
-            style, layout = {"description_width": "initial"}, w.Layout(width="460px")
-            if isinstance(spec[1], (list, tuple)):  # a choice
-                self.controls[key] = w.Dropdown(options=spec[1], value=spec[2], description=label, style=style)
-                continue
-            _, lo, hi, step, default = spec
-            cls = w.FloatSlider if isinstance(step, float) else w.IntSlider
-            self.controls[key] = cls(value=default, min=lo, max=hi, step=step, description=label, style=style,
-                                     layout=layout)
-        self.extra = self._extra_widgets()
-        self.button = w.Button(description=f"{self.verb} again" if chain else self.verb, button_style="primary",
-                               icon=self.icon)
-        self.status = w.HTML("")
+        self.registry = registry
+        self.form = ParameterForm([model_parameter(self.technique, model, registry), *self.spec.parameters,
+                                   *self._extra_rows(model)], title=f"{self.spec.title} parameters")
+        self.form.observe(self._form_changed, names="values")
+        verb = f"{self.spec.verb} again" if chain else self.spec.verb
+        self.button = w.Button(description=verb, button_style="primary", icon=self.icon, tooltip=verb,
+                               layout=w.Layout(width="auto"))
+        self.status = w.HTML("", layout=w.Layout(flex="1 1 auto"))
         self.output = w.Output()
         self.button.on_click(lambda _: self._clicked())
-        self.widget = w.VBox([self.model, *self.controls.values(), *self.extra, w.HBox([self.button, self.status]),
-                              self.output])
+        title = w.HTML(f"<div class='cc-heading'>{self.spec.title}</div><div class='cc-note'>{self.spec.summary}</div>")
+        self.widget = w.VBox([title, self.form, w.HBox([self.button, self.status]), self.output])
+        self.widget.add_class(ROOT_CLASS)
+        self.widget.add_class("cc-card")
 
-    def _extra_widgets(self) -> list:
+    @property
+    def model(self) -> str:
+        """The chosen model's name."""
+        return self.form["model"]
+
+    def _extra_rows(self, model: str | None) -> list:
         return []
+
+    def _form_changed(self, change) -> None:
+        pass
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -132,34 +135,47 @@ class _TechniquePanel:
 
     @property
     def parameters(self) -> dict:
-        """The current control values under the library's parameter names."""
-        return {key: control.value for key, control in self.controls.items()}
+        """The current values of the technique's parameters, under the library's names."""
+        return {name: self.form[name] for name in self.spec.names}
 
-    def _call(self, source: Score, seed, parent):  # pragma: no cover - subclasses
+    def _call(self, source: Score, seed, parent, title):  # pragma: no cover - subclasses
         raise NotImplementedError
 
     def run(self):
         """Run the technique once with the current settings; returns ``(score, composition)``."""
+        from ..store import CompositionStore
+        from .describe import composition_line, result_title
+
         source = self.current if self.chain else self.input
         parent = self.results[-1][1].id if (self.chain and self.results) else self.parent
         seed = None if self.seed is None else self.seed + len(self.results)
-        result, comp = self._call(source, seed, parent)
+        base = self.input.title or "melody"
+        result, comp = self._call(source, seed, parent, result_title(base, self.technique, len(self.results) + 1))
         self.results.append((result, comp))
         self.current = result
         added = sum(len(t.notes) for t in result.tracks) - sum(len(t.notes) for t in source.tracks)
-        self.status.value = (f"saved <code>{comp.id}</code> (run {len(self.results)}, {added:+d} notes)")
+        parent_comp = None
+        if comp.parent:
+            try:
+                parent_comp = CompositionStore().get(comp.parent)
+            except CapsuleError:
+                parent_comp = None
+        self.status.value = (f"<span class='cc-result'>Saved {composition_line(comp, parent_comp, as_html=True)}"
+                             f" <span class='cc-muted'>(run {len(self.results)}, {added:+d} notes)</span></span>")
         if self.on_result is not None:
             self.on_result(result, comp)
         return result, comp
 
     def _clicked(self):
+        import html
+
         with self.output:
             self.output.clear_output(wait=True)
             try:
                 before = self.current if self.chain else self.input
                 result, _ = self.run()
             except CapsuleError as exc:
-                self.status.value = f"<span style='color:#b00'>{exc}</span>"
+                self.status.value = f"<span class='cc-error' role='alert'>{html.escape(str(exc))}</span>"
                 return
             if self.show:
                 self._draw(before, result)
@@ -177,22 +193,15 @@ class _TechniquePanel:
 
 
 class ArcnnPanel(_TechniquePanel):
-    """AR-CNN controls (the console's names and ranges) with "Enhance again"."""
+    """AR-CNN controls (the console's names and ranges, and Harmonize) with "Enhance again"."""
 
-    technique, controls_spec, verb, icon = "arcnn", ARCNN_CONTROLS, "Enhance", "magic"
+    technique, icon = "arcnn", "magic"
 
-    def _extra_widgets(self):
-        import ipywidgets as w
-
-        self.harmonize = w.Checkbox(value=False, description="Harmonize (keep the melody, add voices beneath)",
-                                    style={"description_width": "initial"})
-        return [self.harmonize]
-
-    def _call(self, source, seed, parent):
+    def _call(self, source, seed, parent, title):
         from ..techniques.arcnn import enhance
 
-        return enhance(source, model=self.model.value, seed=seed, harmonize=self.harmonize.value, parent=parent,
-                       return_composition=True, **self.parameters)
+        return enhance(source, model=self.model, seed=seed, parent=parent, title=title, return_composition=True,
+                       **self.parameters)
 
 
 def instrument_options() -> list[tuple[str, int]]:
@@ -200,6 +209,12 @@ def instrument_options() -> list[tuple[str, int]]:
     import pretty_midi
 
     return [(f"{p} {pretty_midi.program_to_instrument_name(p)}", p) for p in range(128)]
+
+
+def instrument_parameter(track: str, program: int) -> Parameter:
+    """A form row choosing the General MIDI instrument of ``track`` (named ``instrument:<track>``)."""
+    return Parameter(f"instrument:{track}", track, "choice", int(program), choices=tuple(instrument_options()),
+                     help=f"The General MIDI instrument that plays the {track} track.")
 
 
 class GanPanel(_TechniquePanel):
@@ -210,49 +225,43 @@ class GanPanel(_TechniquePanel):
     Choosing another model resets the instrument choices to that genre's defaults.
     """
 
-    technique, controls_spec, verb, icon = "gan", {}, "Accompany", "music"
+    technique, icon = "gan", "music"
 
-    def _extra_widgets(self):
-        import ipywidgets as w
+    def _extra_rows(self, model):
+        return self._instrument_rows(model or model_parameter("gan", None, self.registry).default)
 
-        self.instrument_box = w.VBox([])
-        self.instruments: dict[str, object] = {}
-        self.model.observe(lambda _: self._reset_instruments(), names="value")
-        self._reset_instruments()
-        return [w.HTML("<b>Instruments</b> (General MIDI; drums cannot change)"), self.instrument_box]
-
-    def _reset_instruments(self):
-        import ipywidgets as w
-
+    def _instrument_rows(self, model: str) -> list:
         from ..techniques.gan.sample import load_gan
 
-        spec = load_gan(self.model.value).spec
-        self.instruments = {}
-        rows = []
-        for name, program, drum in zip(spec.tracks[1:], spec.programs[1:], spec.is_drum[1:]):
-            if drum:
-                rows.append(w.HTML(f"{name}: drum kit"))
-                continue
-            dd = w.Dropdown(options=instrument_options(), value=program, description=name,
-                            style={"description_width": "initial"}, layout=w.Layout(width="360px"))
-            self.instruments[name] = dd
-            rows.append(dd)
-        self.instrument_box.children = rows
+        spec = load_gan(model).spec
+        return [instrument_parameter(name, program)
+                for name, program, drum in zip(spec.tracks[1:], spec.programs[1:], spec.is_drum[1:]) if not drum]
+
+    def _form_changed(self, change) -> None:
+        if change["old"].get("model") != change["new"].get("model"):
+            rows = [r for r in self.form.rows if not r.name.startswith("instrument:")]
+            self.form.set_rows([*rows, *self._instrument_rows(change["new"]["model"])],
+                               values={"model": change["new"]["model"]})
+
+    @property
+    def instruments(self) -> dict[str, int]:
+        """``{track: program}`` chosen for the accompaniment tracks (drum tracks are not listed)."""
+        return {k.split(":", 1)[1]: v for k, v in self.form.values.items() if k.startswith("instrument:")}
 
     @property
     def parameters(self) -> dict:
-        return {"instruments": {name: dd.value for name, dd in self.instruments.items()}}
+        return {"instruments": self.instruments}
 
-    def _call(self, source, seed, parent):
+    def _call(self, source, seed, parent, title):
         from ..edit import set_instrument
         from ..store import save_composition
         from ..techniques.gan.sample import accompany
 
         melody = source.replace(tracks=source.tracks[:1]) if self.results and self.chain else source
-        result = accompany(melody, model=self.model.value, seed=seed, save=False)
-        for name, program in self.parameters["instruments"].items():
+        result = accompany(melody, model=self.model, seed=seed, save=False)
+        for name, program in self.instruments.items():
             result = set_instrument(result, name, program)
-        comp = save_composition(result, "gan", model=self.model.value, parent=parent,
+        comp = save_composition(result, "gan", model=self.model, parent=parent, title=title,
                                 parameters={"seed": seed, **self.parameters})
         return result, comp
 
@@ -260,12 +269,12 @@ class GanPanel(_TechniquePanel):
 class TransformerPanel(_TechniquePanel):
     """Transformer controls (the console's names and ranges) with "Extend again"."""
 
-    technique, controls_spec, verb, icon = "transformer", TRANSFORMER_CONTROLS, "Extend", "forward"
+    technique, icon = "transformer", "forward"
 
-    def _call(self, source, seed, parent):
+    def _call(self, source, seed, parent, title):
         from ..techniques.transformer.sample import extend
 
-        return extend(source, model=self.model.value, seed=seed, parent=parent, return_composition=True,
+        return extend(source, model=self.model, seed=seed, parent=parent, title=title, return_composition=True,
                       **self.parameters)
 
     def _draw(self, before: Score, after: Score):

@@ -44,6 +44,8 @@ from .. import edit
 from ..errors import CapsuleError
 from ..midi import midi_bytes as _score_midi_bytes
 from ..score import Score
+from .sound import AudioRenderer
+from .theme import themed_css
 
 __all__ = ["PianoRollEditor", "TRACK_COLOURS"]
 
@@ -75,6 +77,11 @@ class PianoRollEditor(anywidget.AnyWidget):
     grid : int, optional
         Steps per grid cell: clicks snap to it and new notes last one cell.
         Default one 16th note, ``resolution // 4`` (at least 1).
+    audio : bool
+        Render the score in the kernel (FluidSynth or the built-in synth) after every change
+        and play that, with the playhead following it; otherwise the browser beeps the notes.
+    editable : bool
+        False shows the score read-only (no edits, no Apply or Download buttons).
 
     Attributes
     ----------
@@ -95,7 +102,7 @@ class PianoRollEditor(anywidget.AnyWidget):
     """
 
     _esm = _STATIC / "pianoroll.js"
-    _css = _STATIC / "pianoroll.css"
+    _css = themed_css("pianoroll.css")
 
     # Drawing
     notes = t.List(t.Dict(), help="every note: {track, start, pitch, duration, velocity}").tag(sync=True)
@@ -108,11 +115,15 @@ class PianoRollEditor(anywidget.AnyWidget):
     total_steps = t.Int(0, help="width of the roll in steps (whole bars, one empty bar after the end)").tag(sync=True)
     pitch_low = t.Int(48).tag(sync=True)
     pitch_high = t.Int(72).tag(sync=True)
-    zoom = t.Float(1.0, help=f"horizontal zoom, {MIN_ZOOM}-{MAX_ZOOM}").tag(sync=True)
+    zoom = t.Float(1.0, help=f"horizontal zoom, {MIN_ZOOM}-{MAX_ZOOM} (used when fit is False)").tag(sync=True)
+    fit = t.Bool(True, help="spread the whole piece over the view (longer pieces scroll); zooming turns it off").tag(sync=True)
+    editable = t.Bool(True, help="False: a read-only view (no edits, no Apply or Download buttons)").tag(sync=True)
     # Playback
     tempo = t.Float(120.0, help="beats per minute at the start").tag(sync=True)
     tempo_changes = t.List(help="[[step, bpm], ...] after the start").tag(sync=True)
     playing = t.Bool(False).tag(sync=True)
+    audio = t.Bytes(b"", help="the score rendered by the kernel (MP3 or WAV); empty: the browser's synth plays").tag(sync=True)
+    audio_mime = t.Unicode("audio/mpeg").tag(sync=True)
     # State
     status = t.Unicode("").tag(sync=True)
     status_level = t.Unicode("info", help='"info" or "error"').tag(sync=True)
@@ -120,7 +131,8 @@ class PianoRollEditor(anywidget.AnyWidget):
     dirty = t.Bool(False, help="the working score differs from the applied one").tag(sync=True)
     download_name = t.Unicode("melody.mid").tag(sync=True)
 
-    def __init__(self, score: Score, track: int | str = 0, grid: int | None = None, **kwargs):
+    def __init__(self, score: Score, track: int | str = 0, grid: int | None = None, *, audio: bool = False,
+                 **kwargs):
         if not isinstance(score, Score):
             raise CapsuleError(f"the piano roll needs a Score, not {type(score).__name__}")
         index = score.track_index(track)
@@ -132,6 +144,8 @@ class PianoRollEditor(anywidget.AnyWidget):
         self._applied = score
         self._callbacks: list[Callable[[Score], object]] = []
         self.history: list[dict] = []
+        self._renderer = AudioRenderer(self._audio_ready) if audio else None
+        self._rendered: Score | None = None
         super().__init__(track=index, grid=grid, **kwargs)
         self._refresh(fit_view=True)
         self.status = f"Editing track {self._track_label(index)}: double-click a cell to add or remove a note."
@@ -261,7 +275,20 @@ class PianoRollEditor(anywidget.AnyWidget):
                 pass
 
     # -- internals -----------------------------------------------------------------------
+    def wait_audio(self, timeout: float | None = 60) -> bool:
+        """Wait until the audio of the current score is rendered (True), or ``timeout`` seconds pass."""
+        return self._renderer.wait(timeout) if self._renderer is not None else True
+
+    def _audio_ready(self, data: bytes, mime: str, error) -> None:
+        with self.hold_sync():
+            self.audio_mime = mime or "audio/mpeg"
+            self.audio = data
+        if error is not None:
+            self._error(f"Cannot render the audio ({error}); Play uses the browser's synthesizer.")
+
     def _editable(self, track: int | None, action: str) -> int:
+        if not self.editable:
+            self._fail(f"Cannot {action}: this piano roll is read-only.")
         if track is None or (not isinstance(track, bool) and isinstance(track, int) and track == self.track):
             return self.track
         self._fail(f"Cannot {action} in track {track!r}: only track {self._track_label(self.track)} is editable.")
@@ -310,10 +337,14 @@ class PianoRollEditor(anywidget.AnyWidget):
             self.pitch_low, self.pitch_high = lo, hi
             self.total_steps = total
             self.tracks = [{"index": i, "name": tr.name or f"track {i + 1}", "colour": TRACK_COLOURS[i % len(TRACK_COLOURS)],
-                            "editable": i == self.track, "is_drum": tr.is_drum, "program": tr.program,
+                            "editable": i == self.track and self.editable, "is_drum": tr.is_drum, "program": tr.program,
                             "n_notes": len(tr.notes)} for i, tr in enumerate(s.tracks)]
             self.notes = notes
             self.dirty = s != self._applied
+            if self._renderer is not None and self._rendered is not s:
+                self._rendered = s
+                self.audio = b""  # stale until the new render arrives; the browser's synth plays meanwhile
+                self._renderer.request(s)
 
     @t.validate("zoom")
     def _valid_zoom(self, proposal):
@@ -326,7 +357,7 @@ class PianoRollEditor(anywidget.AnyWidget):
     def _valid_track(self, proposal):
         return self._score.track_index(proposal["value"])
 
-    @t.observe("track")
+    @t.observe("track", "editable")
     def _track_changed(self, change):
         if change["old"] != change["new"]:
             self._refresh()

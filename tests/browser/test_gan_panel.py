@@ -13,8 +13,8 @@ CELLS = [
 ]
 
 
-def _dropdown(page, label: str):
-    return page.locator(".widget-dropdown").filter(has=page.locator("label", has_text=label)).locator("select").first
+def _select(page, param: str):
+    return page.locator(f".cc-form select[data-param='{param}']").first
 
 
 def test_gan_panel_accompanies_with_the_instruments_chosen_in_the_browser(notebook):
@@ -23,14 +23,16 @@ def test_gan_panel_accompanies_with_the_instruments_chosen_in_the_browser(notebo
     button = page.get_by_role("button", name="Accompany again").first
     button.wait_for()
 
-    # The chorale model's accompaniment tracks, each with its genre's default instrument (choir aahs, 52).
+    # The chorale model's accompaniment tracks, each with its genre's default instrument (choir aahs, 52),
+    # each a <select> named by its <label>.
     for voice in ("alto", "tenor", "bass"):
-        assert _dropdown(page, voice).input_value() == "52 Choir Aahs"  # ipywidgets' <select> values are labels
+        assert _select(page, f"instrument:{voice}").input_value() == "52"
+        assert page.get_by_label(voice, exact=True).first.input_value() == "52"
 
     # Another model brings its own tracks; then choose strings for the viola with the mouse.
-    _dropdown(page, "Model").select_option(label="musegan-quartet (sample)")
+    page.get_by_label("Model", exact=True).first.select_option(label="musegan-quartet (sample)")
     assert wait_kernel(nb, "sorted(panel.instruments)", ["cello", "viola", "violin 2"], check=True)
-    _dropdown(page, "viola").select_option(label="48 String Ensemble 1")
+    _select(page, "instrument:viola").select_option(label="48 String Ensemble 1")
     assert wait_kernel(nb, "panel.parameters['instruments']['viola']", 48, check=True)
 
     button.scroll_into_view_if_needed()
@@ -43,8 +45,12 @@ def test_gan_panel_accompanies_with_the_instruments_chosen_in_the_browser(notebo
     comp = kernel_json(nb, "[panel.results[0][1].technique, panel.results[0][1].model, "
                            "panel.results[0][1].parameters['instruments']['viola']]")
     assert comp == ["gan", "musegan-quartet", 48]
-    page.get_by_text("saved", exact=False).first.wait_for()
-    nb.screenshot("gan-panel", page.locator(".widget-vbox").filter(has=button).first)
+    # The result line names the composition and its model, not its id.
+    line = page.locator(".cc-result").first
+    line.wait_for()
+    assert "Ode to Joy – GAN 1" in line.inner_text() and "musegan-quartet" in line.inner_text()
+    assert kernel_json(nb, "panel.results[0][1].id") not in line.inner_text()
+    nb.screenshot("gan-panel", page.locator(".cc-card").first)
     assert widget_console_errors(page) == []
 
 

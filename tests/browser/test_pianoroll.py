@@ -10,6 +10,7 @@ import functools
 import time
 from pathlib import Path
 
+import pytest
 from browser_helpers import kernel_json, wait_kernel, widget_console_errors
 from playwright.sync_api import expect
 
@@ -178,17 +179,29 @@ def test_play_moves_the_playhead_zoom_and_screenshot(notebook):
     expect(playhead).to_be_hidden()
     wait_kernel(nb, "ed.playing", False)
 
-    # Zoom in widens the cells and the notes with them; zoom out goes back.
+    # The roll opens with the whole piece in view ("Whole piece" pressed); zoom in widens the cells
+    # and the notes with them, zoom out goes back, "Whole piece" fits it again.
     first = root.locator(note_selector(0, 60))
-    width0, note0 = float(grid.get_attribute("data-cell-width")), first.bounding_box()["width"]
+    fit = root.locator("[data-testid=fit]")
+    expect(fit).to_have_attribute("aria-pressed", "true")
+    expect(root.locator("[data-testid=zoom-in]")).to_have_text("+ Zoom in")
+    expect(root.locator("[data-testid=zoom-out]")).to_have_text("− Zoom out")
+    shown = grid.get_attribute("data-cell-width")
+    width0, note0 = float(shown), first.bounding_box()["width"]
     root.locator("[data-testid=zoom-in]").click()
-    expect(grid).not_to_have_attribute("data-cell-width", str(int(width0)))
+    expect(grid).not_to_have_attribute("data-cell-width", shown)
     width1 = float(grid.get_attribute("data-cell-width"))
-    assert width1 > width0
+    assert width1 == pytest.approx(width0 * 1.5, rel=1e-3)
     assert first.bounding_box()["width"] > note0
-    wait_kernel(nb, "ed.zoom", width1 / width0)
+    wait_kernel(nb, "[ed.fit, round(ed.zoom * 18, 3)]", [False, round(width1, 3)])
+    expect(fit).to_have_attribute("aria-pressed", "false")
     root.locator("[data-testid=zoom-out]").click()
-    expect(grid).to_have_attribute("data-cell-width", str(int(width0)))
+    page.wait_for_function("([g, w]) => Math.abs(+g.dataset.cellWidth - w) < 1e-6", arg=[grid.element_handle(), width0])
+    root.locator("[data-testid=zoom-in]").click()
+    fit.click()
+    expect(fit).to_have_attribute("aria-pressed", "true")
+    wait_kernel(nb, "ed.fit", True)
+    root.locator("[data-testid=zoom-in]").click()  # back to a view wider than the roll, for the scroll check
 
     # Scrolling reaches the last note of a piece wider than the view.
     scroll = root.locator("[data-testid=scroll]")

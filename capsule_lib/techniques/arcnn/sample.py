@@ -72,6 +72,7 @@ from .._common import check_seed, finish_inference
 from ...score import Note, Score, Track
 from .corrupt import visible_above
 from .data import model_input
+from .params import SPEC
 
 __all__ = [
     "enhance",
@@ -84,13 +85,9 @@ __all__ = [
     "HARMONIZE_ADDITIONS_PER_PASS",
 ]
 
-DEFAULTS = {"sampling_iterations": 12, "max_remove_pct": 20.0, "max_notes_added": 40, "creative_risk": 1.0}
-RANGES = {
-    "sampling_iterations": (1, 100),
-    "max_remove_pct": (0, 100),
-    "max_notes_added": (0, 1000),
-    "creative_risk": (0, 4),
-}
+#: Defaults and accepted ranges come from the one definition of the parameters (``params.py``).
+DEFAULTS = SPEC.defaults()
+RANGES = {p.name: (p.low, p.high) for p in SPEC.parameters if p.kind in ("int", "float")}
 #: Accepted edits per pass per 8 bars (scaled by the length a window may edit).
 ADDITIONS_PER_PASS = 4
 REMOVALS_PER_PASS = 2
@@ -353,7 +350,7 @@ def enhance(
     max_notes_added: int = DEFAULTS["max_notes_added"],
     creative_risk: float = DEFAULTS["creative_risk"],
     seed: int | None = None,
-    harmonize: bool = False,
+    harmonize: bool = DEFAULTS["harmonize"],
     save: bool = True,
     *,
     track: int | str = 0,

@@ -64,6 +64,7 @@ from ...errors import CapsuleError
 from .._common import check_seed, finish_inference
 from ...score import Note, Score
 from . import tokens as tok
+from .params import SPEC
 
 __all__ = [
     "filter_topk",
@@ -77,25 +78,11 @@ __all__ = [
     "MAX_TOKENS_PER_SECOND",
 ]
 
-SAMPLING_TECHNIQUES = ("topk", "nucleus", "random")
-DEFAULTS = {
-    "sampling": "topk",
-    "threshold": 0.8,
-    "creative_risk": 1.0,
-    "input_duration": 10.0,
-    "extension_duration": 30.0,
-    "max_rest": 2.0,
-    "max_note_length": 2.0,
-}
+SAMPLING_TECHNIQUES = SPEC["sampling"].values
+#: Defaults and accepted ranges come from the one definition of the parameters (``params.py``).
+DEFAULTS = SPEC.defaults()
 #: (low, high, low is allowed)
-RANGES = {
-    "threshold": (0.1, 0.99, True),
-    "creative_risk": (0.1, 4.0, True),
-    "input_duration": (0.0, 600.0, False),
-    "extension_duration": (0.0, 300.0, False),
-    "max_rest": (0.0, 60.0, False),
-    "max_note_length": (0.0, 60.0, False),
-}
+RANGES = {p.name: (p.low, p.high, p.low_inclusive) for p in SPEC.parameters if p.kind == "float"}
 #: Generation stops after this many tokens per requested second even if the model
 #: emits too few time shifts to reach the duration (a dense piano texture needs ~50).
 MAX_TOKENS_PER_SECOND = 250

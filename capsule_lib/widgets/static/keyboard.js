@@ -91,7 +91,8 @@ function render({ model, el }) {
     const box = h("input", { type: "checkbox", "data-testid": id });
     return [box, h("label", { class: "ck-opt" }, box, " " + label)];
   };
-  const button = (id, label, title) => h("button", { "data-testid": id, type: "button", title: title || label, text: label });
+  const button = (id, label, title) => h("button", { class: "cc-btn", "data-testid": id, type: "button", title: title || label,
+                                                     "aria-label": title || label, text: label });
   const rec = button("record", "● Record"), stop = button("stop", "■ Stop"), play = button("play", "▶ Play", "Play the last recording");
   const tempo = h("input", { type: "number", min: 40, max: 160, step: 1, "data-testid": "tempo" });
   const [metro, metroL] = check("metronome", "metronome"), [count, countL] = check("countdown", "5 s countdown");
@@ -99,7 +100,7 @@ function render({ model, el }) {
   const down8 = button("octave-down", "◀ octave", "Octave down (z)"), up8 = button("octave-up", "octave ▶", "Octave up (x)");
   const range = h("span", { class: "ck-range" });
   const [arp, arpL] = check("arpeggiator", "arpeggiator");
-  const pattern = h("select", { "data-testid": "arp-pattern" },
+  const pattern = h("select", { "data-testid": "arp-pattern", "aria-label": "Arpeggio pattern", title: "Arpeggio pattern" },
     ...[["up", "up"], ["down", "down"], ["updown", "up-down"], ["random", "random"]].map(([v, t]) => h("option", { value: v, text: t })));
   const tap = button("tap-tempo", "tap tempo", "Tap a few times to set the arpeggio speed");
   const tapBpm = h("span", { class: "ck-tap", "data-testid": "tap-bpm" });
@@ -107,7 +108,9 @@ function render({ model, el }) {
   const keys = h("div", { class: "ck-keys" });
   const midi = h("div", { class: "ck-midi", "data-testid": "midi-status" });
   const help = h("div", { class: "ck-help" });
-  const root = h("div", { class: "capsule-keyboard", tabindex: "0", "data-lm-suppress-shortcuts": "true" },
+  const root = h("div", { class: "capsule-ui capsule-keyboard", tabindex: "0", "data-lm-suppress-shortcuts": "true",
+                          role: "group", "data-testid": "keyboard",
+                          "aria-label": "Virtual keyboard: with the focus here, keys A to ' play notes, Z and X change octave, Space holds the sustain pedal" },
     h("div", { class: "ck-bar" }, rec, stop, play, h("label", { class: "ck-opt" }, "tempo ", tempo, " bpm"), metroL, countL, status),
     h("div", { class: "ck-bar" }, down8, range, up8, arpL, pattern, tap, tapBpm, chordL, susL),
     keys, help, midi);

@@ -4,6 +4,8 @@
 
 const ROW_H = 14;    // px per pitch row
 const CELL_W = 18;   // px per grid cell at zoom 1
+const FIT_MIN_W = 5; // "fit" never draws cells narrower than this: longer pieces scroll
+const KEYS_W = 44;   // the pitch-name column
 const ZOOM_STEP = 1.5;
 const NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
 const BLACK = new Set([1, 3, 6, 8, 10]);
@@ -40,23 +42,31 @@ function timeline(model) {
 }
 
 function render({ model, el }) {
-  const root = h("div", "capsule-pianoroll");
+  const root = h("div", "capsule-ui capsule-pianoroll", { role: "group", "aria-label": "Piano roll" });
   const bar = h("div", "cpr-toolbar");
   const button = (id, label, title) => {
-    const b = h("button", "cpr-button", { "data-testid": id, type: "button", title }, label);
+    const b = h("button", "cc-btn cpr-button", { "data-testid": id, type: "button", title, "aria-label": title,
+                                                 "data-lm-suppress-shortcuts": "true" }, label);
     bar.append(b);
     return b;
   };
-  const playBtn = button("play", "▶ Play", "Play all tracks");
-  const stopBtn = button("stop", "■ Stop", "Stop playing");
-  const outBtn = button("zoom-out", "−", "Zoom out");
-  const inBtn = button("zoom-in", "+", "Zoom in");
-  const applyBtn = button("apply", "Apply changes", "Hand the edited score back to Python");
-  const downloadBtn = button("download", "Download melody", "Save the score as melody.mid");
+  const playBtn = button("play", "▶ Play", "Play");
+  const stopBtn = button("stop", "■ Stop", "Stop");
+  const outBtn = button("zoom-out", "− Zoom out", "Zoom out");
+  const inBtn = button("zoom-in", "+ Zoom in", "Zoom in");
+  const fitBtn = button("fit", "↔ Whole piece", "Fit the whole piece in view");
+  const applyBtn = button("apply", "Apply changes", "Apply changes");
+  const downloadBtn = button("download", "Download MIDI", "Download the notes as a MIDI file");
+  const view = h("span", "cpr-view cc-note", { "data-testid": "view", "aria-live": "polite" });
+  bar.append(view);
+  const audioEl = h("audio", "cpr-audio", { controls: "", preload: "auto", "data-testid": "audio",
+                                             "aria-label": "Rendered audio", "data-lm-suppress-shortcuts": "true" });
+  let audioUrl = null;
   const legend = h("div", "cpr-legend");
   const status = h("div", "cpr-status", { "data-testid": "status", role: "status" });
 
-  const scroller = h("div", "cpr-scroll", { "data-testid": "scroll" });
+  const scroller = h("div", "cpr-scroll", { "data-testid": "scroll", tabindex: "0", "data-lm-suppress-shortcuts": "true",
+                                            "aria-label": "Notes: scroll with the arrow keys" });
   const inner = h("div", "cpr-inner");
   const corner = h("div", "cpr-corner");
   const ruler = h("div", "cpr-ruler");
@@ -67,14 +77,32 @@ function render({ model, el }) {
   grid.append(layer, playhead);
   inner.append(corner, ruler, keys, grid);
   scroller.append(inner);
-  root.append(bar, legend, scroller, status);
+  root.append(bar, audioEl, legend, scroller, status);
   el.append(root);
 
+  // Cell width: "fit" spreads the piece over the view (never below FIT_MIN_W px), else CELL_W * zoom.
+  const cellWidth = () => {
+    if (!model.get("fit")) return CELL_W * model.get("zoom");
+    const cells = Math.max(1, Math.ceil(model.get("total_steps") / Math.max(1, model.get("grid"))));
+    const room = (scroller.clientWidth || el.clientWidth || 800) - (keys.offsetWidth || KEYS_W) - 1;
+    return Math.min(CELL_W * 8, Math.max(FIT_MIN_W, Math.floor((room / cells) * 100) / 100));
+  };
   const geom = () => {
     const g = Math.max(1, model.get("grid"));
-    const cw = CELL_W * model.get("zoom");
+    const cw = cellWidth();
     return { g, cw, px: cw / g, high: model.get("pitch_high"), low: model.get("pitch_low") };
   };
+
+  // "bars 1-8 of 8": which bars the view shows, so a piece wider than the view says so.
+  function drawView() {
+    const { px } = geom(), spb = model.get("steps_per_bar"), total = model.get("total_steps");
+    const bars = Math.max(1, Math.round(total / spb)), barPx = spb * px;
+    const first = Math.min(bars, Math.floor(scroller.scrollLeft / barPx) + 1);
+    const shown = scroller.scrollLeft + scroller.clientWidth - (keys.offsetWidth || KEYS_W);
+    const last = Math.min(bars, Math.max(first, Math.floor((shown + 1) / barPx)));
+    view.textContent = first === 1 && last >= bars ? `all ${bars} bars` : `bars ${first}–${last} of ${bars} · scroll →`;
+    view.dataset.first = first; view.dataset.last = last; view.dataset.bars = bars;
+  }
 
   function draw() {
     const { g, cw, px, high, low } = geom();
@@ -112,6 +140,7 @@ function render({ model, el }) {
       if (editable) note.append(h("div", "cpr-resize", { "data-testid": "note-resize" }));
       layer.append(note);
     }
+    drawView();
     legend.replaceChildren(...tracks.map((tr) => {
       const item = h("span", `cpr-track${tr.editable ? " editable" : ""}`, {}, `${tr.name}${tr.editable ? " (editing)" : ""}`);
       item.prepend(h("i", "", { style: `background:${tr.colour}` }));
@@ -125,7 +154,28 @@ function render({ model, el }) {
     status.classList.toggle("error", model.get("status_level") === "error");
     applyBtn.classList.toggle("dirty", model.get("dirty"));
     playBtn.disabled = model.get("playing");
+    const editable = model.get("editable");
+    applyBtn.hidden = downloadBtn.hidden = !editable;
+    fitBtn.setAttribute("aria-pressed", String(model.get("fit")));
   }
+
+  // Real audio, rendered by the kernel: an <audio> element whose time drives the playhead.
+  function drawAudio() {
+    const data = model.get("audio");
+    const bytes = data && data.byteLength ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
+    if (audioUrl) { URL.revokeObjectURL(audioUrl); audioUrl = null; }
+    if (bytes) {
+      audioUrl = URL.createObjectURL(new Blob([bytes], { type: model.get("audio_mime") || "audio/mpeg" }));
+      audioEl.src = audioUrl;
+      audioEl.hidden = false;
+    } else {
+      if (!audioEl.paused) audioEl.pause();
+      audioEl.removeAttribute("src");
+      audioEl.hidden = true;
+    }
+    root.dataset.audio = bytes ? "ready" : "none";
+  }
+  const hasAudio = () => !!audioUrl;
 
   const send = (msg) => model.send({ track: model.get("track"), ...msg });
 
@@ -139,6 +189,7 @@ function render({ model, el }) {
   grid.addEventListener("dblclick", (e) => {
     e.preventDefault();
     e.stopPropagation();
+    if (!model.get("editable")) return;
     const note = e.target.closest(".cpr-note.editable");
     const at = note ? { start: +note.dataset.start, pitch: +note.dataset.pitch } : cellAt(e);
     if (at.pitch < 0 || at.pitch > 127 || at.start < 0) return;
@@ -220,7 +271,51 @@ function render({ model, el }) {
     }
   }
 
+  // Follow the <audio> element: whoever started it (our Play or its own controls), the playhead tracks it.
+  let follow = 0;
+  function followAudio() {
+    cancelAnimationFrame(follow);
+    playhead.style.display = "block";
+    const tl = timeline(model);
+    const tick = () => {
+      const x = Math.max(0, tl.toStep(audioEl.currentTime)) * geom().px;
+      playhead.style.left = `${x}px`;
+      if (x > scroller.scrollLeft + scroller.clientWidth - KEYS_W - 60 || x < scroller.scrollLeft) {
+        scroller.scrollLeft = Math.max(0, x - 80);
+      }
+      if (!audioEl.paused && !audioEl.ended) follow = requestAnimationFrame(tick);
+    };
+    follow = requestAnimationFrame(tick);
+  }
+  let quiet = false;  // our own "playing" updates must not pause or restart the audio
+  const setPlaying = (v) => {
+    if (model.get("playing") === v) return;
+    quiet = true;
+    try { model.set("playing", v); model.save_changes(); } finally { quiet = false; }
+  };
+  const onAudioPlay = () => { followAudio(); setPlaying(true); };
+  const onAudioStop = () => {
+    cancelAnimationFrame(follow);
+    if (audioEl.ended) { playhead.style.display = "none"; playhead.style.left = "0px"; }
+    if (!play) setPlaying(false);
+  };
+  audioEl.addEventListener("play", onAudioPlay);
+  audioEl.addEventListener("pause", onAudioStop);
+  audioEl.addEventListener("ended", onAudioStop);
+  audioEl.addEventListener("seeked", () => {  // moved by hand while paused: show where
+    if (audioEl.paused && audioEl.currentTime > 0) { playhead.style.display = "block"; followAudio(); }
+  });
+
   function startPlay() {
+    if (play) return;
+    if (hasAudio()) {
+      if (audioEl.paused) audioEl.play().catch(() => startSynth());
+      return;
+    }
+    startSynth();
+  }
+
+  function startSynth() {
     if (play) return;
     const tl = timeline(model), tracks = model.get("tracks");
     const waves = ["triangle", "sine", "sawtooth", "square"];
@@ -253,6 +348,9 @@ function render({ model, el }) {
   }
 
   function stopPlay(sync) {
+    if (hasAudio() && !audioEl.paused) audioEl.pause();
+    if (hasAudio()) audioEl.currentTime = 0;
+    cancelAnimationFrame(follow);
     if (play) {
       cancelAnimationFrame(play.frame);
       try { if (play.out) play.out.disconnect(); } catch (err) { /* already gone */ }
@@ -270,22 +368,34 @@ function render({ model, el }) {
     startPlay();
   });
   stopBtn.addEventListener("click", () => stopPlay(true));
-  const onPlaying = () => { model.get("playing") ? startPlay() : stopPlay(false); drawStatus(); };
+  const onPlaying = () => {
+    if (!quiet) model.get("playing") ? startPlay() : stopPlay(false);
+    drawStatus();
+  };
 
-  // -- zoom keeps the centre of the view in place --
+  // -- zoom keeps the centre of the view in place; from "whole piece" it starts at the fitted width --
   const zoomBy = (f) => {
-    model.set("zoom", Math.min(8, Math.max(0.25, model.get("zoom") * f)));
+    const from = model.get("fit") ? cellWidth() / CELL_W : model.get("zoom");
+    model.set("zoom", Math.min(8, Math.max(0.25, from * f)));
+    model.set("fit", false);
     model.save_changes();
   };
   outBtn.addEventListener("click", () => zoomBy(1 / ZOOM_STEP));
   inBtn.addEventListener("click", () => zoomBy(ZOOM_STEP));
-  let lastZoom = model.get("zoom");
+  fitBtn.addEventListener("click", () => { model.set("fit", true); model.save_changes(); });
+  let lastCell = cellWidth();
   const onZoom = () => {
-    const z = model.get("zoom"), mid = scroller.scrollLeft + scroller.clientWidth / 2;
+    const cw = cellWidth(), mid = scroller.scrollLeft + scroller.clientWidth / 2;
     draw();
-    scroller.scrollLeft = Math.max(0, (mid * z) / lastZoom - scroller.clientWidth / 2);
-    lastZoom = z;
+    scroller.scrollLeft = Math.max(0, (mid * cw) / lastCell - scroller.clientWidth / 2);
+    lastCell = cw;
   };
+  scroller.addEventListener("scroll", drawView);
+  // The view's width is known only once the widget is on the page (and changes with the window).
+  const resize = typeof ResizeObserver === "function" ? new ResizeObserver(() => {
+    if (model.get("fit") && Math.abs(cellWidth() - lastCell) > 0.01) { lastCell = cellWidth(); draw(); } else drawView();
+  }) : null;
+  if (resize) resize.observe(scroller);
 
   applyBtn.addEventListener("click", () => send({ op: "apply" }));
   downloadBtn.addEventListener("click", () => send({ op: "download" }));
@@ -305,23 +415,45 @@ function render({ model, el }) {
   };
 
   const redrawOn = ["notes", "tracks", "pitch_low", "pitch_high", "total_steps", "grid", "track"];
+  const statusOn = ["status", "status_level", "dirty", "editable", "fit"];
   redrawOn.forEach((k) => model.on(`change:${k}`, draw));
-  ["status", "status_level", "dirty"].forEach((k) => model.on(`change:${k}`, drawStatus));
+  statusOn.forEach((k) => model.on(`change:${k}`, drawStatus));
   model.on("change:zoom", onZoom);
+  model.on("change:fit", onZoom);
   model.on("change:playing", onPlaying);
+  model.on("change:audio", drawAudio);
   model.on("msg:custom", onMsg);
+  // A view shorter than the pitch range opens on the notes, not on the empty top rows.
+  function centreNotes() {
+    const notes = model.get("notes");
+    if (!notes.length || scroller.scrollHeight <= scroller.clientHeight) return;
+    const pitches = notes.map((n) => n.pitch).sort((a, b) => a - b);
+    const mid = pitches[Math.floor(pitches.length / 2)];
+    scroller.scrollTop = Math.max(0, (model.get("pitch_high") - mid) * ROW_H - scroller.clientHeight / 2);
+  }
+  const onRange = () => requestAnimationFrame(centreNotes);
+  model.on("change:pitch_high", onRange);
+  model.on("change:pitch_low", onRange);
+  drawAudio();
   draw();
+  requestAnimationFrame(() => { lastCell = cellWidth(); draw(); centreNotes(); });  // now that the view has a width
   if (model.get("playing")) startPlay();
 
   return () => {
     stopPlay(false);
+    if (resize) resize.disconnect();
     window.removeEventListener("pointermove", onMove);
     window.removeEventListener("pointerup", onUp);
     redrawOn.forEach((k) => model.off(`change:${k}`, draw));
-    ["status", "status_level", "dirty"].forEach((k) => model.off(`change:${k}`, drawStatus));
+    statusOn.forEach((k) => model.off(`change:${k}`, drawStatus));
     model.off("change:zoom", onZoom);
+    model.off("change:fit", onZoom);
     model.off("change:playing", onPlaying);
+    model.off("change:audio", drawAudio);
+    model.off("change:pitch_high", onRange);
+    model.off("change:pitch_low", onRange);
     model.off("msg:custom", onMsg);
+    if (audioUrl) URL.revokeObjectURL(audioUrl);
     if (audio) audio.close().catch(() => {});
   };
 }

@@ -1,0 +1,94 @@
+"""One definition per technique: the samplers, the command line and the widgets all read the same parameters."""
+
+import inspect
+import subprocess
+import sys
+
+import pytest
+
+from capsule_lib import CapsuleError
+from capsule_lib.cli import build_parser
+from capsule_lib.techniques.spec import Parameter, technique_names, technique_spec
+
+
+def test_the_console_labels_ranges_and_defaults_of_the_ar_cnn():
+    spec = technique_spec("arcnn")
+    assert (spec.title, spec.verb, spec.default_model) == ("AR-CNN", "Enhance", "arcnn-bach")
+    got = [(p.name, p.label, p.default, p.low, p.high) for p in spec.parameters if p.kind != "bool"]
+    assert got == [("sampling_iterations", "Sampling iterations", 12, 1, 100),
+                   ("max_remove_pct", "Maximum input notes to remove", 20.0, 0, 100),
+                   ("max_notes_added", "Maximum number of notes to add", 40, 0, 1000),
+                   ("creative_risk", "Creative risk", 1.0, 0, 4)]
+    assert spec["harmonize"].default is False and spec["harmonize"].label == "Harmonize"
+
+
+def test_the_transformer_sliders_stay_in_the_console_range_while_the_library_accepts_more():
+    spec = technique_spec("transformer")
+    ext = spec["extension_duration"]
+    assert ext.default == 30.0 and ext.slider_range == (1.0, 60.0)
+    assert ext.check(300.0) == 300.0
+    with pytest.raises(CapsuleError, match="more than 0 and at most 300"):
+        ext.check(0.0)
+    assert spec["sampling"].values == ("topk", "nucleus", "random")
+    assert technique_spec("gan").parameters == ()
+
+
+@pytest.mark.parametrize("technique, function", [("arcnn", "capsule_lib.techniques.arcnn.sample:enhance"),
+                                                 ("transformer", "capsule_lib.techniques.transformer.sample:extend")])
+def test_the_library_functions_default_to_the_definition(technique, function):
+    import importlib
+
+    module, name = function.split(":")
+    signature = inspect.signature(getattr(importlib.import_module(module), name))
+    spec = technique_spec(technique)
+    for p in spec.parameters:
+        assert signature.parameters[p.name].default == p.default, p.name
+
+
+def test_the_library_range_checks_are_the_definition():
+    from capsule_lib.techniques.arcnn import sample as ar
+    from capsule_lib.techniques.transformer import sample as tf
+
+    assert ar.RANGES["creative_risk"] == (0, 4) and ar.DEFAULTS == technique_spec("arcnn").defaults()
+    assert tf.RANGES["input_duration"] == (0.0, 600.0, False) and tf.DEFAULTS == technique_spec("transformer").defaults()
+
+
+def test_the_command_line_defaults_are_the_definition():
+    parser = build_parser()
+    enhance = parser.parse_args(["enhance", "x.mid", "-o", "y.mid"])
+    spec = technique_spec("arcnn")
+    assert (enhance.model, enhance.iterations, enhance.max_remove_pct, enhance.max_notes_added,
+            enhance.creative_risk) == (spec.default_model, *(spec[k].default for k in
+                                       ("sampling_iterations", "max_remove_pct", "max_notes_added", "creative_risk")))
+    extend = parser.parse_args(["extend", "x.mid", "-o", "y.mid"])
+    tf = technique_spec("transformer")
+    assert (extend.model, extend.sampling, extend.creative_risk, extend.extension_duration) == (
+        tf.default_model, tf["sampling"].default, tf["creative_risk"].default, tf["extension_duration"].default)
+
+
+def test_check_fills_defaults_and_refuses_unknown_or_out_of_range_values():
+    spec = technique_spec("arcnn")
+    assert spec.check({"creative_risk": 2}) == {**spec.defaults(), "creative_risk": 2.0}
+    with pytest.raises(CapsuleError, match="no parameter temperature"):
+        spec.check({"temperature": 1})
+    with pytest.raises(CapsuleError, match="outside 1-100"):
+        spec.check({"sampling_iterations": 0})
+    with pytest.raises(CapsuleError, match="whole number"):
+        spec.check({"sampling_iterations": 2.5})
+    with pytest.raises(CapsuleError, match="no technique 'vae'"):
+        technique_spec("vae")
+    assert technique_names() == ("arcnn", "gan", "transformer")
+
+
+def test_a_definition_refuses_a_default_outside_its_own_range():
+    with pytest.raises(CapsuleError):
+        Parameter("x", "X", "int", 5, 0, 3)
+    with pytest.raises(ValueError):
+        Parameter("x", "X", "choice", "c", choices=(("A", "a"),))
+
+
+def test_reading_the_definitions_loads_no_torch():
+    code = ("import sys; from capsule_lib.techniques.spec import technique_spec\n"
+            "[technique_spec(t) for t in ('arcnn', 'gan', 'transformer')]\n"
+            "assert 'torch' not in sys.modules and 'music21' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
