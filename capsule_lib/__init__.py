@@ -48,8 +48,8 @@ _LAZY = {
     # pictures
     "plot_pianoroll": "plot", "plot_loss": "plot", "compare_pianorolls": "plot", "pitch_label": "plot",
     # what a notebook cell shows
-    "show": "show", "show_pair": "show", "live_plot": "show", "metrics_table": "show",
-    "plot_against_baseline": "show", "download_link": "show",
+    "show": "views", "show_pair": "views", "live_plot": "views", "metrics_table": "views",
+    "plot_against_baseline": "views",
     "model_history": "models", "model_card_text": "models",
     # the music studio in one cell
     "Studio": "widgets.studio",

@@ -17,7 +17,7 @@ _LAZY = {
     "technique_panel": "panels", "arcnn_panel": "panels", "model_picker": "panels", "ArcnnPanel": "panels",
     "available_techniques": "panels", "TransformerPanel": "panels", "transformer_panel": "panels",
     "GanPanel": "panels", "gan_panel": "panels", "instrument_options": "panels", "model_choices": "panels",
-    "ParameterForm": "form", "Studio": "studio",
+    "ParameterForm": "form", "Studio": "studio", "DownloadButtons": "download",
 }
 
 __all__ = list(_LAZY)

@@ -13,22 +13,19 @@ from typing import Callable
 from ..errors import CapsuleError
 from ..score import Score
 
-__all__ = ["compressed_audio", "file_bytes", "AudioRenderer", "PREVIEW_RATE", "PREVIEW_KBPS"]
+__all__ = ["compressed_audio", "file_bytes", "AudioRenderer"]
 
-#: Preview audio: 22.05 kHz mono at 64 kbit/s is about 0.5 MB a minute.
-PREVIEW_RATE, PREVIEW_KBPS = 22050, 64
 _MIME = {"mid": "audio/midi", "wav": "audio/wav", "mp3": "audio/mpeg"}
 
 
 def compressed_audio(score: Score) -> tuple[bytes, str]:
-    """``(bytes, mime type)`` of ``score`` rendered for listening in the browser."""
-    from ..audio import mp3_bytes, synthesize, wav_bytes
+    """``(bytes, mime type)`` of ``score`` rendered for listening in the browser: the notebook players' MP3."""
+    from ..audio import PLAYER_SAMPLE_RATE, player_bytes, synthesize, wav_bytes
 
-    mono = synthesize(score, PREVIEW_RATE).mean(axis=1)
     try:
-        return mp3_bytes(mono, PREVIEW_RATE, PREVIEW_KBPS), "audio/mpeg"
+        return player_bytes(score), "audio/mpeg"
     except CapsuleError:  # no MP3 encoder: WAV is bigger but plays everywhere
-        return wav_bytes(mono, PREVIEW_RATE), "audio/wav"
+        return wav_bytes(synthesize(score, PLAYER_SAMPLE_RATE).mean(axis=1), PLAYER_SAMPLE_RATE), "audio/wav"
 
 
 def file_bytes(score: Score, kind: str) -> tuple[bytes, str]:

@@ -11,7 +11,7 @@ from ...datasets.bach import RESOLUTION
 from ...errors import CapsuleError
 from ...models import model_card_text, model_history  # noqa: F401 - re-exported for the technique
 from ...score import Note, Score, Track
-from ...show import metrics_table  # noqa: F401 - re-exported for the technique
+from ...views import metrics_table  # noqa: F401 - re-exported for the technique
 from .corrupt import corrupt_window
 
 __all__ = ["window_score", "corruption_score", "model_history", "model_card_text", "edit_summary", "plot_unet",

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 from .errors import CapsuleError
 from .score import Score
 
-__all__ = ["show", "show_pair", "live_plot", "metrics_table", "plot_against_baseline", "download_link"]
+__all__ = ["show", "show_pair", "live_plot", "metrics_table", "plot_against_baseline"]
 
 
 def _display_figure(fig) -> None:
@@ -117,34 +117,3 @@ def plot_against_baseline(rows: dict, unit: str = "negative log-likelihood (lowe
     ax.set_ylabel(unit)
     ax.legend()
     return fig
-
-
-_MIME = {".mid": "audio/midi", ".midi": "audio/midi", ".mp3": "audio/mpeg", ".wav": "audio/wav"}
-
-
-def download_link(path, label: str | None = None):
-    """An HTML link that downloads the file at ``path`` from the notebook page itself.
-
-    The file's bytes travel inside the link (base64), so it works wherever the notebook is
-    open -- JupyterLab, Binder, VS Code, a saved copy -- and the file can stay in
-    ``$CAPSULE_HOME`` instead of being written into the notebook's folder.  Meant for small
-    files (MIDI, an MP3 of a minute or two): refused above 5 MB.
-    """
-    import base64
-    import html
-    from pathlib import Path
-
-    from IPython.display import HTML
-
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CapsuleError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > 5_000_000:
-        raise CapsuleError(f"{path.name} is {len(data) / 1e6:.1f} MB; a download link holds at most 5 MB")
-    mime = _MIME.get(path.suffix.lower(), "application/octet-stream")
-    name = html.escape(path.name, quote=True)
-    text = html.escape(label or f"download {path.name}")
-    return HTML(f'<a download="{name}" href="data:{mime};base64,{base64.b64encode(data).decode()}">{text}</a> '
-                f"({len(data) / 1000:.0f} kB)")

@@ -1,10 +1,7 @@
-"""What a notebook cell shows: pictures before their players, live training plots, download links."""
-
-import base64
+"""What a notebook cell shows: pictures before their players, live training plots, tables."""
 
 import matplotlib
 import pytest
-from IPython.display import HTML
 
 import capsule_lib as cl
 from capsule_lib.errors import CapsuleError
@@ -67,24 +64,6 @@ def test_nothing_here_changes_matplotlibs_backend(shown):
     assert matplotlib.get_backend() == before
 
 
-def test_download_link_carries_the_file(tmp_path):
-    path = cl.write_midi(tune(), tmp_path / "tune.mid")
-    link = cl.download_link(path)
-    assert isinstance(link, HTML)
-    payload = link.data.split("base64,", 1)[1].split('"', 1)[0]
-    assert base64.b64decode(payload) == path.read_bytes()
-    assert 'download="tune.mid"' in link.data and "audio/midi" in link.data
-
-
-def test_download_link_refuses_missing_and_huge_files(tmp_path):
-    with pytest.raises(CapsuleError, match="cannot read"):
-        cl.download_link(tmp_path / "nope.mid")
-    big = tmp_path / "big.mp3"
-    big.write_bytes(b"\0" * 5_000_001)
-    with pytest.raises(CapsuleError, match="at most 5 MB"):
-        cl.download_link(big)
-
-
 def test_plot_against_baseline_draws_model_and_baseline_bars():
     fig = cl.plot_against_baseline({"a": (0.1, 0.3), "b": (1.4, 3.2)})
     ax = fig.axes[0]
@@ -98,3 +77,22 @@ def test_metrics_table_is_markdown_with_a_column_per_score():
     text = cl.metrics_table({"x": {"empty_bar_rate": 0.25}, "y": {"empty_bar_rate": float("nan")}})
     assert text.splitlines()[0] == "| metric | x | y |"
     assert "| empty_bar_rate | 0.250 | - |" in text
+
+
+def test_download_buttons_make_the_file_when_pressed(monkeypatch):
+    from capsule_lib.widgets import DownloadButtons
+
+    monkeypatch.setenv("CAPSULE_AUDIO_BACKEND", "builtin")
+    buttons = DownloadButtons(tune(), title="My tune: take 2")
+    sent = []
+    monkeypatch.setattr(buttons.status, "send", lambda content, buffers=None: sent.append((content, buffers)))
+    assert [b.description for b in buttons.buttons.values()] == ["Download MIDI", "Download WAV", "Download MP3"]
+    buttons.buttons["mid"].click()
+    (content, (data,)), = sent
+    assert content == {"op": "download", "name": "My_tune_take_2.mid", "mime": "audio/midi"}
+    assert data[:4] == b"MThd"  # a MIDI file
+    assert "Downloaded My_tune_take_2.mid" in buttons.status.message
+    name, mp3 = buttons.download("mp3")
+    assert name.endswith(".mp3") and len(mp3) > 1000
+    with pytest.raises(CapsuleError):
+        DownloadButtons(tune(), kinds=("ogg",))
