@@ -12,6 +12,7 @@ or ``CAPSULE_AUDIO_BACKEND=fluidsynth`` to make its absence an error.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
 import io
@@ -114,7 +115,10 @@ def _probe() -> _BackendState:
             return state
         state.probed = True
         try:
-            import fluidsynth  # noqa: PLC0415 - loads a C library, so only on demand
+            # pyfluidsynth prints where it found the library when $CI is set: keep that off stdout
+            # (it would break `capsule doctor --json` and a notebook's clean output).
+            with contextlib.redirect_stdout(io.StringIO()):
+                import fluidsynth  # noqa: PLC0415 - loads a C library, so only on demand
         except (ImportError, OSError) as exc:
             state.problem = f"the FluidSynth library could not be loaded ({exc})"
             return state

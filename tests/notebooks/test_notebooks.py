@@ -85,7 +85,7 @@ def test_notebook_teaches_goals_exercises_summary_and_next_step(path):
     assert re.search(r"^#+ .*Summary", text, re.M), "a summary section"
     if not path.name.startswith("05"):
         nxt = f"{int(path.name[:2]) + 1:02d}"
-        assert re.search(rf"\*\*{nxt}\b", text) or f"{nxt}_" in text, f"points to the next capsule, {nxt}"
+        assert re.search(rf"\*\*(Next: )?{nxt}\b", text) or f"{nxt}_" in text, f"points to the next capsule, {nxt}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
