@@ -11,16 +11,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import gcd
+from numbers import Real
 from typing import Iterable, Sequence
 
 from .errors import CapsuleError
 
-__all__ = ["Note", "Track", "Score", "DEFAULT_RESOLUTION", "MODEL_RESOLUTION"]
+__all__ = ["Note", "Track", "Score", "DEFAULT_RESOLUTION", "MODEL_RESOLUTION", "MIN_BPM", "MAX_BPM"]
 
 #: Steps per beat used when importing MIDI: fine enough for 16ths and triplets.
 DEFAULT_RESOLUTION = 24
 #: Steps per beat the generative models work at (16th notes).
 MODEL_RESOLUTION = 4
+#: The tempo range a MIDI file can hold.  ``set_tempo`` stores 1 .. 0xFFFFFF microseconds
+#: per beat; the slow end is rounded *up* to 1/1000 bpm (tempos are kept to 1/1000 bpm), so
+#: every tempo a score may hold is written and read back without leaving the range.
+MIN_BPM = 3.577  # 60e6 / 3.577 = 16 773 834 us <= 0xFFFFFF; 3.576 would need 16 778 523
+MAX_BPM = 60_000_000.0  # 1 us per beat
+
+
+def _check_bpm(bpm: float, what: str) -> None:
+    # A score never holds a tempo MIDI cannot store, so every score can be written.
+    if isinstance(bpm, bool) or not isinstance(bpm, Real):
+        raise CapsuleError(f"{what} must be a number of beats per minute, not {bpm!r}")
+    if not MIN_BPM <= bpm <= MAX_BPM:  # also refuses NaN
+        raise CapsuleError(f"{what} {bpm:g} bpm is outside the range MIDI can store ({MIN_BPM:g}-{MAX_BPM:,.0f} bpm)")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -116,8 +130,11 @@ class Score:
         object.__setattr__(self, "tempo_changes", tuple((int(s), float(b)) for s, b in self.tempo_changes))
         if self.resolution < 1:
             raise CapsuleError(f"resolution {self.resolution} must be at least 1 step per beat")
-        if not self.tempo > 0:
-            raise CapsuleError(f"tempo {self.tempo} must be positive")
+        _check_bpm(self.tempo, "tempo")
+        for step, bpm in self.tempo_changes:
+            if step < 0:
+                raise CapsuleError(f"tempo change at step {step}: steps cannot be negative")
+            _check_bpm(bpm, f"tempo change at step {step}:")
         num, den = self.time_signature
         if num < 1 or den < 1 or den & (den - 1):
             raise CapsuleError(f"time signature {num}/{den} is not valid")

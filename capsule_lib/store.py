@@ -352,7 +352,9 @@ class CompositionStore:
             for _ in range(20):
                 comp = Composition(
                     id=f"{moment:%Y%m%dT%H%M%S}-{moment.microsecond:06d}-{secrets.token_hex(4)}",
-                    title=str(title),
+                    # Text that is not valid Unicode (an undecodable byte of a command-line
+                    # argument) cannot be stored as UTF-8; such characters become "?".
+                    title=str(title).encode("utf-8", "replace").decode("utf-8"),
                     technique=technique,
                     model=model_name,
                     parameters=params,
