@@ -60,6 +60,16 @@ def check_seed(seed, maximum: int) -> int:
     return int(seed)
 
 
+def check_flags(**flags) -> None:
+    """Refuse any of ``flags`` (``save=...``, ``harmonize=...``) that is not True or False.
+
+    One check for every technique: ``save="yes"`` must not quietly count as true.
+    """
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise CapsuleError(f"{name} must be True or False, got {value!r}")
+
+
 def finish_inference(result, technique: str, net, parameters: dict, *, save: bool, parent, title,
                      return_composition: bool):
     """Save ``result`` as a composition of ``technique`` (model: the network's ``name``) when

@@ -68,7 +68,7 @@ import numpy as np
 
 from ...datasets.bach import HOP_STEPS, N_PITCHES, PITCH_HIGH, PITCH_LOW, RESOLUTION, WINDOW_STEPS, window_starts
 from ...errors import CapsuleError
-from .._common import check_seed, finish_inference
+from .._common import check_flags, check_seed, finish_inference
 from ...score import Note, Score, Track
 from .corrupt import visible_above
 from .data import model_input
@@ -414,8 +414,7 @@ def enhance(
     max_added = _check_int("max_notes_added", max_notes_added)
     risk = _check_real("creative_risk", creative_risk)
     used_seed = check_seed(seed, _MAX_SEED)
-    if not isinstance(harmonize, bool):
-        raise CapsuleError(f"harmonize must be True or False, got {harmonize!r}")
+    check_flags(harmonize=harmonize, save=save, return_composition=return_composition)
     if not score.tracks:
         raise CapsuleError("the score has no tracks; give enhance a melody")
     ti = score.track_index(track)

@@ -18,7 +18,7 @@ import numpy as np
 from ...datasets.multitrack import N_PITCHES, PITCH_HIGH, PITCH_LOW, RESOLUTION, SAMPLE_STEPS, GenreSpec
 from ...errors import CapsuleError
 from ...score import Note, Score, Track
-from .._common import check_seed, finish_inference
+from .._common import check_flags, check_seed, finish_inference
 from .data import roll_to_notes
 
 __all__ = ["accompany", "load_gan", "melody_windows"]
@@ -116,6 +116,7 @@ def accompany(
     if not score.tracks:
         raise CapsuleError("the score has no tracks; give accompany a melody")
     used_seed = check_seed(seed, _MAX_SEED)
+    check_flags(save=save, return_composition=return_composition)
     ti = score.track_index(track)
     melody = score.tracks[ti]
     if melody.is_drum:

@@ -61,7 +61,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import CapsuleError
-from .._common import check_seed, finish_inference
+from .._common import check_flags, check_seed, finish_inference
 from ...score import Note, Score
 from . import tokens as tok
 
@@ -502,8 +502,7 @@ def extend(
     rest = _check_real("max_rest", max_rest)
     note_len = _check_real("max_note_length", max_note_length)
     used_seed = check_seed(seed, _MAX_SEED)
-    if not isinstance(save, bool) or not isinstance(return_composition, bool):
-        raise CapsuleError("save and return_composition must be True or False")
+    check_flags(save=save, return_composition=return_composition)
     if not score.tracks:
         raise CapsuleError("the score has no tracks; give extend a melody")
     ti = score.track_index(track)
