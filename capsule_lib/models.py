@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
 
-from .atomic import atomic_path, atomic_write_text
+from .atomic import atomic_path, atomic_write_text, os_error
 from .errors import CapsuleError
 from .paths import capsule_home, ensure_dir, sample_models_dir
 from .store import jsonable, locked
@@ -319,8 +319,7 @@ class ModelRegistry:
             description=str(description),
         )
         card.validate()
-        root = self._ensure_root()
-        tmp: Path | None = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+        tmp: Path | None = self._temporary_folder(".tmp-")
         try:
             self._write_card(tmp, card)
             self._publish(tmp, name)
@@ -329,6 +328,14 @@ class ModelRegistry:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
         return self.get(name)
+
+    def _temporary_folder(self, prefix: str) -> Path:
+        """A new hidden folder in the registry, where a model is put together before it is published."""
+        root = self._ensure_root()
+        try:
+            return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+        except OSError as exc:
+            raise os_error(exc, "add a model to", root) from None
 
     def _publish(self, tmp: Path, name: str) -> None:
         """Rename a finished temporary folder into place (fails if the name got taken)."""
@@ -364,6 +371,8 @@ class ModelRegistry:
                 os.rename(folder, trash)
         except FileNotFoundError:
             raise CapsuleError(f"no model {name}") from None
+        except OSError as exc:
+            raise os_error(exc, "delete model", name) from None
         shutil.rmtree(trash, ignore_errors=True)
 
     # -- weights ------------------------------------------------------------------------------
@@ -429,7 +438,10 @@ class ModelRegistry:
 
             return self._update_card(name, retag, "tagged")
         overlay = self._overlay(name)
-        overlay.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            overlay.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise os_error(exc, "tag", name) from None
         with locked(overlay.with_suffix(".lock")):
             tags = change(self.get(name).tags)
             atomic_write_text(overlay, json.dumps(user_tags(tags), indent=2, ensure_ascii=False) + "\n")
@@ -455,8 +467,11 @@ class ModelRegistry:
         """
         card = self.get(name)
         path = Path(path).expanduser()
-        if path.is_dir():
-            path = path / f"{name}.tar.gz"
+        try:
+            if path.is_dir():
+                path = path / f"{name}.tar.gz"
+        except OSError as exc:
+            raise os_error(exc, "write", path) from None
         if not path.name.lower().endswith((".tar.gz", ".tgz")):
             raise CapsuleError(f"cannot export to {path.name}: the archive name must end in .tar.gz or .tgz")
         exported = ModelCard(**{**card.to_dict(), "sample": False})
@@ -555,12 +570,14 @@ class ModelRegistry:
         """
         src = Path(path).expanduser()
         label = src.name
-        if not src.is_file():
-            raise CapsuleError(f"{src} does not exist or is not a file")
+        try:
+            if not src.is_file():
+                raise CapsuleError(f"{src} does not exist or is not a file")
+        except OSError as exc:
+            raise os_error(exc, "read", src) from None
         if name is not None:
             _check_name(name)
-        root = self._ensure_root()
-        tmp: Path | None = Path(tempfile.mkdtemp(prefix=".import-", dir=root))
+        tmp: Path | None = self._temporary_folder(".import-")
         try:
             try:
                 with tarfile.open(src, "r:gz") as tar:
