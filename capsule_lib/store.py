@@ -45,6 +45,7 @@ __all__ = [
     "capsule_home",
     "jsonable",
     "locked",
+    "sweep_leftovers",
 ]
 
 # Hidden names (temporary, trash) start with "."; real ids never do.
@@ -139,15 +140,19 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _sweep(root: Path) -> None:
-    """Remove temporary/trash folders a killed process left behind long ago."""
+def sweep_leftovers(root: Path, prefixes: tuple[str, ...] = (".tmp-", ".trash-")) -> None:
+    """Remove the hidden folders (names starting with ``prefixes``) a killed process left behind long ago.
+
+    "Long ago" is an hour without change: a folder still being written (a big model import)
+    keeps changing, so only true leftovers go.
+    """
     cutoff = time.time() - _STALE_SECONDS
     try:
         entries = list(os.scandir(root))
     except OSError:
         return
     for entry in entries:
-        if entry.name.startswith((".tmp-", ".trash-")):
+        if entry.name.startswith(prefixes):
             try:
                 if entry.stat(follow_symlinks=False).st_mtime < cutoff:
                     shutil.rmtree(entry.path, ignore_errors=True)
@@ -353,7 +358,7 @@ class CompositionStore:
         if title is None:
             title = score.title or f"{technique} {moment:%Y-%m-%d %H:%M:%S}"
         root = self._ensure_root()
-        _sweep(root)
+        sweep_leftovers(root)
         try:
             tmp: Path | None = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
         except OSError as exc:

@@ -42,7 +42,7 @@ def load_gan(name: str = "musegan-chorale", registry=None):
         net.chord_threshold = [float(x) for x in hp.get("chord_threshold", [])] or 0.5
         net.rest_weight = [float(x) for x in hp.get("rest_weight", [])] or 1.0
         net.fold = int(hp.get("fold", 0))
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise CapsuleError(f"model {name} has no track layout in its card (hyperparameters.genre)") from None
     if net.switch_penalty is None:
         del net.switch_penalty  # decode with the default penalty
