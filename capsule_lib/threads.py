@@ -16,6 +16,15 @@ How it is decided
     and :meth:`~InferenceThreads.refresh` re-decides during long calls (every
     ``REFRESH_SECONDS``), so a process that starts competing half-way is noticed.
     ``CAPSULE_THREADS=N`` fixes the count (``0``: leave torch's own setting alone).
+
+Reproducibility
+    The thread count changes how torch splits its sums, so a network's outputs can differ
+    in their last bits (about 1e-7) between counts, and a random draw that lands exactly
+    there picks differently: rarely for a short melody, more often over the many thousand
+    draws of a long piece.  The same seed gives
+    the same result with the same thread count; ``CAPSULE_THREADS=1`` makes results
+    independent of the machine's load and core count (at some speed on an idle machine
+    with many cores).
 """
 
 from __future__ import annotations
