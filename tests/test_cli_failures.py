@@ -207,7 +207,23 @@ def test_an_input_file_is_never_changed_by_a_failing_command(capsys, tmp_path, m
     assert digest(melody_file) == before
 
 
-# -- 6. the command line writes no file it would refuse -----------------------------------------------
+# -- 1 and 6. the command line writes no file it would refuse -------------------------------------------
+
+
+@pytest.mark.parametrize("change_bpm, tempo", [(5.0, "40"), (60_000_000.0, "160")])
+def test_edit_tempo_keeps_tempo_changes_writable(capsys, tmp_path, change_bpm, tempo):
+    from capsule_lib import Note, Score, Track
+
+    src, out = tmp_path / "changes.mid", tmp_path / "out.mid"
+    write_midi(Score(tracks=(Track(notes=(Note(0, 60, 24), Note(48, 62, 24))),), tempo=100.0,
+                     tempo_changes=((24, change_bpm),)), src)
+    code, stdout, err = run(capsys, "edit", src, "-o", out, "--tempo", tempo)
+    assert code == 0, err
+    again = read_midi(out)  # the file written reads back
+    assert again.tempo == float(tempo) and len(again.tempo_changes) == 1
+
+
+# -- 6. a quantize grid out of range -----------------------------------------------
 
 
 @pytest.mark.parametrize("grid", ["0", "65536", "99999999999999999999"])
