@@ -34,9 +34,10 @@ import time
 
 __all__ = ["available_cores", "free_cores", "inference_threads", "InferenceThreads", "REFRESH_SECONDS"]
 
-#: How often a long call re-decides its thread count.
+#: How often a long call re-decides its thread count (calls within this time share a decision).
 REFRESH_SECONDS = 1.0
 _SAMPLES = 3
+_decided: tuple[float, int] | None = None  # (when, free cores): quick calls in a row look once
 
 
 def available_cores() -> int:
@@ -72,7 +73,7 @@ def _others_running() -> float:
                 runnable = int(fh.read().split()[3].split(b"/")[0])
             counts.append(max(0, runnable - _own_running_threads()))
             if i + 1 < _SAMPLES:
-                time.sleep(0.002)
+                time.sleep(0.001)
         return sorted(counts)[len(counts) // 2]
     except (OSError, ValueError, IndexError):
         pass
@@ -87,6 +88,15 @@ def free_cores() -> int:
     return max(1, min(available_cores(), int(available_cores() - _others_running() + 0.5)))
 
 
+def _recent_free_cores() -> int:
+    """:func:`free_cores`, looked up at most every :data:`REFRESH_SECONDS` (a look costs ~3 ms)."""
+    global _decided
+    now = time.monotonic()
+    if _decided is None or now - _decided[0] >= REFRESH_SECONDS:
+        _decided = (now, free_cores())
+    return _decided[1]
+
+
 def inference_threads() -> int | None:
     """The thread count for torch inference now: ``CAPSULE_THREADS`` if set (``0``/None: leave
     torch alone), else :func:`free_cores`."""
@@ -97,7 +107,7 @@ def inference_threads() -> int | None:
         except ValueError:
             n = -1
         return None if n == 0 else max(1, n)
-    return free_cores()
+    return _recent_free_cores()
 
 
 class InferenceThreads:

@@ -158,7 +158,14 @@ def test_no_progress_bar_where_nobody_watches(capsys, no_delay):
 # -- one thread per free core ---------------------------------------------------------------------------
 
 
-def test_threads_follow_the_free_cores_and_are_put_back(monkeypatch):
+@pytest.fixture
+def fresh_decisions(monkeypatch):
+    """Every call looks at the machine again (no decision shared between quick calls)."""
+    monkeypatch.setattr(threads, "REFRESH_SECONDS", 0.0)
+    monkeypatch.setattr(threads, "_decided", None)
+
+
+def test_threads_follow_the_free_cores_and_are_put_back(monkeypatch, fresh_decisions):
     monkeypatch.delenv("CAPSULE_THREADS", raising=False)
     monkeypatch.setattr(threads, "available_cores", lambda: 4)
     before = torch.get_num_threads()
@@ -170,7 +177,7 @@ def test_threads_follow_the_free_cores_and_are_put_back(monkeypatch):
         assert torch.get_num_threads() == before
 
 
-def test_capsule_threads_fixes_the_count(monkeypatch):
+def test_capsule_threads_fixes_the_count(monkeypatch, fresh_decisions):
     monkeypatch.setattr(threads, "_others_running", lambda: 0)
     monkeypatch.setenv("CAPSULE_THREADS", "1")
     assert threads.inference_threads() == 1
@@ -181,10 +188,9 @@ def test_capsule_threads_fixes_the_count(monkeypatch):
         assert torch.get_num_threads() == before
 
 
-def test_a_long_call_re_decides_its_threads_as_the_load_changes(monkeypatch):
+def test_a_long_call_re_decides_its_threads_as_the_load_changes(monkeypatch, fresh_decisions):
     monkeypatch.delenv("CAPSULE_THREADS", raising=False)
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
-    monkeypatch.setattr(threads, "REFRESH_SECONDS", 0.0)
     busy = [0]
     monkeypatch.setattr(threads, "_others_running", lambda: busy[0])
     seen = []
@@ -194,6 +200,17 @@ def test_a_long_call_re_decides_its_threads_as_the_load_changes(monkeypatch):
             t.refresh()
             seen.append(torch.get_num_threads())
     assert seen == [2, 1, 1, 2]
+
+
+def test_quick_calls_in_a_row_share_one_look_at_the_machine(monkeypatch):
+    monkeypatch.delenv("CAPSULE_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_decided", None)
+    looks = []
+    monkeypatch.setattr(threads, "free_cores", lambda: looks.append(1) or 1)
+    for _ in range(5):
+        with threads.InferenceThreads():
+            pass
+    assert len(looks) == 1
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the kernel's count of runnable tasks")
