@@ -42,7 +42,8 @@ __all__ = [
     "MAX_GAN_TRACKS",
 ]
 
-#: Largest ``model.json`` read (the shipped cards are 2-62 KB).
+#: Largest ``model.json`` (or other JSON file of a model, such as ``history.json``) read;
+#: the shipped ones are 2-62 KB.
 MAX_CARD_BYTES = 4 * 1024 * 1024
 #: Deepest nesting of lists and objects in a card (the shipped cards nest 6 deep).
 MAX_DEPTH = 32
@@ -220,7 +221,8 @@ def _finite_float(text: str) -> float:
 def parse_card_json(data: bytes | str, label: str) -> Any:
     """Parse a card's JSON text within the bounds above; CapsuleError names ``label`` if it is not."""
     if len(data) > MAX_CARD_BYTES:
-        raise CapsuleError(f"{label} is {len(data) / 1e6:.1f} MB; a model card holds at most {MAX_CARD_BYTES // 2**20} MB")
+        raise CapsuleError(f"{label} is {len(data) / 2**20:.1f} MB; a model's JSON files hold at most "
+                           f"{MAX_CARD_BYTES // 2**20} MB")
     try:
         text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
         value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)

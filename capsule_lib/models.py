@@ -571,8 +571,8 @@ class ModelRegistry:
                 )
             if base in seen:
                 raise CapsuleError(f"{label}: {base} appears twice; refusing to import")
-            if base == CARD_FILE and m.size > MAX_CARD_BYTES:
-                raise CapsuleError(f"{label}: {CARD_FILE} is {m.size / 2**20:.1f} MB; a model card holds at most "
+            if suffix == ".json" and m.size > MAX_CARD_BYTES:
+                raise CapsuleError(f"{label}: {base} is {m.size / 2**20:.1f} MB; a model's JSON files hold at most "
                                    f"{MAX_CARD_BYTES // 2**20} MB")
             seen.add(base)
             total += m.size
@@ -631,6 +631,9 @@ class ModelRegistry:
                 raise CapsuleError(f"cannot import {label}: {exc.strerror or exc}") from None
             try:
                 data = parse_card_json((tmp / CARD_FILE).read_bytes(), CARD_FILE)
+                for other in sorted(tmp.glob("*.json")):  # history.json and the like: views parse them later
+                    if other.name != CARD_FILE:
+                        parse_card_json(other.read_bytes(), other.name)
             except CapsuleError as exc:
                 raise CapsuleError(f"{label}: {exc}") from None
             final = name if name is not None else (data.get("name") if isinstance(data, dict) else None)

@@ -256,8 +256,9 @@ def _member(name: str, data: bytes, rng: random.Random) -> tarfile.TarInfo:
 def _archive(rng: random.Random, path: Path, weights: bytes) -> Path:
     names = ["fuzzed/model.json", "fuzzed/weights.safetensors", "fuzzed/README.md", "fuzzed/x.pkl", "../evil.json",
              "/abs/model.json", "fuzzed/sub/x.json", "other/model.json", "fuzzed/" + "n" * rng.choice([50, 200, 70_000]),
-             "fuzzed\\w.json", "./model.json", "fuzzed/model.json"]
-    contents = {"fuzzed/model.json": _card(rng), "fuzzed/weights.safetensors": rng.choice([weights, weights[:20], b"{}"])}
+             "fuzzed\\w.json", "./model.json", "fuzzed/model.json", "fuzzed/history.json"]
+    contents = {"fuzzed/model.json": _card(rng), "fuzzed/weights.safetensors": rng.choice([weights, weights[:20], b"{}"]),
+                "fuzzed/history.json": rng.choice([b"[]", b'[{"loss": 1.0}]', b"[" * 3000 + b"]" * 3000, b"[Infinity]"])}
     raw = io.BytesIO()
     fmt = rng.choice([tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])
     try:

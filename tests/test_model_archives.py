@@ -119,6 +119,13 @@ def test_non_finite_numbers_are_refused(reg, tmp_path, text):
         reg.import_archive(archive_of(tmp_path, text))
 
 
+@pytest.mark.parametrize("history", [b"[" * 100_000 + b"]" * 100_000, b"[NaN]", b"{not json"])
+def test_every_json_file_of_an_archive_is_bounded_like_the_card(reg, tmp_path, history):
+    with pytest.raises(CapsuleError, match="history.json"):
+        reg.import_archive(archive_of(tmp_path, card_dict(), ("imported/history.json", history)))
+    no_trace(reg)
+
+
 def test_a_card_damaged_on_disk_is_skipped_by_list_and_refused_by_get(reg):
     folder = reg.root / "bad"  # written straight into the registry, not imported
     folder.mkdir(parents=True)
@@ -139,7 +146,7 @@ def test_a_card_too_big_is_refused_from_its_header(reg, tmp_path, monkeypatch):
 
     monkeypatch.setattr(models, "MAX_CARD_BYTES", 1000)
     card = card_dict(description="x" * 2000)
-    with pytest.raises(CapsuleError, match="a model card holds at most"):
+    with pytest.raises(CapsuleError, match="JSON files hold at most"):
         reg.import_archive(archive_of(tmp_path, card))
     no_trace(reg)
 
