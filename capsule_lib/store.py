@@ -250,7 +250,7 @@ class CompositionStore:
             data = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise CapsuleError(f"no composition {folder.name}") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested absurdly deep
             raise CapsuleError(f"composition {folder.name} is damaged: meta.json cannot be read ({exc})") from None
         comp = Composition.from_dict(data)
         comp.id = folder.name  # the folder name is the authority, even for a copied folder

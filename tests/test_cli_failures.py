@@ -165,6 +165,17 @@ def test_composition_ids_longer_than_the_file_system_allows(capsys):
     assert_one_line_error(code, out, err, "is not a MIDI file, a sample melody or a composition id")
 
 
+def test_a_damaged_meta_json_is_skipped_by_list_and_one_line_for_show(capsys):
+    store = CompositionStore()
+    good = store.add(load_sample("twinkle_twinkle"), title="mine").id
+    bad = store.add(load_sample("ode_to_joy"), title="damaged").id
+    (store.root / bad / "meta.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    code, out, err = run(capsys, "compositions", "list")
+    assert code == 0 and good in out and bad not in out
+    code, out, err = run(capsys, "compositions", "show", bad)
+    assert_one_line_error(code, out, err, "is damaged")
+
+
 # -- 3. a read-only store ---------------------------------------------------------------------------
 
 
