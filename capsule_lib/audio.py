@@ -222,11 +222,12 @@ def _check_rate(sample_rate) -> int:
 def _seconds_of(score: Score):
     """A memoised step -> seconds map; scores reuse few distinct steps."""
     cache: dict[int, float] = {}
+    at = score.tempo_map()
 
     def seconds(step: int) -> float:
         value = cache.get(step)
         if value is None:
-            value = cache[step] = score.step_to_seconds(step)
+            value = cache[step] = at(step)
         return value
 
     return seconds

@@ -1,7 +1,10 @@
 """The ``capsule`` command line: samples, editing, rendering, compositions and models.
 
 Errors print one line on stderr and exit with status 2; there is never a
-traceback for bad input (set ``CAPSULE_DEBUG=1`` to see one for a bug).
+traceback for bad input (set ``CAPSULE_DEBUG=1`` to see one for a bug).  A
+command that fails leaves nothing behind: the output path is checked before the
+work starts, and a composition saved by a technique is deleted again if its
+output file cannot be written after all.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def load_input(arg: str, *, track=None):
     from .midi import read_midi
 
     path = Path(arg)
-    if path.exists() or path.suffix.lower() in (".mid", ".midi"):
+    if _exists(path) or path.suffix.lower() in (".mid", ".midi", ".rmi"):
         return read_midi(path, track=track if track is not None else "all")
     from .samples import list_samples, load_sample
 
@@ -56,11 +59,40 @@ def load_input(arg: str, *, track=None):
         raise CapsuleError(f"{arg!r} is not a MIDI file, a sample melody or a composition id") from None
 
 
-def _check_output(inp: str, out: str) -> Path:
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for the file system names no file
+        return False
+
+
+def _check_output(inp: str, out: str, suffixes: tuple[str, ...] = (".mid", ".midi")) -> Path:
+    """The output path, checked before any work: right suffix, not the input, writable."""
+    from .atomic import check_writable
+
     out_path = Path(out)
-    if Path(inp).exists() and out_path.exists() and out_path.resolve() == Path(inp).resolve():
+    if suffixes and out_path.suffix.lower() not in suffixes:
+        raise CapsuleError(f"{out_path.name}: the output must end in {' or '.join(suffixes)}")
+    if _exists(Path(inp)) and _exists(out_path) and out_path.resolve() == Path(inp).resolve():
         raise CapsuleError(f"refusing to overwrite the input file {inp}; choose another output name")
-    return out_path
+    return check_writable(out_path)
+
+
+def _write_result(out: Path, result, composition) -> None:
+    """Write a technique's result to ``out``; if that fails, delete the composition it saved."""
+    from .midi import write_midi
+
+    try:
+        write_midi(result, out)
+    except BaseException:
+        if composition is not None:
+            from .store import CompositionStore
+
+            try:
+                CompositionStore().delete(composition.id)
+            except CapsuleError:
+                pass
+        raise
 
 
 # -- commands ---------------------------------------------------------------------
@@ -80,7 +112,7 @@ def cmd_edit(args) -> None:
     from . import edit
     from .midi import write_midi
 
-    out = _check_output(args.input, args.output)
+    out = _check_output(args.input, args.output, ())  # write_midi names the suffix it wants
     score = load_input(args.input)
     if args.transpose is not None:
         score = edit.transpose(score, args.transpose)
@@ -95,9 +127,7 @@ def cmd_edit(args) -> None:
 def cmd_render(args) -> None:
     from .audio import render_audio
 
-    out = _check_output(args.input, args.output)
-    if out.suffix.lower() not in (".wav", ".mp3"):
-        raise CapsuleError(f"{out.name}: the output must end in .wav or .mp3")
+    out = _check_output(args.input, args.output, (".wav", ".mp3"))
     score = load_input(args.input)
     render_audio(score, out, metronome=args.metronome)
     print(out)
@@ -400,29 +430,23 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_enhance(args) -> None:
-    from .midi import write_midi
     from .techniques.arcnn import enhance
 
     out = _check_output(args.input, args.output)
-    if out.suffix.lower() not in (".mid", ".midi"):
-        raise CapsuleError(f"{out.name}: the output must end in .mid or .midi")
     score = load_input(args.input)
     parent = args.input if _is_composition_id(args.input) else None
     result, comp = enhance(score, model=args.model, sampling_iterations=args.iterations,
                            max_remove_pct=args.max_remove_pct, max_notes_added=args.max_notes_added,
                            creative_risk=args.creative_risk, seed=args.seed, harmonize=args.harmonize,
                            parent=parent, title=args.title, return_composition=True)
-    write_midi(result, out)
+    _write_result(out, result, comp)
     print(f"{out} (composition {comp.id})")
 
 
 def cmd_extend(args) -> None:
-    from .midi import write_midi
     from .techniques.transformer.sample import extend
 
     out = _check_output(args.input, args.output)
-    if out.suffix.lower() not in (".mid", ".midi"):
-        raise CapsuleError(f"{out.name}: the output must end in .mid or .midi")
     score = load_input(args.input)
     parent = args.input if _is_composition_id(args.input) else None
     options = {k: getattr(args, k) for k in ("threshold", "input_duration", "max_rest", "max_note_length")
@@ -430,22 +454,19 @@ def cmd_extend(args) -> None:
     result, comp = extend(score, model=args.model, sampling=args.sampling, creative_risk=args.creative_risk,
                           extension_duration=args.extension_duration, seed=args.seed, parent=parent,
                           title=args.title, return_composition=True, **options)
-    write_midi(result, out)
+    _write_result(out, result, comp)
     print(f"{out} (composition {comp.id})")
 
 
 def cmd_accompany(args) -> None:
-    from .midi import write_midi
     from .techniques.gan.sample import accompany
 
     out = _check_output(args.input, args.output)
-    if out.suffix.lower() not in (".mid", ".midi"):
-        raise CapsuleError(f"{out.name}: the output must end in .mid or .midi")
     score = load_input(args.input)
     parent = args.input if _is_composition_id(args.input) else None
     result, comp = accompany(score, model=args.model, seed=args.seed, parent=parent, title=args.title,
                              return_composition=True)
-    write_midi(result, out)
+    _write_result(out, result, comp)
     names = ", ".join(t.name for t in result.tracks[1:])
     print(f"{out} (composition {comp.id}; accompaniment: {names})")
 
@@ -455,8 +476,6 @@ def cmd_instrument(args) -> None:
     from .midi import write_midi
 
     out = _check_output(args.input, args.output)
-    if out.suffix.lower() not in (".mid", ".midi"):
-        raise CapsuleError(f"{out.name}: the output must end in .mid or .midi")
     score = load_input(args.input)
     track = int(args.track) if args.track.lstrip("-").isdigit() else args.track
     if isinstance(track, int) and not 0 <= track < len(score.tracks):
@@ -468,7 +487,7 @@ def cmd_instrument(args) -> None:
 
 
 def _is_composition_id(arg: str) -> bool:
-    if Path(arg).exists():
+    if _exists(Path(arg)):
         return False
     from .store import CompositionStore
 
@@ -665,6 +684,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the machine's, not the input's: a full disk, a vanished folder
+        if os.environ.get("CAPSULE_DEBUG"):
+            raise
+        from .atomic import os_error
+
+        print(f"{PROG}: error: {os_error(exc, 'use', exc.filename or 'a file')}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug, not bad input: still one line unless debugging
         if os.environ.get("CAPSULE_DEBUG"):
             raise

@@ -22,12 +22,13 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .errors import CapsuleError
-from .score import Note, Score, Track
+from .score import MAX_BPM, MIN_BPM, Note, Score, Track
 
 __all__ = [
     "MIN_TEMPO",
     "MAX_TEMPO",
     "MAX_TRANSPOSE",
+    "MAX_GRID_BEATS",
     "set_tempo",
     "transpose",
     "octave_shift",
@@ -53,6 +54,8 @@ __all__ = [
 MIN_TEMPO, MAX_TEMPO = 40, 160
 #: Largest transposition in semitones, either way.
 MAX_TRANSPOSE = 12
+#: Coarsest quantize grid, in beats (four bars of 4/4): a wider grid is no rhythm.
+MAX_GRID_BEATS = 16
 
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -133,7 +136,10 @@ def set_tempo(score: Score, bpm: float) -> Score:
     """Set the tempo to ``bpm`` (40-160 inclusive).
 
     Later tempo changes are scaled by the same factor, so a piece that speeds
-    up keeps speeding up in proportion.  Note positions (in steps) never move.
+    up keeps speeding up in proportion -- within the tempos a MIDI file can store
+    (:data:`~capsule_lib.score.MIN_BPM` .. :data:`~capsule_lib.score.MAX_BPM`): a
+    change scaled past either end stays at that end.  Note positions (in steps)
+    never move.
 
     Raises
     ------
@@ -144,7 +150,7 @@ def set_tempo(score: Score, bpm: float) -> Score:
     if not MIN_TEMPO <= bpm <= MAX_TEMPO:
         raise CapsuleError(f"tempo {bpm:g} bpm is outside {MIN_TEMPO}-{MAX_TEMPO}")
     factor = bpm / score.tempo
-    changes = tuple((step, change * factor) for step, change in score.tempo_changes)
+    changes = tuple((step, min(max(round(change * factor, 3), MIN_BPM), MAX_BPM)) for step, change in score.tempo_changes)
     return score.replace(tempo=bpm, tempo_changes=changes)
 
 
@@ -211,7 +217,8 @@ def quantize(score: Score, grid: int | None = None, strength: float = 1.0, *, du
     ----------
     score : Score
     grid : int, optional
-        Grid spacing in steps; default one 16th note (``resolution // 4``, at least 1).
+        Grid spacing in steps, 1 .. ``MAX_GRID_BEATS`` (16) beats; default one 16th note
+        (``resolution // 4``, at least 1).
     strength : float
         0 leaves the score unchanged, 1 snaps onto the grid, 0.5 moves each time
         half way (rounded to whole steps, halves later).
@@ -234,11 +241,16 @@ def quantize(score: Score, grid: int | None = None, strength: float = 1.0, *, du
     Raises
     ------
     CapsuleError
-        If ``grid < 1`` or ``strength`` is outside 0-1.
+        If ``grid`` is outside 1 step .. 16 beats or ``strength`` is outside 0-1.
     """
     grid = _sixteenth(score) if grid is None else _as_int(grid, "quantize grid")
     if grid < 1:
         raise CapsuleError(f"quantize grid {grid} must be at least 1 step")
+    if grid > MAX_GRID_BEATS * score.resolution:
+        raise CapsuleError(
+            f"quantize grid {grid} steps is longer than {MAX_GRID_BEATS} beats "
+            f"({MAX_GRID_BEATS * score.resolution} steps at {score.resolution} steps per beat)"
+        )
     strength = _as_float(strength, "quantize strength")
     if not 0.0 <= strength <= 1.0:
         raise CapsuleError(f"quantize strength {strength:g} is outside 0-1")

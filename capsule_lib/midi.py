@@ -9,7 +9,13 @@ Documented behaviour for the awkward corners of real MIDI files:
   24 by default) by rounding.  Files whose notes lie on that grid round-trip exactly.
 * **Tempo.** The tempo at tick 0 becomes ``Score.tempo`` (120 bpm if none);
   later tempo changes are kept in ``Score.tempo_changes``.  Note positions are
-  in beats, so tempo changes never move notes.
+  in beats, so tempo changes never move notes.  Tempos are kept to 1/1000 bpm
+  within what MIDI can store (:data:`~capsule_lib.score.MIN_BPM` ..
+  :data:`~capsule_lib.score.MAX_BPM`): a tempo of 0 microseconds per beat (not
+  valid MIDI, but it occurs) is read as the fastest, 1 microsecond per beat.
+* **Text.** Titles and track names are written as UTF-8 (MIDI text events are
+  bytes; UTF-8 is what current software reads), so "Dvořák" survives; names
+  that are not valid UTF-8 are read as Latin-1, MIDI's traditional charset.
 * **Time signature.** The first one is used for the whole piece (any numerator,
   power-of-two denominator); later changes are ignored.
 * **Overlapping notes** of the same pitch are paired first-in first-out, so both
@@ -20,7 +26,11 @@ Documented behaviour for the awkward corners of real MIDI files:
 * **Sustain pedal** (CC64 ≥ 64 down) is kept as ``Track.pedals`` intervals;
   :func:`capsule_lib.edit.resolve_sustain` applies it to note lengths.
 * **Limits.** Files over ``MAX_MIDI_BYTES``, with more than ``MAX_NOTES``
-  notes or longer than ``MAX_BEATS`` beats are refused with a CapsuleError.
+  notes (counting every note-on, released or not) or longer than ``MAX_BEATS``
+  beats are refused with a CapsuleError.  :func:`write_midi` refuses the same
+  scores, so every file it writes reads back.
+* **Files.** ``.mid``, ``.midi``, ``.kar``, ``.smf`` and RIFF-wrapped ``.rmi``
+  names are read (an RMID file's inner MIDI data is used whatever its name).
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from typing import Union
 
 from .atomic import atomic_write_bytes
 from .errors import CapsuleError
-from .score import DEFAULT_RESOLUTION, Note, Score, Track
+from .score import DEFAULT_RESOLUTION, MAX_BPM, MIN_BPM, Note, Score, Track
 
 __all__ = ["read_midi", "write_midi", "midi_bytes", "MAX_MIDI_BYTES", "MAX_NOTES", "MAX_BEATS"]
 
@@ -51,7 +61,7 @@ def _load_bytes(source: Source, max_bytes: int) -> tuple[bytes, str]:
     else:
         path = Path(source)
         label = f"MIDI file {path.name}"
-        if path.suffix.lower() not in (".mid", ".midi", ".kar", ".smf"):
+        if path.suffix.lower() not in (".mid", ".midi", ".kar", ".smf", ".rmi"):
             raise CapsuleError(f"{path.name} is not a MIDI file (expected a .mid or .midi name)")
         try:
             if path.stat().st_size > max_bytes:
@@ -86,8 +96,11 @@ def _parse(data: bytes, label: str):
         raise CapsuleError(f"{label} is corrupt or truncated ({detail})") from None
     if mid.type == 2:
         raise CapsuleError(f"{label} is a type-2 MIDI file (independent sequences), which is not supported")
-    if not isinstance(mid.ticks_per_beat, int) or mid.ticks_per_beat <= 0 or mid.ticks_per_beat >= 0x8000:
+    # mido reads the division as a signed 16-bit number: SMPTE divisions (top bit set) are negative.
+    if not isinstance(mid.ticks_per_beat, int) or mid.ticks_per_beat < 0 or mid.ticks_per_beat >= 0x8000:
         raise CapsuleError(f"{label} uses SMPTE time division, which is not supported")
+    if mid.ticks_per_beat == 0:
+        raise CapsuleError(f"{label} has a time division of 0 ticks per beat; it must be at least 1")
     return mid
 
 
@@ -133,7 +146,7 @@ def read_midi(
     time_sig: tuple[int, int] | None = None
     title = ""
     parts: dict[tuple[int, int], dict] = {}
-    n_notes = 0
+    n_notes = 0  # every note-on counts: notes never released must not slip past the cap
     max_tick = MAX_BEATS * tpb
 
     for ti, mtrk in enumerate(mid.tracks):
@@ -152,7 +165,7 @@ def read_midi(
                 if time_sig is None:
                     time_sig = (msg.numerator, msg.denominator)
             elif kind == "track_name":
-                name = name or msg.name.strip()
+                name = name or _from_midi_text(msg.name).strip()
             elif kind in ("note_on", "note_off", "control_change", "program_change"):
                 part = parts.setdefault((ti, msg.channel), {"notes": [], "program": None, "pedals": [], "name": ""})
                 if kind == "program_change":
@@ -165,15 +178,15 @@ def read_midi(
                         elif msg.value < 64 and msg.channel in pedal_down:
                             part["pedals"].append((pedal_down.pop(msg.channel), tick))
                 elif kind == "note_on" and msg.velocity > 0:
+                    n_notes += 1
+                    if n_notes > MAX_NOTES:
+                        raise CapsuleError(f"{label} has more than {MAX_NOTES} notes; the limit keeps memory bounded")
                     open_notes[(msg.channel, msg.note)].append((tick, msg.velocity))
                 else:
                     queue = open_notes.get((msg.channel, msg.note))
                     if queue:
                         start, vel = queue.popleft()
                         part["notes"].append((start, tick, msg.note, vel))
-                        n_notes += 1
-                        if n_notes > MAX_NOTES:
-                            raise CapsuleError(f"{label} has more than {MAX_NOTES} notes; the limit keeps memory bounded")
         # Stuck notes and pedals end with their track.
         for (channel, pitch), queue in open_notes.items():
             for start, vel in queue:
@@ -230,6 +243,7 @@ def read_midi(
         tempo_changes=tuple(changes),
         title=title,
     )
+    _check_writable(score, label)  # what read_midi returns, write_midi writes (and vice versa)
     if track is None:
         return score.replace(tracks=(score.tracks[pick_melody(score)],))
     if track == "all":
@@ -238,8 +252,47 @@ def read_midi(
 
 
 def mido_tempo_to_bpm(tempo: int) -> float:
-    """Microseconds per beat → beats per minute, rounded to 1/1000 bpm for stable round trips."""
-    return round(60_000_000 / tempo, 3)
+    """Microseconds per beat → beats per minute, rounded to 1/1000 bpm for stable round trips.
+
+    Kept within :data:`MIN_BPM` .. :data:`MAX_BPM`, the tempos MIDI can store: 0 (not valid
+    MIDI, though files hold it) counts as 1 microsecond per beat.
+    """
+    return min(max(round(60_000_000 / max(int(tempo), 1), 3), MIN_BPM), MAX_BPM)
+
+
+def _bpm_to_mido_tempo(bpm: float) -> int:
+    return min(max(int(round(60_000_000 / bpm)), 1), 0xFFFFFF)
+
+
+def _to_midi_text(text: str) -> str:
+    """``text`` as mido writes it with its Latin-1 codec: the UTF-8 bytes, one character per byte."""
+    return str(text).encode("utf-8", "replace").decode("latin-1")
+
+
+def _from_midi_text(text: str) -> str:
+    """The inverse of :func:`_to_midi_text`; text that is not UTF-8 stays as read (Latin-1)."""
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
+def _check_writable(score: Score, label: str = "the score") -> None:
+    """Refuse a score a MIDI file cannot hold, or that :func:`read_midi` would refuse."""
+    limit = MAX_BEATS * score.resolution
+    n_notes = sum(len(t.notes) for t in score.tracks)
+    if n_notes > MAX_NOTES:
+        raise CapsuleError(f"{label} has {n_notes} notes, more than the {MAX_NOTES} a file may hold")
+    last = max([score.end, *(b for t in score.tracks for _, b in t.pedals), *(s for s, _ in score.tempo_changes)])
+    if last > limit:
+        raise CapsuleError(
+            f"{label} is {last / score.resolution:.2f} beats long, longer than the {MAX_BEATS}-beat limit"
+        )
+    if _ticks_per_beat(score.resolution) >= 0x8000:
+        raise CapsuleError(f"{label} has {score.resolution} steps per beat; a MIDI file holds at most 32767")
+    num, den = score.time_signature
+    if num > 255 or den > 2**255:
+        raise CapsuleError(f"time signature {num}/{den} cannot be stored in a MIDI file")
 
 
 def pick_melody(score: Score) -> int:
@@ -262,21 +315,29 @@ def _ticks_per_beat(resolution: int) -> int:
 
 
 def midi_bytes(score: Score) -> bytes:
-    """Encode ``score`` as a type-1 Standard MIDI File and return the bytes."""
+    """Encode ``score`` as a type-1 Standard MIDI File and return the bytes.
+
+    Raises
+    ------
+    CapsuleError
+        For a score :func:`read_midi` would refuse (more than ``MAX_NOTES`` notes,
+        longer than ``MAX_BEATS`` beats) or a MIDI file cannot hold.
+    """
     import mido
 
+    _check_writable(score)
     tpb = _ticks_per_beat(score.resolution)
     k = tpb // score.resolution
 
     def bpm_msg(bpm: float, tick: int):
-        return (tick, 0, mido.MetaMessage("set_tempo", tempo=int(round(60_000_000 / bpm)), time=0))
+        return (tick, 0, mido.MetaMessage("set_tempo", tempo=_bpm_to_mido_tempo(bpm), time=0))
 
     conductor = [
         (0, 0, mido.MetaMessage("time_signature", numerator=score.time_signature[0], denominator=score.time_signature[1], time=0)),
         bpm_msg(score.tempo, 0),
     ]
     if score.title:
-        conductor.insert(0, (0, 0, mido.MetaMessage("track_name", name=score.title, time=0)))
+        conductor.insert(0, (0, 0, mido.MetaMessage("track_name", name=_to_midi_text(score.title), time=0)))
     conductor += [bpm_msg(b, s * k) for s, b in score.tempo_changes]
 
     mid = mido.MidiFile(type=1, ticks_per_beat=tpb)
@@ -291,7 +352,7 @@ def midi_bytes(score: Score) -> bytes:
             ch = melodic[n_melodic % len(melodic)]
             n_melodic += 1
         events = [
-            (0, 0, mido.MetaMessage("track_name", name=t.name, time=0)),
+            (0, 0, mido.MetaMessage("track_name", name=_to_midi_text(t.name), time=0)),
             (0, 0, mido.Message("program_change", channel=ch, program=t.program, time=0)),
         ]
         for down, up in t.pedals:

@@ -12,6 +12,13 @@ the capsule home); custom models in ``$CAPSULE_HOME/models``.  Models move
 between machines as ``.tar.gz`` archives; :meth:`ModelRegistry.import_archive`
 treats an archive as untrusted and checks every member before anything lands
 in the registry.
+
+Every resource an archive or a card could make us spend is bounded: archive
+headers (PAX and GNU long names at most ``MAX_HEADER_BYTES``), members (count,
+total size, the card's size), the card's JSON and every field the code reads
+(:mod:`capsule_lib.card_schema`, on import and on every load), and the network a
+card asks for, which must fit its weights file before anything is allocated
+(:func:`load_network`).
 """
 
 from __future__ import annotations
@@ -33,10 +40,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
 
-from .atomic import atomic_path, atomic_write_text
+from .atomic import atomic_path, atomic_write_text, os_error
+from .card_schema import MAX_CARD_BYTES, check_hyperparameters, check_json, parse_card_json
 from .errors import CapsuleError
 from .paths import capsule_home, ensure_dir, sample_models_dir
-from .store import jsonable, locked
+from .store import jsonable, locked, sweep_leftovers
 from .tags import MAX_USER_TAGS, remove_tag, set_tag, system_tags, user_tags, validate_tag
 
 __all__ = [
@@ -57,6 +65,8 @@ STATUSES = ("training", "complete", "failed")
 ALLOWED_EXTENSIONS = (".json", ".safetensors", ".md", ".png", ".mid", ".midi", ".txt")
 MAX_ARCHIVE_BYTES = 200 * 1024 * 1024
 MAX_ARCHIVE_MEMBERS = 1000
+#: Largest PAX / GNU long-name header: tarfile reads such a header whole into memory.
+MAX_HEADER_BYTES = 64 * 1024
 CARD_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -169,6 +179,24 @@ class ModelCard:
             validate_tag(key, value, system=True)
         if len(user_tags(self.tags)) > MAX_USER_TAGS:
             raise CapsuleError(f"the model card has more than {MAX_USER_TAGS} user tags")
+        check_json(self.to_dict(), "the model card")
+        check_hyperparameters(self.technique, self.hyperparameters)
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Archive headers that refuse to be big: tarfile reads a PAX or GNU long-name header
+    whole into memory, so a 3 MB archive could claim a 1 GB name."""
+
+    def _proc_member(self, tarfile_):  # the hook tarfile documents for subclasses
+        long_header = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                       tarfile.SOLARIS_XHDTYPE)
+        if self.type in long_header and self.size > MAX_HEADER_BYTES:
+            raise _HeaderTooBig(f"an extended header of {self.size} bytes (at most {MAX_HEADER_BYTES})")
+        return super()._proc_member(tarfile_)
+
+
+class _HeaderTooBig(CapsuleError):
+    pass
 
 
 # -- the registry ---------------------------------------------------------------------------
@@ -200,12 +228,18 @@ class ModelRegistry:
         return self.root / ".sample-tags" / f"{name}.json"
 
     def _read_card(self, folder: Path, sample: bool) -> ModelCard:
+        path = folder / CARD_FILE
         try:
-            data = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_CARD_BYTES + 1)  # never more than a card may hold
         except FileNotFoundError:
             raise CapsuleError(f"no model {folder.name}") from None
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise CapsuleError(f"model {folder.name} is damaged: {CARD_FILE} cannot be read ({exc})") from None
+        try:
+            data = parse_card_json(raw, CARD_FILE)
+        except CapsuleError as exc:
+            raise CapsuleError(f"model {folder.name} is damaged: {exc}") from None
         if isinstance(data, dict):
             data = {**data, "name": folder.name, "sample": sample}  # location is the authority
         try:
@@ -215,7 +249,7 @@ class ModelRegistry:
         if sample:
             try:
                 extra = json.loads(self._overlay(folder.name).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):
                 extra = None
             if isinstance(extra, dict):
                 card.tags = {**{k: v for k, v in card.tags.items() if k not in user_tags(card.tags)}, **user_tags(extra)}
@@ -321,8 +355,7 @@ class ModelRegistry:
             description=str(description),
         )
         card.validate()
-        root = self._ensure_root()
-        tmp: Path | None = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+        tmp: Path | None = self._temporary_folder(".tmp-")
         try:
             self._write_card(tmp, card)
             self._publish(tmp, name)
@@ -331,6 +364,15 @@ class ModelRegistry:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
         return self.get(name)
+
+    def _temporary_folder(self, prefix: str) -> Path:
+        """A new hidden folder in the registry, where a model is put together before it is published."""
+        root = self._ensure_root()
+        sweep_leftovers(root, (".tmp-", ".trash-", ".import-"))  # what killed imports and deletes left
+        try:
+            return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+        except OSError as exc:
+            raise os_error(exc, "add a model to", root) from None
 
     def _publish(self, tmp: Path, name: str) -> None:
         """Rename a finished temporary folder into place (fails if the name got taken)."""
@@ -366,6 +408,8 @@ class ModelRegistry:
                 os.rename(folder, trash)
         except FileNotFoundError:
             raise CapsuleError(f"no model {name}") from None
+        except OSError as exc:
+            raise os_error(exc, "delete model", name) from None
         shutil.rmtree(trash, ignore_errors=True)
 
     # -- weights ------------------------------------------------------------------------------
@@ -431,7 +475,10 @@ class ModelRegistry:
 
             return self._update_card(name, retag, "tagged")
         overlay = self._overlay(name)
-        overlay.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            overlay.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise os_error(exc, "tag", name) from None
         with locked(overlay.with_suffix(".lock")):
             tags = change(self.get(name).tags)
             atomic_write_text(overlay, json.dumps(user_tags(tags), indent=2, ensure_ascii=False) + "\n")
@@ -457,8 +504,11 @@ class ModelRegistry:
         """
         card = self.get(name)
         path = Path(path).expanduser()
-        if path.is_dir():
-            path = path / f"{name}.tar.gz"
+        try:
+            if path.is_dir():
+                path = path / f"{name}.tar.gz"
+        except OSError as exc:
+            raise os_error(exc, "write", path) from None
         if not path.name.lower().endswith((".tar.gz", ".tgz")):
             raise CapsuleError(f"cannot export to {path.name}: the archive name must end in .tar.gz or .tgz")
         exported = ModelCard(**{**card.to_dict(), "sample": False})
@@ -510,7 +560,7 @@ class ModelRegistry:
                     raise CapsuleError(f"{label}: entry {raw!r} is a nested folder; a model folder is flat")
                 tops.update(parts)
                 continue
-            if not m.isreg():
+            if not m.isreg() or m.issparse():
                 raise CapsuleError(f"{label}: entry {raw!r} is not a plain file; refusing to import")
             if not parts or len(parts) > 2:
                 raise CapsuleError(f"{label}: entry {raw!r} is not inside one model folder")
@@ -523,6 +573,9 @@ class ModelRegistry:
                 )
             if base in seen:
                 raise CapsuleError(f"{label}: {base} appears twice; refusing to import")
+            if suffix == ".json" and m.size > MAX_CARD_BYTES:
+                raise CapsuleError(f"{label}: {base} is {m.size / 2**20:.1f} MB; a model's JSON files hold at most "
+                                   f"{MAX_CARD_BYTES // 2**20} MB")
             seen.add(base)
             total += m.size
             if total > MAX_ARCHIVE_BYTES:
@@ -557,27 +610,34 @@ class ModelRegistry:
         """
         src = Path(path).expanduser()
         label = src.name
-        if not src.is_file():
-            raise CapsuleError(f"{src} does not exist or is not a file")
+        try:
+            if not src.is_file():
+                raise CapsuleError(f"{src} does not exist or is not a file")
+        except OSError as exc:
+            raise os_error(exc, "read", src) from None
         if name is not None:
             _check_name(name)
-        root = self._ensure_root()
-        tmp: Path | None = Path(tempfile.mkdtemp(prefix=".import-", dir=root))
+        tmp: Path | None = self._temporary_folder(".import-")
         try:
             try:
-                with tarfile.open(src, "r:gz") as tar:
+                with tarfile.open(src, "r:gz", tarinfo=_BoundedTarInfo) as tar:
                     for member, base in self._check_members(tar, label):
                         # Written by plain name into our own folder: nothing in the archive picks the path.
                         with tar.extractfile(member) as fh, open(tmp / base, "xb") as out:
                             shutil.copyfileobj(fh, out, 1 << 20)
+            except _HeaderTooBig as exc:
+                raise CapsuleError(f"{label} holds {exc}; refusing to import") from None
             except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
                 raise CapsuleError(f"{label} is not a valid .tar.gz archive ({exc or type(exc).__name__})") from None
             except OSError as exc:
                 raise CapsuleError(f"cannot import {label}: {exc.strerror or exc}") from None
             try:
-                data = json.loads((tmp / CARD_FILE).read_text(encoding="utf-8"))
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise CapsuleError(f"{label}: {CARD_FILE} is not valid JSON ({exc})") from None
+                data = parse_card_json((tmp / CARD_FILE).read_bytes(), CARD_FILE)
+                for other in sorted(tmp.glob("*.json")):  # history.json and the like: views parse them later
+                    if other.name != CARD_FILE:
+                        parse_card_json(other.read_bytes(), other.name)
+            except CapsuleError as exc:
+                raise CapsuleError(f"{label}: {exc}") from None
             final = name if name is not None else (data.get("name") if isinstance(data, dict) else None)
             if isinstance(data, dict) and final is not None:
                 data = {**data, "name": final, "sample": False}
@@ -618,6 +678,31 @@ def list_models(technique: str | None = None) -> list[ModelCard]:
 _NETWORKS: dict[str, tuple[tuple, object]] = {}
 
 
+def _check_fit(name: str, build, config, weights: Path) -> None:
+    """Refuse a config whose network would not fit the weights file, without allocating it.
+
+    The network is built on torch's "meta" device (shapes, no memory) and its tensor
+    shapes are compared with those in the safetensors header.
+    """
+    import torch
+    from safetensors import safe_open
+
+    with torch.device("meta"):
+        shell = build(config)
+    wanted = {k: tuple(v.shape) for k, v in shell.state_dict().items()}
+    try:
+        with safe_open(str(weights), framework="pt") as fh:
+            found = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except Exception as exc:  # safetensors raises several types for bad files
+        raise CapsuleError(f"the weights of model {name} are corrupt or unreadable: {exc}") from None
+    if wanted != found:
+        missing = sorted(set(wanted) - set(found))
+        odd = sorted(k for k in set(wanted) & set(found) if wanted[k] != found[k])
+        detail = (f"{odd[0]} is {list(found[odd[0]])} in the weights but {list(wanted[odd[0]])} in the config" if odd
+                  else f"{missing[0]} is missing" if missing else f"{sorted(set(found) - set(wanted))[0]} is unexpected")
+        raise CapsuleError(f"the weights of model {name} do not fit its config {json.dumps(config.to_dict())}: {detail}")
+
+
 def load_network(name: str, technique: str, label: str, build, config_from_dict, registry=None):
     """A registered, finished model of ``technique`` as a network in eval mode.
 
@@ -646,6 +731,7 @@ def load_network(name: str, technique: str, label: str, build, config_from_dict,
     if cached is not None and cached[0] == key:
         return cached[1]
     config = config_from_dict((card.hyperparameters or {}).get("model", {}))
+    _check_fit(name, build, config, path)  # before allocating: the card alone could ask for gigabytes
     model = build(config)
     try:
         model.load_state_dict(registry.load_weights(name), strict=True)

@@ -71,10 +71,10 @@ def sample_models_dir() -> Path:
 
 def ensure_dir(path: Path) -> Path:
     """Create ``path`` (and its parents) if needed; a CapsuleError names it when that fails."""
-    from .errors import CapsuleError
+    from .atomic import os_error
 
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CapsuleError(f"cannot create {path}: {exc.strerror or exc}") from None
+        raise os_error(exc, "create", path) from None
     return path

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .atomic import atomic_write_bytes, atomic_write_text
+from .atomic import atomic_write_bytes, atomic_write_text, os_error
 from .errors import CapsuleError
 from .paths import capsule_home, ensure_dir
 from .score import DEFAULT_RESOLUTION, Score
@@ -45,10 +45,11 @@ __all__ = [
     "capsule_home",
     "jsonable",
     "locked",
+    "sweep_leftovers",
 ]
 
 # Hidden names (temporary, trash) start with "."; real ids never do.
-_ID_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]*")
+_ID_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,127}")  # ids are 33 characters; 128 stays within any file system
 _LOCK_NAME = ".lock"
 _STALE_SECONDS = 3600  # leftovers of a killed process older than this are swept
 MAX_TITLE = 256
@@ -104,9 +105,15 @@ def jsonable(value: Any, where: str = "parameters", _depth: int = 0) -> Any:
 def locked(lock_path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``lock_path`` (created if needed) for the ``with`` block.
 
-    Raises ``FileNotFoundError`` when the folder holding the lock is gone.
+    Raises ``FileNotFoundError`` when the folder holding the lock is gone, and a
+    CapsuleError when the lock cannot be created (a read-only store).
     """
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(errno.ENOENT, "no such folder", str(lock_path.parent)) from None
+    except OSError as exc:
+        raise os_error(exc, "change", lock_path.parent) from None
     try:
         try:
             import fcntl
@@ -134,15 +141,19 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _sweep(root: Path) -> None:
-    """Remove temporary/trash folders a killed process left behind long ago."""
+def sweep_leftovers(root: Path, prefixes: tuple[str, ...] = (".tmp-", ".trash-")) -> None:
+    """Remove the hidden folders (names starting with ``prefixes``) a killed process left behind long ago.
+
+    "Long ago" is an hour without change: a folder still being written (a big model import)
+    keeps changing, so only true leftovers go.
+    """
     cutoff = time.time() - _STALE_SECONDS
     try:
         entries = list(os.scandir(root))
     except OSError:
         return
     for entry in entries:
-        if entry.name.startswith((".tmp-", ".trash-")):
+        if entry.name.startswith(prefixes):
             try:
                 if entry.stat(follow_symlinks=False).st_mtime < cutoff:
                     shutil.rmtree(entry.path, ignore_errors=True)
@@ -240,7 +251,7 @@ class CompositionStore:
             data = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise CapsuleError(f"no composition {folder.name}") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested absurdly deep
             raise CapsuleError(f"composition {folder.name} is damaged: meta.json cannot be read ({exc})") from None
         comp = Composition.from_dict(data)
         comp.id = folder.name  # the folder name is the authority, even for a copied folder
@@ -254,12 +265,14 @@ class CompositionStore:
             # Also keeps "../x" and hidden temp names from ever reaching the file system.
             raise CapsuleError(f"no composition {ref}")
         exact = self.root / ref
-        if (exact / "meta.json").is_file():
-            return exact
         try:
+            if (exact / "meta.json").is_file():
+                return exact
             names = os.listdir(self.root)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             names = []
+        except OSError as exc:
+            raise os_error(exc, "read the compositions in", self.root) from None
         matches = sorted(
             n for n in names if n.startswith(ref) and not n.startswith(".") and (self.root / n / "meta.json").is_file()
         )
@@ -346,14 +359,19 @@ class CompositionStore:
         if title is None:
             title = score.title or f"{technique} {moment:%Y-%m-%d %H:%M:%S}"
         root = self._ensure_root()
-        _sweep(root)
-        tmp: Path | None = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+        sweep_leftovers(root)
+        try:
+            tmp: Path | None = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+        except OSError as exc:
+            raise os_error(exc, "save the composition in", root) from None
         try:
             atomic_write_bytes(tmp / "score.mid", data)
             for _ in range(20):
                 comp = Composition(
                     id=f"{moment:%Y%m%dT%H%M%S}-{moment.microsecond:06d}-{secrets.token_hex(4)}",
-                    title=str(title),
+                    # Text that is not valid Unicode (an undecodable byte of a command-line
+                    # argument) cannot be stored as UTF-8; such characters become "?".
+                    title=str(title).encode("utf-8", "replace").decode("utf-8"),
                     technique=technique,
                     model=model_name,
                     parameters=params,
@@ -377,7 +395,7 @@ class CompositionStore:
                 return comp
             raise CapsuleError("could not find a free composition id; try again")
         except OSError as exc:
-            raise CapsuleError(f"cannot save the composition in {root}: {exc.strerror or exc}") from None
+            raise os_error(exc, "save the composition in", root) from None
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -432,6 +450,8 @@ class CompositionStore:
                 os.rename(folder, trash)
         except FileNotFoundError:
             raise CapsuleError(f"no composition {folder.name}") from None
+        except OSError as exc:
+            raise os_error(exc, "delete composition", folder.name) from None
         shutil.rmtree(trash, ignore_errors=True)
 
     def rename(self, ref, title: str) -> Composition:
@@ -473,11 +493,18 @@ class CompositionStore:
         """
         source = self.midi_path(ref)
         path = Path(path).expanduser()
-        if path.is_dir():
-            path = path / f"{source.parent.name}.mid"
+        try:
+            if path.is_dir():
+                path = path / f"{source.parent.name}.mid"
+        except OSError as exc:
+            raise os_error(exc, "write", path) from None
         suffix = path.suffix.lower()
         if suffix in (".mid", ".midi"):
-            return atomic_write_bytes(path, source.read_bytes())
+            try:
+                data = source.read_bytes()
+            except OSError as exc:
+                raise os_error(exc, "read", source) from None
+            return atomic_write_bytes(path, data)
         if suffix in (".wav", ".mp3"):
             from .audio import render_audio  # lazy: audio loads synthesis backends
 

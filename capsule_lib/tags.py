@@ -6,10 +6,18 @@ Keys are case-sensitive and hold one value each.  A resource holds at most 50
 user tags.  Keys starting with ``capsule:`` in any case belong to the system
 (technique, model, parent, ...): users can read them but not add, change or
 remove them, and they do not count towards the 50.
+
+Text is compared as people see it: keys and values are normalised to Unicode NFC
+first (macOS types "é" as "e" plus a combining accent), white space around a key is
+dropped, combining marks (accents, the vowel signs of Indic scripts) count as part of
+the letter they follow, and a key that merely *looks* like the reserved prefix --
+" capsule:", "cаpsule:" with a Cyrillic "а", "ｃａｐｓｕｌｅ:", "capsuIe:" with a capital
+I -- is reserved too.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Mapping
 
 from .errors import CapsuleError
@@ -47,16 +55,50 @@ def _show(text: str, limit: int = 40) -> str:
 
 
 def _bad_char(text: str) -> str | None:
+    prev_letter = False
     for ch in text:
-        # str methods, not an ASCII regex: the rule admits letters and digits of every script.
-        if not (ch.isalpha() or ch.isdigit() or ch.isspace() or ch in _SYMBOLS):
+        # str methods, not an ASCII regex: the rule admits letters and digits of every script,
+        # with the combining marks that belong to them.
+        if ch.isalpha() or ch.isdigit():
+            prev_letter = True
+        elif prev_letter and unicodedata.category(ch).startswith("M"):
+            continue
+        elif ch.isspace() or ch in _SYMBOLS:
+            prev_letter = False
+        else:
             return ch
     return None
 
 
+def _normal(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+# Letters of other scripts (and ASCII "I", "1") that pass for the letters of "capsule:"
+# (from Unicode's confusables list), mapped to the letter they imitate.
+_LOOKALIKES = str.maketrans({
+    **dict.fromkeys("\u0441\u03f2\u1d04\u2ca5\uabaf", "c"),
+    **dict.fromkeys("\u0430\u0251\u03b1", "a"),
+    **dict.fromkeys("\u0440\u03c1\u03f1\u2ca3", "p"),
+    **dict.fromkeys("\u0455\u01bd\ua731", "s"),
+    **dict.fromkeys("\u03c5\u057d\u028b\u1d1c\ua79f", "u"),
+    **dict.fromkeys("I1\u04cf\u04c0\u0399\u0406\u01c0\u2c92\u16c1\u07ca\u2d4f", "l"),
+    **dict.fromkeys("\u0435\u04bd\uab32", "e"),
+    **dict.fromkeys("\u02d0\ua789\ua4fd", ":"),
+})
+
+
+def _skeleton(text: str) -> str:
+    """What ``text`` looks like: compatibility forms folded, accents dropped, lookalikes mapped, any case."""
+    folded = unicodedata.normalize("NFKD", text.strip())
+    bare = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    # Before and after case folding: "I" imitates "l", and capitals of other scripts fold to their lookalikes.
+    return bare.translate(_LOOKALIKES).casefold().translate(_LOOKALIKES)
+
+
 def is_reserved(key: str) -> bool:
-    """Whether ``key`` carries the system prefix ``capsule:`` (any case)."""
-    return isinstance(key, str) and key[: len(RESERVED_PREFIX)].lower() == RESERVED_PREFIX
+    """Whether ``key`` carries (or looks like it carries) the system prefix ``capsule:``, in any case."""
+    return isinstance(key, str) and _skeleton(key[: 4 * len(RESERVED_PREFIX)]).startswith(RESERVED_PREFIX)
 
 
 def _as_text(value, what: str) -> str:
@@ -74,9 +116,10 @@ def validate_tag(key, value="", *, system: bool = False) -> tuple[str, str]:
     Parameters
     ----------
     key : str
-        1-128 characters of letters, digits, white space or ``_ . : / = + - @``.
+        1-128 characters of letters, digits, white space or ``_ . : / = + - @``
+        (NFC-normalised; white space around it is dropped).
     value : str, int or float
-        0-256 characters from the same set (numbers are turned into text).
+        0-256 characters from the same set (numbers are turned into text; NFC-normalised).
     system : bool
         Internal use: allow the reserved ``capsule:`` prefix.
 
@@ -87,6 +130,7 @@ def validate_tag(key, value="", *, system: bool = False) -> tuple[str, str]:
     """
     if not isinstance(key, str):
         raise TagError(f"tag key must be text, not {type(key).__name__}")
+    key = _normal(key).strip()
     if not key:
         raise TagError(f"tag key is empty; a key needs 1-{MAX_KEY_LENGTH} characters")
     if len(key) > MAX_KEY_LENGTH:
@@ -99,7 +143,7 @@ def validate_tag(key, value="", *, system: bool = False) -> tuple[str, str]:
             f"tag key {_show(key)} is reserved: keys starting with '{RESERVED_PREFIX}' (any case) "
             "belong to the system and cannot be added, changed or removed"
         )
-    value = _as_text(value, f"value of tag {_show(key)}")
+    value = _normal(_as_text(value, f"value of tag {_show(key)}"))
     if len(value) > MAX_VALUE_LENGTH:
         raise TagError(
             f"value of tag {_show(key)} is {len(value)} characters long; the limit is {MAX_VALUE_LENGTH}"
@@ -144,12 +188,14 @@ def remove_tag(tags: Mapping[str, str] | None, key) -> dict[str, str]:
     """
     if not isinstance(key, str):
         raise TagError(f"tag key must be text, not {type(key).__name__}")
+    tags = dict(tags or {})
+    if key not in tags:
+        key = _normal(key).strip()  # as set_tag stored it
     if is_reserved(key):
         raise TagError(
             f"tag key {_show(key)} is reserved: keys starting with '{RESERVED_PREFIX}' (any case) "
             "belong to the system and cannot be added, changed or removed"
         )
-    tags = dict(tags or {})
     if key not in tags:
         raise TagError(f"there is no tag {_show(key)} to remove")
     del tags[key]

@@ -133,3 +133,49 @@ def test_long_keys_are_shortened_in_messages():
         validate_tag("k" * 500, "v")
     assert len(str(info.value)) < 200
     assert "\n" not in str(info.value)
+
+
+# -- issue 18 item 10: keys compared as people see them ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        " capsule:model",  # leading space
+        "capsule:model ",
+        "\u00a0capsule:x",  # no-break space
+        "c\u0430psule:model",  # Cyrillic a
+        "\u0441\u0430\u0440\u0455\u0443le:x".replace("\u0443", "u"),  # Cyrillic c, a, p, s
+        "\u0421\u0410\u0420SULE:x",  # Cyrillic capitals C, A, P
+        "capsul\u0435:model",  # Cyrillic e
+        "capsuIe:model",  # capital I for l
+        "capsu1e:model",  # digit one for l
+        "\uff43\uff41\uff50\uff53\uff55\uff4c\uff45:x",  # fullwidth letters
+        "capsule\u02d0x",  # modifier-letter colon
+        "ca\u0301psule:x",  # an accent over the a
+    ],
+)
+def test_keys_that_look_like_the_reserved_prefix_are_reserved(key):
+    assert is_reserved(key)
+    with pytest.raises(TagError, match="reserved"):
+        set_tag({}, key, "v")
+
+
+def test_lookalike_checks_leave_ordinary_keys_alone():
+    for key in ("capsules", "capsule", "capsule-model", "kapsule:x", "cap:sule", "ключ:значение", "capsuie:x"):
+        assert not is_reserved(key), key
+        assert set_tag({}, key, "v") == {key: "v"}
+
+
+def test_keys_and_values_are_normalised_to_nfc_and_keys_stripped():
+    decomposed, composed = "caf\u0065\u0301", "caf\u00e9"
+    assert validate_tag(decomposed, decomposed) == (composed, composed)
+    tags = set_tag({}, f"  {decomposed} ", "x")
+    assert tags == {composed: "x"}
+    assert remove_tag(tags, decomposed) == {}
+
+
+def test_combining_marks_belong_to_their_letter():
+    assert validate_tag("हिंदी", "मराठी") == ("हिंदी", "मराठी")  # vowel signs are combining marks
+    with pytest.raises(TagError, match="not allowed"):
+        validate_tag("\u0301a", "v")  # a mark with no letter before it

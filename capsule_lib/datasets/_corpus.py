@@ -78,11 +78,10 @@ def parse_all(parse: Callable[[str], dict], paths: Sequence[str], *, workers: in
                 results.append(parse(p))
                 bar.update(1)
         else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+            from .._workers import process_pool
 
-            # spawn: safe after torch/OpenMP initialised in the parent (e.g. inside Jupyter).
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            # spawned workers that exit with this process, even in the middle of a chunk
+            with process_pool(workers) as pool:
                 for r in pool.map(parse, paths, chunksize=chunksize):
                     results.append(r)
                     bar.update(1)

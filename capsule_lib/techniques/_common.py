@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import threading
 import time
 from contextlib import contextmanager
 
@@ -58,6 +59,57 @@ def check_seed(seed, maximum: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= maximum:
         raise CapsuleError(f"seed must be None or a whole number 0-{maximum}, got {seed!r}")
     return int(seed)
+
+
+#: A technique's progress bar appears only once a call has run this long (quick calls show nothing).
+PROGRESS_DELAY_S = 2.0
+
+
+def progress_bar(total: float, desc: str, unit: str, progress: bool | None):
+    """A tqdm bar over ``total`` units that appears after :data:`PROGRESS_DELAY_S` seconds.
+
+    ``progress``: None shows it where someone watches (a terminal, a notebook) and never in
+    a pipe or a log; True always; False never.
+    """
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, delay=PROGRESS_DELAY_S, leave=False,
+                disable=None if progress is None else not progress)
+
+
+@contextmanager
+def working_bar(desc: str, progress: bool | None):
+    """A progress bar for one long step that cannot report progress itself (a batched network
+    pass): it appears after :data:`PROGRESS_DELAY_S`, shows the time elapsed while the step
+    runs (a thread ticks it) and fills when the step is done."""
+    bar = progress_bar(1, desc, "step", progress)
+    stop = threading.Event()
+
+    def tick():
+        while not stop.wait(0.25):
+            bar.update(0)  # tqdm draws (once past its delay) only when updated
+
+    ticker = threading.Thread(target=tick, name="progress-ticker", daemon=True)
+    ticker.start()
+    try:
+        yield
+        stop.set()
+        ticker.join()
+        bar.update(1)
+    finally:
+        stop.set()
+        ticker.join()
+        bar.close()
+
+
+def check_flags(**flags) -> None:
+    """Refuse any of ``flags`` (``save=...``, ``harmonize=...``) that is not True or False.
+
+    One check for every technique: ``save="yes"`` must not quietly count as true.
+    """
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise CapsuleError(f"{name} must be True or False, got {value!r}")
 
 
 def finish_inference(result, technique: str, net, parameters: dict, *, save: bool, parent, title,

@@ -68,7 +68,7 @@ import numpy as np
 
 from ...datasets.bach import HOP_STEPS, N_PITCHES, PITCH_HIGH, PITCH_LOW, RESOLUTION, WINDOW_STEPS, window_starts
 from ...errors import CapsuleError
-from .._common import check_seed, finish_inference
+from .._common import check_flags, check_seed, finish_inference, progress_bar
 from ...score import Note, Score, Track
 from .corrupt import visible_above
 from .data import model_input
@@ -171,10 +171,27 @@ def _pick(weights: np.ndarray, k: int, rng: np.random.Generator, greedy: bool) -
 
 def _render(notes: np.ndarray, alive: np.ndarray, w0: int) -> np.ndarray:
     roll = np.zeros((WINDOW_STEPS, N_PITCHES), dtype=bool)
-    for (s, p, d), ok in zip(notes, alive):
-        if ok and PITCH_LOW <= p <= PITCH_HIGH and s < w0 + WINDOW_STEPS and s + d > w0:
-            roll[max(s - w0, 0): min(s + d - w0, WINDOW_STEPS), p - PITCH_LOW] = True
+    if not len(notes):
+        return roll
+    s, p, d = notes[:, 0], notes[:, 1], notes[:, 2]
+    # Select the window's notes in one vectorised pass: a Python loop over every note of
+    # the piece, once per pass, made long melodies quadratic.
+    near = np.asarray(alive, bool) & (p >= PITCH_LOW) & (p <= PITCH_HIGH) & (s < w0 + WINDOW_STEPS) & (s + d > w0)
+    for s, p, d in notes[near].tolist():
+        roll[max(s - w0, 0): min(s + d - w0, WINDOW_STEPS), p - PITCH_LOW] = True
     return roll
+
+
+def _each_window(starts: list[int], progress: bool | None):
+    """``(index, start)`` of each window, in order, with a progress bar (after 2 s) and torch's
+    thread count re-decided as the machine's load changes (see :mod:`capsule_lib.threads`)."""
+    from ...threads import InferenceThreads
+
+    with InferenceThreads() as threads, progress_bar(len(starts), "enhancing", "window", progress) as bar:
+        for wi, w0 in enumerate(starts):
+            threads.refresh()
+            yield wi, w0
+            bar.update(1)
 
 
 def _probabilities(model, x: np.ndarray, temperature: float) -> np.ndarray:
@@ -201,6 +218,7 @@ def enhance_notes(
     rng: np.random.Generator | None = None,
     harmonize: bool = False,
     end: int | None = None,
+    progress: bool | None = False,
 ) -> EnhanceResult:
     """The sampler on the model grid (no validation, no saving; used by :func:`enhance` and evaluation).
 
@@ -214,6 +232,8 @@ def enhance_notes(
         Hard caps on input notes removed and notes added.
     end : int, optional
         No note is added at or after this step (default: the notes' end).
+    progress : bool or None
+        Show a progress bar over the windows once the call runs 2 s (None: where someone watches).
     """
     notes = np.asarray(notes, dtype=np.int64).reshape(-1, 3)
     rng = rng if rng is not None else np.random.default_rng()
@@ -234,7 +254,7 @@ def enhance_notes(
     was_model_visible = model.training
     model.eval()
     try:
-        for wi, w0 in enumerate(window_starts(total)):
+        for wi, w0 in _each_window(window_starts(total), progress):
             lo = w0 if wi == 0 else w0 + HOP_STEPS  # this window may edit notes starting in [lo, hi)
             hi = min(w0 + WINDOW_STEPS, total)
             if lo >= hi:
@@ -357,6 +377,7 @@ def enhance(
     parent=None,
     title: str | None = None,
     return_composition: bool = False,
+    progress: bool | None = None,
 ):
     """Enhance a melody with the AR-CNN: add and remove notes towards Bach chorale style.
 
@@ -392,6 +413,9 @@ def enhance(
         Title of the saved composition.
     return_composition : bool
         Return ``(score, composition)`` (composition None when ``save`` is False).
+    progress : bool or None
+        A progress bar over the 8-bar windows, shown once the call has run 2 s: None
+        (default) where someone watches (a terminal, a notebook), True always, False never.
 
     Returns
     -------
@@ -411,8 +435,9 @@ def enhance(
     max_added = _check_int("max_notes_added", max_notes_added)
     risk = _check_real("creative_risk", creative_risk)
     used_seed = check_seed(seed, _MAX_SEED)
-    if not isinstance(harmonize, bool):
-        raise CapsuleError(f"harmonize must be True or False, got {harmonize!r}")
+    check_flags(harmonize=harmonize, save=save, return_composition=return_composition)
+    if progress is not None:
+        check_flags(progress=progress)
     if not score.tracks:
         raise CapsuleError("the score has no tracks; give enhance a melody")
     ti = score.track_index(track)
@@ -432,7 +457,7 @@ def enhance(
     end = -(-int((grid[:, 0] + grid[:, 2]).max()) // bar) * bar
     out = enhance_notes(
         net, grid, sampling_iterations=iterations, max_removed=max_removed, max_added=max_added,
-        creative_risk=risk, rng=np.random.default_rng(used_seed), harmonize=harmonize, end=end,
+        creative_risk=risk, rng=np.random.default_rng(used_seed), harmonize=harmonize, end=end, progress=progress,
     )
     velocity = int(np.median([n.velocity for n in melody.notes]))
     new_notes = tuple(_from_grid(s, p, d, score.resolution, velocity) for s, p, d in out.added)

@@ -60,16 +60,19 @@ class GanConfig:
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise CapsuleError(f"unknown GAN algorithm {self.algorithm!r} (expected musegan or unet)")
-        for name in ("n_tracks", "z_dim", "width", "critic_width"):
+        # The same ranges as capsule_lib.card_schema (a card is checked before a network is built).
+        for name, lo, hi in (("n_tracks", 2, 16), ("z_dim", 1, 1024), ("width", 1, 512), ("critic_width", 1, 512)):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < (2 if name == "n_tracks" else 1):
-                raise CapsuleError(f"{name} must be a whole number >= {2 if name == 'n_tracks' else 1}, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise CapsuleError(f"{name} must be a whole number {lo}-{hi}, got {v!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "GanConfig":
+        if not isinstance(d, dict):
+            raise CapsuleError("the GAN model config is not a dict")
         known = {k: d[k] for k in ("algorithm", "n_tracks", "z_dim", "width", "critic_width") if k in d}
         return cls(**known)
 

@@ -18,7 +18,8 @@ import numpy as np
 from ...datasets.multitrack import N_PITCHES, PITCH_HIGH, PITCH_LOW, RESOLUTION, SAMPLE_STEPS, GenreSpec
 from ...errors import CapsuleError
 from ...score import Note, Score, Track
-from .._common import check_seed, finish_inference
+from ...threads import InferenceThreads
+from .._common import check_flags, check_seed, finish_inference, working_bar
 from .data import roll_to_notes
 
 __all__ = ["accompany", "load_gan", "melody_windows"]
@@ -42,7 +43,7 @@ def load_gan(name: str = "musegan-chorale", registry=None):
         net.chord_threshold = [float(x) for x in hp.get("chord_threshold", [])] or 0.5
         net.rest_weight = [float(x) for x in hp.get("rest_weight", [])] or 1.0
         net.fold = int(hp.get("fold", 0))
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise CapsuleError(f"model {name} has no track layout in its card (hyperparameters.genre)") from None
     if net.switch_penalty is None:
         del net.switch_penalty  # decode with the default penalty
@@ -82,6 +83,7 @@ def accompany(
     parent=None,
     title: str | None = None,
     return_composition: bool = False,
+    progress: bool | None = None,
 ):
     """Write accompaniment tracks for a melody with a GAN.
 
@@ -104,6 +106,9 @@ def accompany(
     title : str, optional
     return_composition : bool
         Return ``(score, composition)``.
+    progress : bool or None
+        A progress bar while the generator runs, shown once the call has run 2 s: None
+        (default) where someone watches (a terminal, a notebook), True always, False never.
 
     Returns
     -------
@@ -116,6 +121,9 @@ def accompany(
     if not score.tracks:
         raise CapsuleError("the score has no tracks; give accompany a melody")
     used_seed = check_seed(seed, _MAX_SEED)
+    check_flags(save=save, return_composition=return_composition)
+    if progress is not None:
+        check_flags(progress=progress)
     ti = score.track_index(track)
     melody = score.tracks[ti]
     if melody.is_drum:
@@ -128,7 +136,9 @@ def accompany(
     from .train import generate_samples
 
     windows = melody_windows(melody, score.resolution)
-    samples = generate_samples(net, windows, net.polyphony, seed=used_seed)  # (w, tracks, 64, 84)
+    # One thread per free core (spinning threads stall on a busy machine); a bar after 2 s.
+    with InferenceThreads(), working_bar("accompanying", progress):
+        samples = generate_samples(net, windows, net.polyphony, seed=used_seed)  # (w, tracks, 64, 84)
     acc = samples[:, 1:].transpose(1, 0, 2, 3).reshape(samples.shape[1] - 1, -1, N_PITCHES)
     # stop at the end of the melody's last bar (the score's bar, on the model grid)
     bar = max(1, int(round(Fraction(score.steps_per_bar * RESOLUTION, score.resolution))))

@@ -61,7 +61,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import CapsuleError
-from .._common import check_seed, finish_inference
+from .._common import check_flags, check_seed, finish_inference, progress_bar
 from ...score import Note, Score
 from . import tokens as tok
 from .params import SPEC
@@ -205,6 +205,7 @@ def generate(
     *,
     rng: np.random.Generator | None = None,
     use_cache: bool = True,
+    progress: bool | None = False,
 ) -> list[int]:
     """Continue ``prompt_tokens`` autoregressively; returns the new tokens only.
 
@@ -226,7 +227,11 @@ def generate(
     use_cache : bool
         True: one model step per token, reusing the memory.  False: re-run the model on
         the whole (span-limited) context for every token -- same tokens, much slower.
+    progress : bool or None
+        A progress bar over the seconds generated (or the tokens, without ``n_seconds``),
+        shown once the call has run 2 s; None: where someone watches.
     """
+    from ...threads import InferenceThreads
     import torch
 
     from .model import context_tokens
@@ -250,8 +255,10 @@ def generate(
     model.eval()
     out: list[int] = []
     elapsed = 0
+    bar = progress_bar(round(float(n_seconds), 2) if n_seconds is not None else max_tokens, "extending",
+                       "s" if n_seconds is not None else "token", progress)
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), InferenceThreads() as threads, bar:
             def run(ids, mems=None):
                 return model(torch.tensor([ids], dtype=torch.long, device=device), mems)
 
@@ -266,6 +273,8 @@ def generate(
                 token = _draw(p, float(rng.random()))
                 out.append(token)
                 elapsed += _shift_ms(token)
+                bar.update(min(_shift_ms(token) / 1000, max(bar.total - bar.n, 0)) if target_ms is not None else 1)
+                threads.refresh()
                 if len(out) >= max_tokens or (target_ms is not None and elapsed >= target_ms - 1e-6):
                     break
                 if use_cache:
@@ -423,6 +432,7 @@ def extend(
     parent=None,
     title: str | None = None,
     return_composition: bool = False,
+    progress: bool | None = None,
 ):
     """Extend a melody with the Transformer: up to ``extension_duration`` seconds of new music after it.
 
@@ -463,6 +473,9 @@ def extend(
         Title of the saved composition.
     return_composition : bool
         Return ``(score, composition)`` (composition None when ``save`` is False).
+    progress : bool or None
+        A progress bar over the seconds generated, shown once the call has run 2 s: None
+        (default) where someone watches (a terminal, a notebook), True always, False never.
 
     Returns
     -------
@@ -489,8 +502,9 @@ def extend(
     rest = _check_real("max_rest", max_rest)
     note_len = _check_real("max_note_length", max_note_length)
     used_seed = check_seed(seed, _MAX_SEED)
-    if not isinstance(save, bool) or not isinstance(return_composition, bool):
-        raise CapsuleError("save and return_composition must be True or False")
+    check_flags(save=save, return_composition=return_composition)
+    if progress is not None:
+        check_flags(progress=progress)
     if not score.tracks:
         raise CapsuleError("the score has no tracks; give extend a melody")
     ti = score.track_index(track)
@@ -507,6 +521,7 @@ def extend(
     prompt = prompt_from_tokens(encoded, in_dur)
     generated = generate(
         net, prompt, n_seconds=ext_dur, sampling=sampling, threshold=thr, temperature=risk, seed=used_seed,
+        progress=progress,
     )
     events = _clean_events(prompt, generated, ext_dur * 1000.0)
 

@@ -206,11 +206,12 @@ def encode(score: Score, *, tracks: Sequence[int | str] | int | str | None = Non
     dropped = merged = 0
     per_pitch: dict[int, list[list[int]]] = {}
     cache: dict[int, int] = {}
+    seconds = score.tempo_map()  # linear in tempo changes, not quadratic
 
     def tick(step: int) -> int:
         t = cache.get(step)
         if t is None:
-            t = cache[step] = int(round(score.step_to_seconds(step) * TICKS_PER_SECOND))
+            t = cache[step] = int(round(seconds(step) * TICKS_PER_SECOND))
         return t
 
     for n in _select_notes(score, tracks):
