@@ -28,7 +28,9 @@ _MAX_SEED = 2**32 - 1
 
 def load_gan(name: str = "musegan-chorale", registry=None):
     """A registered, finished GAN's generator in eval mode, with ``spec`` (tracks, instruments),
-    ``polyphony`` and the cross-validation ``fold`` it held out from its card."""
+    ``polyphony``, the decoder's settings, its ``voice_leading`` weights (None for a card from
+    before joint decoding: its tracks are drawn on their own) and the cross-validation ``fold``
+    it held out, from its card."""
     from ...models import ModelRegistry, load_network
     from .model import GanConfig, build_generator
 
@@ -42,7 +44,9 @@ def load_gan(name: str = "musegan-chorale", registry=None):
         net.chord_threshold = [float(x) for x in hp.get("chord_threshold", [])] or 0.5
         net.rest_weight = [float(x) for x in hp.get("rest_weight", [])] or 1.0
         net.fold = int(hp.get("fold", 0))
-    except (KeyError, TypeError, ValueError):
+        vl = hp.get("voice_leading")
+        net.voice_leading = {str(k): float(v) for k, v in vl.items()} if isinstance(vl, dict) else None
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise CapsuleError(f"model {name} has no track layout in its card (hyperparameters.genre)") from None
     if net.switch_penalty is None:
         del net.switch_penalty  # decode with the default penalty

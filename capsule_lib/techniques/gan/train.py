@@ -146,7 +146,8 @@ def sample_line(prob: np.ndarray, switch_penalty: float, rng, rest_weight: float
 
 
 def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENALTY, seed: int | None = None,
-           chord_threshold=0.5, rest_weight=1.0) -> np.ndarray:
+           chord_threshold=0.5, rest_weight=1.0, *, melody: np.ndarray | None = None, voice_leading=None,
+           ranges=None, drums=None) -> np.ndarray:
     """Generator output ``(n, tracks, steps, pitches)`` in [-1, 1] -> bool rolls.
 
     A cell's value ``x`` reads as the probability ``(x + 1) / 2`` that it sounds.  Every
@@ -156,7 +157,25 @@ def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENAL
     polyphony ``k`` is above 1 (double stops, chords) also plays up to ``k - 1`` further
     cells whose probability is above ``chord_threshold`` (one number or one per track) at
     that step.  ``rest_weight`` (one or per track) scales the probability of resting.
+
+    With ``voice_leading`` (penalty weights, see
+    :func:`~capsule_lib.techniques.gan.voicing.decode_voices`), the ``melody`` ``(n, steps,
+    pitches)`` and a ``seed``, the tracks are drawn *jointly* instead: one after another, each
+    given the melody and the tracks already drawn, so that they avoid parallel fifths and
+    octaves, clashes, crossings and (with ``ranges``, per track) leaving their range; tracks
+    flagged in ``drums`` are drawn on their own.
     """
+    k = len(polyphony)
+
+    def per_track(x):
+        return list(x) if isinstance(x, (list, tuple)) else [x] * k
+
+    if voice_leading is not None and melody is not None and seed is not None:
+        from .voicing import decode_voices
+
+        return decode_voices(output, melody, polyphony, switch_penalty=per_track(switch_penalty),
+                             rest_weight=per_track(rest_weight), chord_threshold=per_track(chord_threshold),
+                             seed=seed, weights=voice_leading, ranges=ranges, drums=drums)
     thresholds = list(chord_threshold) if isinstance(chord_threshold, (list, tuple)) else [chord_threshold] * len(polyphony)
     rests = list(rest_weight) if isinstance(rest_weight, (list, tuple)) else [rest_weight] * len(polyphony)
     rng = None if seed is None else np.random.default_rng(int(seed))
@@ -332,11 +351,14 @@ class GanTask(TrainingTask):
         Write MIDI and piano-roll samples every this many epochs (and the first and last).
     epochs : int
         The run's length (so the last epoch's samples are written).
+    voice_leading : dict or None
+        Penalty weights with which the accompaniment's tracks are drawn jointly (see
+        :mod:`~capsule_lib.techniques.gan.voicing`); None draws each track on its own.
     """
 
     def __init__(self, dataset: MultitrackDataset, model_config: GanConfig, *, update_ratio: int = DEFAULT_UPDATE_RATIO,
                  n_eval: int = 1024, sample_every: int = 10, epochs: int = 1,
-                 recon_weight: float = DEFAULT_RECON_WEIGHT):
+                 recon_weight: float = DEFAULT_RECON_WEIGHT, voice_leading: dict | None = None):
         if isinstance(update_ratio, bool) or not isinstance(update_ratio, int) or not 1 <= update_ratio <= 100:
             raise CapsuleError(f"update ratio must be a whole number 1-100, got {update_ratio!r}")
         if isinstance(recon_weight, bool) or not isinstance(recon_weight, (int, float)) or not 0 <= recon_weight <= 1000:
@@ -369,6 +391,7 @@ class GanTask(TrainingTask):
         self.chord_threshold = [0.5] * (len(self.spec.tracks) - 1)
         self.empty_bars = empty_bar_share(self.eval_samples)
         self.rest_weight = [1.0] * (len(self.spec.tracks) - 1)
+        self.voice_leading = dict(voice_leading) if voice_leading is not None else None
 
     def build(self, device):
         return {"generator": build_generator(self.config).to(device), "critic": Critic(self.config).to(device)}
@@ -404,6 +427,14 @@ class GanTask(TrainingTask):
             out["generator_adversarial"] = g_adv.detach()
         return out
 
+    def _voice_leading_args(self, melodies) -> dict:
+        if self.voice_leading is None:
+            return {}
+        from .voicing import part_ranges
+
+        return {"melody": np.asarray(melodies, bool), "voice_leading": self.voice_leading,
+                "ranges": part_ranges(self.spec.tracks[1:]), "drums": list(self.spec.is_drum[1:])}
+
     def state_dict(self):
         return {"switch_penalty": list(self.switch_penalty), "chord_threshold": list(self.chord_threshold),
                 "rest_weight": list(self.rest_weight)}
@@ -419,8 +450,9 @@ class GanTask(TrainingTask):
         # the decoder's settings are tuned on these validation melodies to their real accompaniment
         self.switch_penalty, self.rest_weight, self.chord_threshold = calibrate_decoder(
             raw, self.polyphony[1:], self.density[1:], self.empty_bars[1:], self.chords[1:])
+        # each track's settings are fitted on its own; the tracks are then drawn together
         acc = decode(raw, self.polyphony[1:], self.switch_penalty, seed=EVAL_SEED, chord_threshold=self.chord_threshold,
-                     rest_weight=self.rest_weight)
+                     rest_weight=self.rest_weight, **self._voice_leading_args(melodies))
         samples = np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
         metrics = batch_metrics(samples, self.spec)
         record = {f"switch_penalty/{name}": v for name, v in zip(self.spec.tracks[1:], self.switch_penalty)}
@@ -444,13 +476,28 @@ def generate_samples(gen, melodies: np.ndarray, polyphony: list[int], seed: int 
 
     ``switch_penalty`` (one per accompaniment track) defaults to the generator's calibrated
     ``switch_penalty`` attribute (set by :func:`~capsule_lib.techniques.gan.load_gan`), else
-    :data:`SWITCH_PENALTY`.
+    :data:`SWITCH_PENALTY`.  A generator whose card holds ``voice_leading`` weights (its
+    ``voice_leading`` attribute) has its tracks drawn jointly (see :func:`decode`).
     """
     if switch_penalty is None:
         switch_penalty = getattr(gen, "switch_penalty", SWITCH_PENALTY)
     acc = decode(generator_output(gen, melodies, seed, batch), polyphony[1:], switch_penalty, seed=seed,
-                 chord_threshold=getattr(gen, "chord_threshold", 0.5), rest_weight=getattr(gen, "rest_weight", 1.0))
+                 chord_threshold=getattr(gen, "chord_threshold", 0.5), rest_weight=getattr(gen, "rest_weight", 1.0),
+                 **voice_leading_args(gen, melodies))
     return np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
+
+
+def voice_leading_args(gen, melodies: np.ndarray) -> dict:
+    """The keyword arguments of :func:`decode` that make a generator's tracks be drawn jointly:
+    empty for a generator without ``voice_leading`` weights (a card from before joint decoding)."""
+    weights = getattr(gen, "voice_leading", None)
+    if weights is None:
+        return {}
+    from .voicing import part_ranges
+
+    spec = gen.spec
+    return {"melody": np.asarray(melodies, bool), "voice_leading": weights, "ranges": part_ranges(spec.tracks[1:]),
+            "drums": list(spec.is_drum[1:])}
 
 
 def generator_output(gen, melodies: np.ndarray, seed: int = EVAL_SEED, batch: int = 64) -> np.ndarray:
@@ -536,6 +583,7 @@ def train_gan(
     on_epoch_end: Callable | None = None,
     description: str | None = None,
     fold: int = 0,
+    voice_leading=True,
 ):
     """Train a melody-conditioned GAN and register it as a custom model (technique ``"gan"``).
 
@@ -565,6 +613,10 @@ def train_gan(
         Which bucket of the split rule is held out: 0 (the default) is the fixed split,
         1-9 the other folds of a 10-fold cross-validation (see
         :func:`~capsule_lib.techniques.gan.evaluate.cross_validate`).
+    voice_leading : bool or dict
+        Draw the accompaniment's tracks jointly, with these penalty weights (True: the
+        defaults, :data:`~capsule_lib.techniques.gan.voicing.VOICE_LEADING`); False draws each
+        track on its own.  Recorded in the card, so the model decodes the same way later.
 
     Returns
     -------
@@ -585,8 +637,18 @@ def train_gan(
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device, drop_last=True,
                          max_steps_per_epoch=max_steps_per_epoch, progress=progress, sample_every=1)
     existing = check_name_free(registry, name, "gan")
+    from .voicing import VOICE_LEADING, part_ranges
+
+    if voice_leading is True:
+        voice_leading = dict(VOICE_LEADING)
+    elif voice_leading is False or voice_leading is None:
+        voice_leading = None
+    elif isinstance(voice_leading, Mapping):
+        voice_leading = {str(k): float(v) for k, v in voice_leading.items()}
+    else:
+        raise CapsuleError(f"voice_leading must be True, False or a dict of penalty weights, not {voice_leading!r}")
     task = GanTask(ds, model_config, update_ratio=update_ratio, sample_every=sample_every, epochs=epochs,
-                   recon_weight=recon_weight)
+                   recon_weight=recon_weight, voice_leading=voice_leading)
     summary = ds.summary()
     hyper = {
         "model": model_config.to_dict(),
@@ -606,6 +668,9 @@ def train_gan(
                  "transposition": "random -5..+6 semitones (training only)", "summary": summary},
         "ground_truth": task.ground_truth,
     }
+    if voice_leading is not None:
+        hyper["voice_leading"] = voice_leading
+        hyper["part_ranges"] = part_ranges(ds.spec.tracks[1:])
     dataset_desc = (f"{summary['source']}: {summary['train']['pieces']} train / {summary['validation']['pieces']} "
                     f"validation / {summary['test']['pieces']} test pieces")
     algo_name = "MuseGAN" if algorithm == "musegan" else "U-Net"
@@ -630,6 +695,7 @@ def train_gan(
         hyper["chord_share"] = task.chords
         gen.spec, gen.polyphony, gen.name, gen.switch_penalty = ds.spec, task.polyphony, name, task.switch_penalty
         gen.chord_threshold, gen.rest_weight, gen.fold = task.chord_threshold, task.rest_weight, ds.fold
+        gen.voice_leading = voice_leading
         if evaluate and len(ds.samples("test")):
             from .evaluate import evaluate_gan
 
@@ -640,6 +706,20 @@ def train_gan(
         final_samples = sorted((run_dir / "samples").glob("epoch_*/sample_1.mid"))
         write_card_files(card, list(history), summary, final_samples[-1] if final_samples else None)
         return registry.get(name)
+
+
+def _voice_leading_text(hp: dict) -> str:
+    """The card's sentence on joint decoding (empty for a model whose tracks are drawn on their own)."""
+    vl = hp.get("voice_leading")
+    if not vl:
+        return "  Each track is drawn on its own."
+    ranges = ", ".join(f"{name} {r[0]}-{r[1]}" for name, r in zip(hp["genre"]["tracks"][1:], hp.get("part_ranges") or [])
+                       if r)
+    return ("  The tracks are drawn *jointly* (capsule_lib.techniques.gan.voicing): the lowest first, then from the "
+            "top down, each given the melody and the tracks already drawn, with its probabilities multiplied by "
+            "exp(-weight) for a parallel fifth or octave with another voice, a clash (1, 11 or 13 semitones), a crossing "
+            "and a note out of its range -- weights " + ", ".join(f"{k} {v:g}" for k, v in vl.items()) + " nats"
+            + (f"; ranges (MIDI) {ranges}" if ranges else "") + ".")
 
 
 def _interval_lines(test: dict) -> list[str]:
@@ -757,7 +837,7 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
         f"(thresholds {hp.get('chord_threshold')}).  So on validation music those three metrics match by design; "
         "the test table shows how well that carries over to the held-out test pieces, which training never "
         "reads.  Which pitches are played, hence the in-scale ratio and the harmony, come from the "
-        "generator.", "",
+        "generator." + _voice_leading_text(hp), "",
         "## Hyperparameters", "",
         f"- Network: {json.dumps(hp['model'])}; parameters {json.dumps(m.get('parameters', {}))}.",
         f"- Training: {tr['epochs']} epochs, learning rate {tr['lr']:g}, update ratio {tr['update_ratio']} "
