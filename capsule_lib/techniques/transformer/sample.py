@@ -86,6 +86,7 @@ DEFAULTS = {
     "extension_duration": 30.0,
     "max_rest": 2.0,
     "max_note_length": 2.0,
+    "follow_prompt": True,
 }
 #: (low, high, low is allowed)
 RANGES = {
@@ -166,11 +167,13 @@ def filter_nucleus(probs, threshold: float) -> np.ndarray:
 
 
 def next_token_probabilities(logits, sampling: str = "topk", threshold: float = 0.8, temperature: float = 1.0,
-                             banned: Sequence[int] = _NEVER) -> np.ndarray:
+                             banned: Sequence[int] = _NEVER, weights=None) -> np.ndarray:
     """The distribution the next token is drawn from.
 
-    ``softmax(logits / temperature)`` with the ``banned`` token ids removed, filtered by
-    ``sampling`` (``"topk"``, ``"nucleus"`` or ``"random"``: none) and renormalised.
+    ``softmax(logits / temperature)`` with the ``banned`` token ids removed, multiplied by
+    ``weights`` (one per token, e.g. a :class:`~capsule_lib.techniques.transformer.guide.PromptGuide`'s;
+    None: all 1), filtered by ``sampling`` (``"topk"``, ``"nucleus"`` or ``"random"``: none)
+    and renormalised.
     """
     x = np.asarray(logits, dtype=np.float64).copy()
     if isinstance(temperature, bool) or not isinstance(temperature, Real) or not float(temperature) > 0 or not math.isfinite(float(temperature)):
@@ -180,6 +183,8 @@ def next_token_probabilities(logits, sampling: str = "topk", threshold: float = 
     x = x / float(temperature)
     x = x - x.max(axis=-1, keepdims=True)
     p = np.exp(x)
+    if weights is not None:
+        p = p * np.asarray(weights, dtype=np.float64)
     p = p / p.sum(axis=-1, keepdims=True)
     if sampling == "topk":
         return filter_topk(p, threshold)
@@ -218,6 +223,7 @@ def generate(
     *,
     rng: np.random.Generator | None = None,
     use_cache: bool = True,
+    guide=None,
 ) -> list[int]:
     """Continue ``prompt_tokens`` autoregressively; returns the new tokens only.
 
@@ -239,6 +245,9 @@ def generate(
     use_cache : bool
         True: one model step per token, reusing the memory.  False: re-run the model on
         the whole (span-limited) context for every token -- same tokens, much slower.
+    guide : PromptGuide, optional
+        Reweights each next-token distribution and is told every token drawn (see
+        :mod:`~capsule_lib.techniques.transformer.guide`).
     """
     import torch
 
@@ -275,8 +284,11 @@ def generate(
             else:
                 logits, _ = run(history)
             while True:
-                p = next_token_probabilities(logits[0, -1].double().cpu().numpy(), sampling, threshold, temperature)
+                p = next_token_probabilities(logits[0, -1].double().cpu().numpy(), sampling, threshold, temperature,
+                                             weights=None if guide is None else guide.weights())
                 token = _draw(p, float(rng.random()))
+                if guide is not None:
+                    guide.observe(token)
                 out.append(token)
                 elapsed += _shift_ms(token)
                 if len(out) >= max_tokens or (target_ms is not None and elapsed >= target_ms - 1e-6):
@@ -404,6 +416,13 @@ def _tempo_at(score: Score, step: int) -> float:
     return bpm
 
 
+def _prompt_notes(score: Score, seconds: float) -> list[Note]:
+    """The input's non-drum notes sounding in its last ``seconds`` (what the prompt holds)."""
+    cut = score.duration_seconds - seconds
+    return [n for t in score.tracks if not t.is_drum for n in t.notes
+            if tok.PITCH_LOW <= n.pitch <= tok.PITCH_HIGH and score.step_to_seconds(n.end) > cut + 1e-9]
+
+
 def _resolve_model(model):
     from torch import nn
 
@@ -432,6 +451,7 @@ def extend(
     seed: int | None = None,
     save: bool = True,
     *,
+    follow_prompt: bool = DEFAULTS["follow_prompt"],
     track: int | str = 0,
     parent=None,
     title: str | None = None,
@@ -468,6 +488,10 @@ def extend(
     save : bool
         Save the result as a composition (technique ``"transformer"``, the model name,
         the parameters including the seed used, and ``parent``).
+    follow_prompt : bool
+        Keep the extension in the prompt's key and register and away from clashing notes
+        (a :class:`~capsule_lib.techniques.transformer.guide.PromptGuide` reweights the
+        model's note choices); False: the model's own distribution, as the console sampled.
     track : int or str
         The melody track: the extension's notes are added to it.
     parent : str or Composition, optional
@@ -502,8 +526,8 @@ def extend(
     rest = _check_real("max_rest", max_rest)
     note_len = _check_real("max_note_length", max_note_length)
     used_seed = check_seed(seed, _MAX_SEED)
-    if not isinstance(save, bool) or not isinstance(return_composition, bool):
-        raise CapsuleError("save and return_composition must be True or False")
+    if not isinstance(save, bool) or not isinstance(return_composition, bool) or not isinstance(follow_prompt, bool):
+        raise CapsuleError("save, follow_prompt and return_composition must be True or False")
     if not score.tracks:
         raise CapsuleError("the score has no tracks; give extend a melody")
     ti = score.track_index(track)
@@ -518,8 +542,14 @@ def extend(
     if not any(tok.NOTE_ON_BASE <= t < tok.NOTE_OFF_BASE for t in encoded):
         raise CapsuleError(f"no note of the input lies in the model's pitch range {tok.PITCH_LOW}-{tok.PITCH_HIGH}")
     prompt = prompt_from_tokens(encoded, in_dur)
+    guide = None
+    if follow_prompt:
+        from .guide import guide_from_prompt
+
+        guide = guide_from_prompt(_prompt_notes(score, in_dur))
     generated = generate(
         net, prompt, n_seconds=ext_dur, sampling=sampling, threshold=thr, temperature=risk, seed=used_seed,
+        guide=guide,
     )
     events = _clean_events(prompt, generated, ext_dur * 1000.0)
 
@@ -540,7 +570,7 @@ def extend(
     parameters = {
         "sampling": sampling, "threshold": thr, "creative_risk": risk, "input_duration": in_dur,
         "extension_duration": ext_dur, "max_rest": rest, "max_note_length": note_len, "seed": used_seed,
-        "track": ti, "prompt_tokens": len(prompt), "generated_tokens": len(generated), "notes_added": len(new_notes),
+        "follow_prompt": follow_prompt, "track": ti, "prompt_tokens": len(prompt), "generated_tokens": len(generated), "notes_added": len(new_notes),
     }
     return finish_inference(result, "transformer", net, parameters, save=save, parent=parent, title=title,
                             return_composition=return_composition)
