@@ -132,7 +132,12 @@ def accompany(
     from .train import generate_samples
 
     windows = melody_windows(melody, score.resolution)
-    samples = generate_samples(net, windows, net.polyphony, seed=used_seed)  # (w, tracks, 64, 84)
+    scales = None
+    if getattr(net, "voice_leading", None):  # every window in the key of the whole melody
+        from .voicing import melody_scales
+
+        scales = np.repeat(melody_scales(windows.reshape(1, -1, N_PITCHES), PITCH_LOW), len(windows), axis=0)
+    samples = generate_samples(net, windows, net.polyphony, seed=used_seed, scales=scales)  # (w, tracks, 64, 84)
     acc = samples[:, 1:].transpose(1, 0, 2, 3).reshape(samples.shape[1] - 1, -1, N_PITCHES)
     # stop at the end of the melody's last bar (the score's bar, on the model grid)
     bar = max(1, int(round(Fraction(score.steps_per_bar * RESOLUTION, score.resolution))))

@@ -147,7 +147,7 @@ def sample_line(prob: np.ndarray, switch_penalty: float, rng, rest_weight: float
 
 def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENALTY, seed: int | None = None,
            chord_threshold=0.5, rest_weight=1.0, *, melody: np.ndarray | None = None, voice_leading=None,
-           ranges=None, drums=None) -> np.ndarray:
+           ranges=None, drums=None, scales=None) -> np.ndarray:
     """Generator output ``(n, tracks, steps, pitches)`` in [-1, 1] -> bool rolls.
 
     A cell's value ``x`` reads as the probability ``(x + 1) / 2`` that it sounds.  Every
@@ -162,8 +162,8 @@ def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENAL
     :func:`~capsule_lib.techniques.gan.voicing.decode_voices`), the ``melody`` ``(n, steps,
     pitches)`` and a ``seed``, the tracks are drawn *jointly* instead: one after another, each
     given the melody and the tracks already drawn, so that they avoid parallel fifths and
-    octaves, clashes, crossings and (with ``ranges``, per track) leaving their range; tracks
-    flagged in ``drums`` are drawn on their own.
+    octaves, clashes, crossings, notes out of key (the melody's, or ``scales``) and (with
+    ``ranges``, per track) leaving their range; tracks flagged in ``drums`` are drawn on their own.
     """
     k = len(polyphony)
 
@@ -175,7 +175,7 @@ def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENAL
 
         return decode_voices(output, melody, polyphony, switch_penalty=per_track(switch_penalty),
                              rest_weight=per_track(rest_weight), chord_threshold=per_track(chord_threshold),
-                             seed=seed, weights=voice_leading, ranges=ranges, drums=drums)
+                             seed=seed, weights=voice_leading, ranges=ranges, drums=drums, scales=scales)
     thresholds = list(chord_threshold) if isinstance(chord_threshold, (list, tuple)) else [chord_threshold] * len(polyphony)
     rests = list(rest_weight) if isinstance(rest_weight, (list, tuple)) else [rest_weight] * len(polyphony)
     rng = None if seed is None else np.random.default_rng(int(seed))
@@ -450,7 +450,17 @@ class GanTask(TrainingTask):
         # the decoder's settings are tuned on these validation melodies to their real accompaniment
         self.switch_penalty, self.rest_weight, self.chord_threshold = calibrate_decoder(
             raw, self.polyphony[1:], self.density[1:], self.empty_bars[1:], self.chords[1:])
-        # each track's settings are fitted on its own; the tracks are then drawn together
+        # each track's settings are fitted on its own; the tracks are then drawn together, and at the
+        # end of training the settings are refitted for the joint draw
+        if self.voice_leading is not None and epoch == self.epochs:
+            from .voicing import calibrate_jointly
+
+            vl = self._voice_leading_args(melodies)
+            self.switch_penalty, self.rest_weight, self.chord_threshold = calibrate_jointly(
+                raw, vl["melody"], self.polyphony[1:], pitch_classes=self.density[1:], empty_bars=self.empty_bars[1:],
+                chords=self.chords[1:], switch_penalty=self.switch_penalty, rest_weight=self.rest_weight,
+                chord_threshold=self.chord_threshold, seed=EVAL_SEED, weights=self.voice_leading, ranges=vl["ranges"],
+                drums=vl["drums"])
         acc = decode(raw, self.polyphony[1:], self.switch_penalty, seed=EVAL_SEED, chord_threshold=self.chord_threshold,
                      rest_weight=self.rest_weight, **self._voice_leading_args(melodies))
         samples = np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
@@ -471,23 +481,24 @@ class GanTask(TrainingTask):
 
 
 def generate_samples(gen, melodies: np.ndarray, polyphony: list[int], seed: int = EVAL_SEED,
-                     batch: int = 64, switch_penalty=None) -> np.ndarray:
+                     batch: int = 64, switch_penalty=None, scales: np.ndarray | None = None) -> np.ndarray:
     """Melodies ``(n, 64, 84)`` bool -> samples ``(n, tracks, 64, 84)`` bool with fixed noise ``seed``.
 
     ``switch_penalty`` (one per accompaniment track) defaults to the generator's calibrated
     ``switch_penalty`` attribute (set by :func:`~capsule_lib.techniques.gan.load_gan`), else
     :data:`SWITCH_PENALTY`.  A generator whose card holds ``voice_leading`` weights (its
-    ``voice_leading`` attribute) has its tracks drawn jointly (see :func:`decode`).
+    ``voice_leading`` attribute) has its tracks drawn jointly (see :func:`decode`), kept in the
+    key of each melody or, with ``scales`` (``(n, 12)`` bool), in those scales.
     """
     if switch_penalty is None:
         switch_penalty = getattr(gen, "switch_penalty", SWITCH_PENALTY)
     acc = decode(generator_output(gen, melodies, seed, batch), polyphony[1:], switch_penalty, seed=seed,
                  chord_threshold=getattr(gen, "chord_threshold", 0.5), rest_weight=getattr(gen, "rest_weight", 1.0),
-                 **voice_leading_args(gen, melodies))
+                 **voice_leading_args(gen, melodies, scales))
     return np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
 
 
-def voice_leading_args(gen, melodies: np.ndarray) -> dict:
+def voice_leading_args(gen, melodies: np.ndarray, scales: np.ndarray | None = None) -> dict:
     """The keyword arguments of :func:`decode` that make a generator's tracks be drawn jointly:
     empty for a generator without ``voice_leading`` weights (a card from before joint decoding)."""
     weights = getattr(gen, "voice_leading", None)
@@ -497,7 +508,7 @@ def voice_leading_args(gen, melodies: np.ndarray) -> dict:
 
     spec = gen.spec
     return {"melody": np.asarray(melodies, bool), "voice_leading": weights, "ranges": part_ranges(spec.tracks[1:]),
-            "drums": list(spec.is_drum[1:])}
+            "drums": list(spec.is_drum[1:]), "scales": scales}
 
 
 def generator_output(gen, melodies: np.ndarray, seed: int = EVAL_SEED, batch: int = 64) -> np.ndarray:
