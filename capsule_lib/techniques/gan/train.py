@@ -45,7 +45,7 @@ from .._common import check_name_free, provenance, training_run
 from .data import GanSamples, batch_metrics, roll_to_score
 from .model import ALGORITHMS, Critic, GanConfig, build_generator
 
-__all__ = ["GanTask", "train_gan", "record_cross_validation", "resolve_dataset", "decode", "viterbi_line", "sample_line", "track_polyphony",
+__all__ = ["GanTask", "train_gan", "record_cross_validation", "retune_for_joint_decoding", "resolve_dataset", "decode", "viterbi_line", "sample_line", "track_polyphony",
            "generator_output", "generate_samples", "calibrate_decoder", "pitch_class_rate", "empty_bar_share",
            "chord_share", "gradient_penalty", "EVAL_SEED", "DEFAULT_UPDATE_RATIO", "DEFAULT_LR"]
 
@@ -760,8 +760,11 @@ def _cross_validation_lines(card) -> list[str]:
     rows = cross_validation_lines(cv)
     train = (f"`{command.replace(' --name ' + card.name, ' --fold K --name ' + card.name + '-fold-K')}` for each K, "
              "then " if command.startswith("capsule train") and f" --name {card.name}" in command else "")
+    alone = ("  (Measured before the parts were drawn jointly: every fold's parts were drawn alone, as this model's were "
+             "then -- its test evaluation of that time is kept in the card as `test_parts_drawn_alone`; the folds have "
+             "not been re-run with joint decoding.)" if cv.get("decoder") == "parts drawn alone" else "")
     return ["", "## Cross-validation", "",
-            "One test split of a few pieces says as much about which pieces were held out as about the model.  "
+            "One test split of a few pieces says as much about which pieces were held out as about the model." + alone + "  "
             "So the training command above was also run with `--fold K` for "
             f"K = {', '.join(str(f) for f in others)} -- fold K holds out bucket K of the split rule and validates "
             "on bucket K + 1; fold 0 is this model -- and each of those models accompanied the melodies of its own "
@@ -786,6 +789,71 @@ def record_cross_validation(name: str, result: dict, registry=None):
     try:
         history = json.loads((card.path / "history.json").read_text(encoding="utf-8"))
         summary = card.hyperparameters["data"]["summary"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CapsuleError(f"model {name}: no training history or data summary to rewrite its card from") from None
+    sample = card.path / "sample.mid"
+    write_card_files(card, history, summary, sample if sample.is_file() else None)
+    return registry.get(name)
+
+
+def retune_for_joint_decoding(name: str, voice_leading=True, registry=None, progress: bool = False):
+    """Give a GAN trained before joint decoding existed the decoder :func:`train_gan` now ends with.
+
+    Exactly what training does after its last epoch, on the generator's own weights (which do
+    not change): its validation melodies (the :class:`GanTask` of its card's data set and fold)
+    are accompanied with the fixed evaluation noise, each part's decoder settings -- those in
+    the card, fitted per part after the last epoch -- are refitted for the joint draw
+    (:func:`~capsule_lib.techniques.gan.voicing.calibrate_jointly`), and the test split is
+    evaluated again.  The card records the weights (``voice_leading``), the new settings, the
+    new ``test`` evaluation, and keeps what came before under ``decoder_retuned`` (the
+    per-part settings) and ``metrics["test_parts_drawn_alone"]``; a cross-validation in the
+    card was measured with parts drawn alone and says so.  The training history is the run's.
+    Returns the updated card.
+    """
+    from ...models import ModelRegistry
+    from .evaluate import evaluate_gan
+    from .sample import load_gan
+    from .voicing import VOICE_LEADING, calibrate_jointly, part_ranges
+
+    registry = registry if registry is not None else ModelRegistry()
+    card = registry.get(name)
+    hp = dict(card.hyperparameters or {})
+    if hp.get("voice_leading"):
+        raise CapsuleError(f"model {name} already draws its parts jointly")
+    weights = dict(VOICE_LEADING) if voice_leading is True else {str(k): float(v) for k, v in dict(voice_leading).items()}
+    gen = load_gan(name, registry=registry)
+    ds = resolve_dataset(gen.spec.name, progress=progress)
+    if gen.fold != ds.fold:
+        ds = ds.with_fold(gen.fold)
+    task = GanTask(ds, GanConfig.from_dict(hp["model"]), voice_leading=weights)
+    melodies = task.eval_samples[:, 0]
+    raw = generator_output(gen, melodies, EVAL_SEED)
+    pen, rest, th = calibrate_jointly(
+        raw, np.asarray(melodies, bool), task.polyphony[1:], pitch_classes=task.density[1:],
+        empty_bars=task.empty_bars[1:], chords=task.chords[1:], switch_penalty=gen.switch_penalty,
+        rest_weight=gen.rest_weight, chord_threshold=gen.chord_threshold, seed=EVAL_SEED, weights=weights,
+        ranges=part_ranges(ds.spec.tracks[1:]), drums=list(ds.spec.is_drum[1:]))
+    from datetime import datetime, timezone
+
+    hp["decoder_retuned"] = {
+        "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "by": f"capsule_lib.techniques.gan.train.retune_for_joint_decoding({name!r})",
+        "parts_drawn_alone": {"switch_penalty": hp.get("switch_penalty"), "rest_weight": hp.get("rest_weight"),
+                              "chord_threshold": hp.get("chord_threshold")},
+    }
+    hp.update({"voice_leading": weights, "part_ranges": part_ranges(ds.spec.tracks[1:]), "switch_penalty": pen,
+               "rest_weight": rest, "chord_threshold": th})
+    gen.switch_penalty, gen.rest_weight, gen.chord_threshold, gen.voice_leading = pen, rest, th, weights
+    metrics = dict(card.metrics or {})
+    if "test" in metrics:
+        metrics["test_parts_drawn_alone"] = metrics["test"]
+    metrics["test"] = evaluate_gan(gen, "test", dataset=ds)
+    if "cross_validation" in metrics:
+        metrics["cross_validation"] = {**metrics["cross_validation"], "decoder": "parts drawn alone"}
+    card = registry.update(name, hyperparameters=hp, metrics=metrics)
+    try:
+        history = json.loads((card.path / "history.json").read_text(encoding="utf-8"))
+        summary = hp["data"]["summary"]
     except (OSError, ValueError, KeyError, TypeError):
         raise CapsuleError(f"model {name}: no training history or data summary to rewrite its card from") from None
     sample = card.path / "sample.mid"
@@ -888,11 +956,22 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
         lines += ["", "`sample.mid`: the last epoch's first validation sample (melody + accompaniment)."]
     run = hp.get("provenance")
     if run:
+        retuned = hp.get("decoder_retuned")
         lines += ["", "## Provenance", "",
                   f"- Produced by: `{run['command']}`",
                   f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
-                  f"- Finished: {run['finished']}.",
-                  f"- `capsule evaluate {card.name} --json` reproduces the test table.",
+                  f"- Finished: {run['finished']}."]
+        if retuned:
+            before = retuned["parts_drawn_alone"]
+            old_test = (m.get("test_parts_drawn_alone") or {}).get("quality_bar", {})
+            lines.append(f"- Decoder retuned for the joint draw ({retuned['finished']}): `{retuned['by']}` -- the same "
+                         "weights; the refit training now ends with, on the same validation melodies.  Settings of the "
+                         f"parts drawn alone: switch penalties {before['switch_penalty']}, rest weights "
+                         f"{before['rest_weight']}, chord thresholds {before['chord_threshold']}"
+                         + (f"; their test evaluation (`test_parts_drawn_alone`): quality bar "
+                            f"{'passed' if old_test.get('passed') else 'not passed (' + '; '.join(old_test.get('failures', [])) + ')'}"
+                            if old_test else "") + ".")
+        lines += [f"- `capsule evaluate {card.name} --json` reproduces the test table.",
                   "- A sample model is that folder (`$CAPSULE_HOME/models/NAME/`) copied to `data/models/NAME/`."]
     atomic_write_text(folder / "README.md", "\n".join(lines) + "\n")
 
