@@ -453,7 +453,8 @@ def cmd_extend(args) -> None:
                if getattr(args, k) is not None}
     result, comp = extend(score, model=args.model, sampling=args.sampling, creative_risk=args.creative_risk,
                           extension_duration=args.extension_duration, seed=args.seed, parent=parent,
-                          title=args.title, return_composition=True, **options)
+                          title=args.title, return_composition=True, follow_prompt=not args.free,
+                          **options)
     _write_result(out, result, comp)
     print(f"{out} (composition {comp.id})")
 
@@ -645,6 +646,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"seconds to generate (default {tf['extension_duration'].default:g})")
     x.add_argument("--max-rest", type=float, default=None, help="longer silences are compressed to this (s)")
     x.add_argument("--max-note-length", type=float, default=None, help="longer notes are shortened to this (s)")
+    x.add_argument("--free", action="store_true",
+                   help="let the model wander: no guide keeping the extension in the melody's key and register")
     x.add_argument("--seed", type=int, default=None)
     x.add_argument("--title")
     x.set_defaults(func=cmd_extend)

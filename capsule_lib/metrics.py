@@ -36,6 +36,31 @@ of the score's resolution:
     bar's duration-weighted chroma, L1-normalised, projected on the circles of
     fifths, minor thirds and major thirds with radii 1, 1, 0.5).
 
+Whole-score metrics (the music yardstick of ``bench/bench_music.py``), each on the binary
+roll of all non-drum tracks at ``resolution`` = 4 steps per beat (the score is re-gridded
+first, so a MIDI file read at any resolution gives the same figures):
+
+``polyphony``
+    Mean number of distinct sounding pitches over the steps where anything sounds
+    (a melody: 1; a four-part chorale: about 4).
+``clash_rate``
+    Share of sounding steps holding two pitches 1, 11 or 13 semitones apart (minor
+    second, major seventh, minor ninth: the intervals a chorale treats as dissonances
+    to be prepared and resolved, so they are rare -- about 5 % of Bach's steps).
+``in_key_rate``
+    Share of note onsets whose pitch class lies in the scale of the key that best
+    fits the whole piece (:func:`best_key`): the major scale, or for a minor key the
+    natural and harmonic minor together (8 pitch classes: the raised leading note is
+    part of the key).
+``parallels_per_100``
+    Voices are the non-drum tracks, each read as its highest sounding pitch per step.
+    A *joint move* of two voices is a step at which both sound, both sounded at the
+    step before, and both changed pitch in the same direction; a *parallel* is a joint
+    move that keeps a perfect fifth or an octave/unison (``|a - b| mod 12`` in {7, 0},
+    the same before and after).  Parallels per 100 joint moves, pooled over every pair
+    of voices (:func:`voice_motion` gives the two counts, for pooling over pieces).
+    Bach's chorales: about 0.1 (Fux's rule against parallel perfect consonances).
+
 Every function returns ``nan`` where a metric is undefined (e.g. pitches used of a
 silent track), never raises for an empty track.
 """
@@ -63,6 +88,19 @@ __all__ = [
     "track_metrics",
     "score_metrics",
     "mean_metrics",
+    "YARDSTICK_RESOLUTION",
+    "sounding_roll",
+    "polyphony",
+    "clash_rate",
+    "best_key",
+    "key_scale",
+    "in_key_rate",
+    "voice_lines",
+    "voice_motion",
+    "parallels_per_100",
+    "mean_pitch",
+    "above_melody_rate",
+    "in_range_rate",
 ]
 
 #: The per-track metric keys (pitched tracks) in the order tables show them.
@@ -235,3 +273,180 @@ def mean_metrics(rows: Sequence[Mapping[str, float]]) -> dict:
         vals = [float(r[k]) for r in rows if k in r and not math.isnan(float(r[k]))]
         out[k] = float(np.mean(vals)) if vals else math.nan
     return out
+
+
+# --------------------------------------------------------------------------- whole-score metrics
+
+#: Steps per beat of the whole-score metrics' roll (16th notes).
+YARDSTICK_RESOLUTION = 4
+#: Semitone distances that count as a clash: minor second, major seventh, minor ninth.
+CLASH_INTERVALS = (1, 11, 13)
+#: Interval classes (``|a - b| mod 12``) of the perfect consonances: unison/octave and fifth.
+PERFECT_INTERVALS = (0, 7)
+
+_MINOR_SCALE = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1], bool)  # natural + harmonic minor (raised 7th)
+
+
+def _regrid(score: Score, resolution: int) -> Score:
+    if not isinstance(score, Score):
+        raise CapsuleError(f"metrics need a Score, not {type(score).__name__}")
+    return score.with_resolution(int(resolution))
+
+
+def _pitched_tracks(score: Score) -> list[Track]:
+    return [t for t in score.tracks if not t.is_drum]
+
+
+def sounding_roll(score: Score, resolution: int = YARDSTICK_RESOLUTION) -> np.ndarray:
+    """``(steps, 128)`` bool: which pitches sound at each step, all non-drum tracks merged."""
+    s = _regrid(score, resolution)
+    roll = np.zeros((s.end, 128), bool)
+    for t in _pitched_tracks(s):
+        for n in t.notes:
+            roll[n.start:n.end, n.pitch] = True
+    return roll
+
+
+def polyphony(score: Score, resolution: int = YARDSTICK_RESOLUTION) -> float:
+    """Mean number of distinct sounding pitches over the steps where anything sounds."""
+    counts = sounding_roll(score, resolution).sum(axis=1)
+    counts = counts[counts > 0]
+    return float(counts.mean()) if len(counts) else math.nan
+
+
+def _clashing_steps(roll: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(roll), bool)
+    for d in CLASH_INTERVALS:
+        out |= (roll[:, d:] & roll[:, :-d]).any(axis=1)
+    return out
+
+
+def clash_rate(score: Score, resolution: int = YARDSTICK_RESOLUTION) -> float:
+    """Share of sounding steps holding two pitches 1, 11 or 13 semitones apart."""
+    roll = sounding_roll(score, resolution)
+    sounding = roll.any(axis=1)
+    if not sounding.any():
+        return math.nan
+    return float(_clashing_steps(roll)[sounding].mean())
+
+
+def best_key(score: Score) -> tuple[int, str] | None:
+    """The key that best fits the piece: ``(tonic_pitch_class, "major" | "minor")``, or None.
+
+    Krumhansl-Schmuckler key finding (Krumhansl, *Cognitive Foundations of Musical Pitch*,
+    1990): the duration-weighted pitch-class histogram of all non-drum notes is correlated
+    (Pearson) with the Krumhansl-Kessler (1982) major and minor probe-tone profiles rotated to
+    each of the 12 tonics; the best of the 24 wins (ties: lower tonic, major first).  Unlike
+    :func:`capsule_lib.edit.detect_key` there is no bonus for the final note: the metric
+    judges the whole piece as it sounds.  None when there is no note or every pitch class
+    weighs the same.
+    """
+    from .edit import _KK_MAJOR, _KK_MINOR
+
+    if not isinstance(score, Score):
+        raise CapsuleError(f"metrics need a Score, not {type(score).__name__}")
+    hist = np.zeros(12)
+    for t in _pitched_tracks(score):
+        for n in t.notes:
+            hist[n.pitch % 12] += n.duration
+    if not hist.any() or np.ptp(hist) == 0:
+        return None
+    best, best_r = None, -np.inf
+    for tonic in range(12):
+        for mode, profile in (("major", _KK_MAJOR), ("minor", _KK_MINOR)):
+            r = np.corrcoef(hist, np.roll(profile, tonic))[0, 1]
+            if r > best_r + 1e-12:
+                best, best_r = (tonic, mode), r
+    return best
+
+
+def key_scale(key: tuple[int, str]) -> np.ndarray:
+    """12 bools, pitch class C first: the major scale, or natural + harmonic minor, of ``key``."""
+    tonic, mode = key
+    if mode not in ("major", "minor") or not 0 <= int(tonic) <= 11:
+        raise CapsuleError(f"a key is (tonic 0-11, 'major' or 'minor'), not {key!r}")
+    return np.roll(_MAJOR if mode == "major" else _MINOR_SCALE, int(tonic))
+
+
+def in_key_rate(score: Score, key: tuple[int, str] | None = None) -> float:
+    """Share of note onsets (all non-drum tracks) whose pitch class is in ``key``'s scale.
+
+    ``key`` defaults to :func:`best_key` of the score itself; pass another piece's key to
+    ask whether this music stays in *that* key (an extension in its prompt's key).
+    """
+    key = best_key(score) if key is None else key
+    pcs = [n.pitch % 12 for t in _pitched_tracks(score) for n in t.notes]
+    if key is None or not pcs:
+        return math.nan
+    return float(key_scale(key)[pcs].mean())
+
+
+def voice_lines(score: Score, resolution: int = YARDSTICK_RESOLUTION) -> np.ndarray:
+    """``(voices, steps)`` int: per non-drum track its highest sounding pitch per step, -1 in rests."""
+    s = _regrid(score, resolution)
+    tracks = _pitched_tracks(s)
+    lines = np.full((len(tracks), s.end), -1, np.int64)
+    for v, t in enumerate(tracks):
+        for n in t.notes:
+            seg = lines[v, n.start:n.end]
+            np.maximum(seg, n.pitch, out=seg)
+    return lines
+
+
+def voice_motion(lines: np.ndarray) -> tuple[int, int]:
+    """``(parallels, joint_moves)`` over every pair of ``(voices, steps)`` lines (-1 = rest).
+
+    See the module notes: a joint move is a step where two voices both sound now and
+    before and both move the same way; a parallel keeps ``|a - b| mod 12`` at 0 or 7.
+    """
+    lines = np.asarray(lines, np.int64)
+    if lines.ndim != 2:
+        raise CapsuleError(f"voice lines must be (voices, steps), got shape {lines.shape}")
+    before, after = lines[:, :-1], lines[:, 1:]
+    sounding = (before >= 0) & (after >= 0)
+    move = np.where(sounding, np.sign(after - before), 0)
+    parallels = joint = 0
+    for i in range(len(lines)):
+        for j in range(i + 1, len(lines)):
+            both = (move[i] != 0) & (move[i] == move[j])
+            iv0 = np.abs(before[i] - before[j]) % 12
+            iv1 = np.abs(after[i] - after[j]) % 12
+            perfect = np.isin(iv0, PERFECT_INTERVALS) & (iv0 == iv1)
+            joint += int(both.sum())
+            parallels += int((both & perfect).sum())
+    return parallels, joint
+
+
+def parallels_per_100(score: Score, resolution: int = YARDSTICK_RESOLUTION) -> float:
+    """Parallel fifths and octaves per 100 joint moves of two voices (NaN without any joint move)."""
+    parallels, joint = voice_motion(voice_lines(score, resolution))
+    return 100.0 * parallels / joint if joint else math.nan
+
+
+def mean_pitch(score: Score) -> float:
+    """Mean MIDI pitch of the notes of all non-drum tracks (each note once)."""
+    pitches = [n.pitch for t in _pitched_tracks(score) for n in t.notes]
+    return float(np.mean(pitches)) if pitches else math.nan
+
+
+def above_melody_rate(score: Score, track, melody=0, resolution: int = YARDSTICK_RESOLUTION) -> float:
+    """Share of the steps where ``track`` and the ``melody`` track both sound at which the track's
+    highest pitch lies above the melody's (an accompaniment part crossing over the tune)."""
+    s = _regrid(score, resolution)
+    a, m = s.track_index(track), s.track_index(melody)
+    lines = np.full((2, s.end), -1, np.int64)
+    for v, t in enumerate((s.tracks[a], s.tracks[m])):
+        for n in t.notes:
+            seg = lines[v, n.start:n.end]
+            np.maximum(seg, n.pitch, out=seg)
+    both = (lines >= 0).all(axis=0)
+    return float((lines[0, both] > lines[1, both]).mean()) if both.any() else math.nan
+
+
+def in_range_rate(score: Score, track, pitch_range: tuple[int, int]) -> float:
+    """Share of the track's notes whose pitch lies in ``pitch_range`` (inclusive MIDI numbers)."""
+    t = _track(score, track)
+    if not t.notes:
+        return math.nan
+    low, high = pitch_range
+    return float(np.mean([low <= n.pitch <= high for n in t.notes]))

@@ -6,6 +6,7 @@ import pytest
 
 from capsule_lib import ModelRegistry, enhance, load_sample
 from capsule_lib.techniques.arcnn import evaluate_arcnn, load_arcnn
+from capsule_lib.techniques.arcnn.sample import DEFAULTS
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models" / "arcnn-bach"
 
@@ -47,6 +48,40 @@ def test_default_enhance_uses_the_shipped_model_and_respects_the_caps():
     assert a == b
     old = {(n.start, n.pitch) for n in melody.notes}
     new = {(n.start, n.pitch) for n in a.notes}
-    assert 0 < len(new - old) <= 40
-    assert len(old - new) <= int(0.2 * len(old))
+    assert 0 < len(new - old) <= DEFAULTS["max_notes_added"]
+    assert len(old - new) <= int(DEFAULTS["max_remove_pct"] / 100 * len(old))
     assert load_arcnn().name == "arcnn-bach"
+
+
+SET = ("ode_to_joy", "twinkle_twinkle")  # a small fixed set: 8 bars of each
+
+
+def _texture(**kw):
+    from capsule_lib import crop_bars
+    from capsule_lib import metrics as M
+
+    rows = []
+    for name in SET:
+        melody = crop_bars(load_sample(name), 0, 8)
+        out = enhance(melody, seed=5, save=False, **kw)
+        rows.append((out, melody, M.polyphony(out), M.clash_rate(out), M.in_key_rate(out)))
+    return rows
+
+
+def test_harmonize_keeps_the_melody_and_writes_a_chorale_texture_beneath_it():
+    for out, melody, poly, clash, key in _texture(harmonize=True):
+        assert out.tracks[0] == melody.tracks[0]
+        assert poly >= 3.3 and clash <= 0.08 and key >= 0.9, (poly, clash, key)
+        top = {n.start: n.pitch for n in melody.tracks[0].notes}
+        assert all(n.pitch < top.get(n.start, 128) for n in out.tracks[1].notes)
+
+
+def test_the_guide_makes_the_enhancement_clash_less_and_stay_in_key(monkeypatch):
+    from capsule_lib.techniques.arcnn import sample
+
+    guided = _texture()
+    monkeypatch.setitem(sample.GUIDE, "clash", 0.0)
+    monkeypatch.setitem(sample.GUIDE, "out_of_key", 0.0)
+    free = _texture()
+    assert sum(r[3] for r in guided) < sum(r[3] for r in free)
+    assert sum(r[4] for r in guided) >= sum(r[4] for r in free)

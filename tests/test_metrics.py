@@ -126,3 +126,75 @@ def test_bad_input():
         M.track_metrics("not a score")
     with pytest.raises(CapsuleError):
         M.pitches_used(score(melody([60])), track=5)
+
+
+# --------------------------------------------------------------------------- whole-score metrics (the music yardstick)
+
+
+def test_polyphony_counts_distinct_pitches_over_sounding_steps_only():
+    # steps 0-3: C E G (3), steps 4-7: C (1), steps 8-11: silence, steps 12-15: C4 and C4 in two tracks (1 pitch)
+    a = Track(name="a", notes=(Note(0, 60, 8), Note(0, 64, 4), Note(0, 67, 4), Note(12, 60, 4)))
+    b = Track(name="b", notes=(Note(12, 60, 4),))
+    assert M.polyphony(score(a, b)) == pytest.approx((4 * 3 + 4 * 1 + 4 * 1) / 12)
+    assert math.isnan(M.polyphony(score(Track())))
+
+
+def test_polyphony_regrids_to_sixteenths_so_resolution_does_not_matter():
+    fine = score(Track(notes=(Note(0, 60, 24), Note(0, 64, 12))), resolution=24)  # a beat of C, half a beat of E
+    assert M.polyphony(fine) == pytest.approx((2 * 2 + 2 * 1) / 4)
+
+
+def test_clash_rate_counts_steps_with_a_second_seventh_or_ninth():
+    # 4 steps C+C# (minor second), 4 steps C+B (major seventh), 4 steps C+Db9 (minor ninth),
+    # 4 steps C+E (third), 4 steps C+C# an octave apart... i.e. 13 semitones is a clash, 12 is not
+    t = Track(notes=(Note(0, 60, 28), Note(0, 61, 4), Note(4, 71, 4), Note(8, 73, 4), Note(12, 64, 4),
+                     Note(16, 72, 4)))
+    # steps 0-11 clash (3 x 4), steps 12-27 do not (C+E, C+C5, C alone)
+    assert M.clash_rate(score(t)) == pytest.approx(12 / 28)
+    assert M.clash_rate(score(melody([60, 61, 62]))) == 0.0  # a chromatic line never sounds two pitches at once
+
+
+def test_best_key_and_in_key_rate_with_the_harmonic_minor():
+    c_major = melody([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60])
+    assert M.best_key(score(c_major)) == (0, "major")
+    assert M.in_key_rate(score(c_major)) == 1.0
+    # A minor with its raised leading note G#: in key (natural + harmonic minor)
+    a_minor = melody([69, 71, 72, 74, 76, 77, 68, 69, 64, 69, 72, 69])
+    assert M.best_key(score(a_minor)) == (9, "minor")
+    assert M.in_key_rate(score(a_minor)) == 1.0
+    # the same G# judged against C major is out of key: 11 of 12 onsets in
+    assert M.in_key_rate(score(a_minor), (0, "major")) == pytest.approx(11 / 12)
+    assert M.best_key(score(Track())) is None and math.isnan(M.in_key_rate(score(Track())))
+    assert list(np.flatnonzero(M.key_scale((2, "major")))) == [1, 2, 4, 6, 7, 9, 11]  # D major: C# D E F# G A B
+
+
+def test_parallels_counts_joint_moves_that_keep_a_fifth_or_octave():
+    # soprano G A B C, bass C D G C (quarter notes):
+    #   step 4: G->A, C->D   both up, fifth -> fifth: a parallel fifth
+    #   step 8: A->B, D->G   both up, fifth -> major third: a joint move, not parallel
+    #   step 12: B->C, G->C  contrary motion: not a joint move
+    s = score(melody([67, 69, 71, 72], name="s"), melody([48, 50, 55, 48], name="b"))
+    lines = M.voice_lines(s)
+    assert lines.shape == (2, 16) and lines[0, 0] == 67 and lines[1, 15] == 48
+    assert M.voice_motion(lines) == (1, 2)
+    assert M.parallels_per_100(s) == pytest.approx(50.0)
+    # octaves in similar motion, and a rest that breaks the line (no move into or out of a rest)
+    octaves = score(melody([60, 62, 64], name="a"), melody([48, 50, 52], name="b"))
+    assert M.voice_motion(M.voice_lines(octaves)) == (2, 2)
+    rests = np.array([[60, -1, 62], [48, 49, 50]])
+    assert M.voice_motion(rests) == (0, 0)
+    assert math.isnan(M.parallels_per_100(score(melody([60, 62]))))  # one voice: no pair
+
+
+def test_a_voice_is_its_tracks_highest_pitch():
+    chords = Track(name="c", notes=(Note(0, 60, 4), Note(0, 67, 4), Note(4, 62, 4), Note(4, 69, 4)))  # top: G -> A
+    bass = melody([48, 50], name="b")  # C -> D: with the top voice G -> A a parallel fifth (plus an octave below)
+    assert M.voice_motion(M.voice_lines(score(chords, bass))) == (1, 1)
+
+
+def test_mean_pitch_above_melody_and_in_range():
+    s = score(melody([72, 74, 76, 77], name="tune"), melody([48, 79, 52, 53], name="bass"))
+    assert M.mean_pitch(score(melody([60, 64]))) == 62.0
+    assert M.above_melody_rate(s, "bass", "tune") == pytest.approx(0.25)  # the G5 sounds above the E5
+    assert M.in_range_rate(s, "bass", (40, 62)) == pytest.approx(0.75)
+    assert math.isnan(M.in_range_rate(score(Track(name="x")), 0, (0, 127)))

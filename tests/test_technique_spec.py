@@ -17,7 +17,7 @@ def test_the_console_labels_ranges_and_defaults_of_the_ar_cnn():
     got = [(p.name, p.label, p.default, p.low, p.high) for p in spec.parameters if p.kind != "bool"]
     assert got == [("sampling_iterations", "Sampling iterations", 12, 1, 100),
                    ("max_remove_pct", "Maximum input notes to remove", 20.0, 0, 100),
-                   ("max_notes_added", "Maximum number of notes to add", 40, 0, 1000),
+                   ("max_notes_added", "Maximum number of notes to add", 400, 0, 1000),
                    ("creative_risk", "Creative risk", 1.0, 0, 4)]
     assert spec["harmonize"].default is False and spec["harmonize"].label == "Harmonize"
 

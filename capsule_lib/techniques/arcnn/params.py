@@ -18,7 +18,7 @@ SPEC = TechniqueSpec(
                   help="How many times the melody passes through the model: more passes add and remove more notes."),
         Parameter("max_remove_pct", "Maximum input notes to remove", "float", 20.0, 0, 100, step=1, unit="%",
                   help="At most this share of your melody's notes may be removed."),
-        Parameter("max_notes_added", "Maximum number of notes to add", "int", 40, 0, 1000, step=1,
+        Parameter("max_notes_added", "Maximum number of notes to add", "int", 400, 0, 1000, step=1,
                   help="At most this many notes are added in all."),
         Parameter("creative_risk", "Creative risk", "float", 1.0, 0, 4, step=0.1,
                   help="Low: only the notes the model finds most likely. High: it takes chances."),

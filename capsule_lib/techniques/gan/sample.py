@@ -29,7 +29,9 @@ _MAX_SEED = 2**32 - 1
 
 def load_gan(name: str = "musegan-chorale", registry=None):
     """A registered, finished GAN's generator in eval mode, with ``spec`` (tracks, instruments),
-    ``polyphony`` and the cross-validation ``fold`` it held out from its card."""
+    ``polyphony``, the decoder's settings, its ``voice_leading`` weights (None for a card from
+    before joint decoding: its tracks are drawn on their own) and the cross-validation ``fold``
+    it held out, from its card."""
     from ...models import ModelRegistry, load_network
     from .model import GanConfig, build_generator
 
@@ -43,6 +45,8 @@ def load_gan(name: str = "musegan-chorale", registry=None):
         net.chord_threshold = [float(x) for x in hp.get("chord_threshold", [])] or 0.5
         net.rest_weight = [float(x) for x in hp.get("rest_weight", [])] or 1.0
         net.fold = int(hp.get("fold", 0))
+        vl = hp.get("voice_leading")
+        net.voice_leading = {str(k): float(v) for k, v in vl.items()} if isinstance(vl, dict) else None
     except (KeyError, TypeError, ValueError, AttributeError):
         raise CapsuleError(f"model {name} has no track layout in its card (hyperparameters.genre)") from None
     if net.switch_penalty is None:
@@ -136,9 +140,14 @@ def accompany(
     from .train import generate_samples
 
     windows = melody_windows(melody, score.resolution)
+    scales = None
+    if getattr(net, "voice_leading", None):  # every window in the key of the whole melody
+        from .voicing import melody_scales
+
+        scales = np.repeat(melody_scales(windows.reshape(1, -1, N_PITCHES), PITCH_LOW), len(windows), axis=0)
     # One thread per free core (spinning threads stall on a busy machine); a bar after 2 s.
     with InferenceThreads(), working_bar("accompanying", progress):
-        samples = generate_samples(net, windows, net.polyphony, seed=used_seed)  # (w, tracks, 64, 84)
+        samples = generate_samples(net, windows, net.polyphony, seed=used_seed, scales=scales)  # (w, tracks, 64, 84)
     acc = samples[:, 1:].transpose(1, 0, 2, 3).reshape(samples.shape[1] - 1, -1, N_PITCHES)
     # stop at the end of the melody's last bar (the score's bar, on the model grid)
     bar = max(1, int(round(Fraction(score.steps_per_bar * RESOLUTION, score.resolution))))

@@ -34,5 +34,7 @@ SPEC = TechniqueSpec(
                   slider=(0.1, 10.0), unit="s", help="Longer silences in the extension are shortened to this."),
         Parameter("max_note_length", "Maximum note length", "float", 2.0, 0.0, 60.0, low_inclusive=False, step=0.1,
                   slider=(0.1, 10.0), unit="s", help="Longer notes in the extension are shortened to this."),
+        Parameter("follow_prompt", "Follow the melody", "bool", True,
+                  help="Keep the extension in your melody's key and register and off notes that clash with it."),
     ),
 )

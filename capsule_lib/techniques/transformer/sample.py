@@ -153,11 +153,13 @@ def filter_nucleus(probs, threshold: float) -> np.ndarray:
 
 
 def next_token_probabilities(logits, sampling: str = "topk", threshold: float = 0.8, temperature: float = 1.0,
-                             banned: Sequence[int] = _NEVER) -> np.ndarray:
+                             banned: Sequence[int] = _NEVER, weights=None) -> np.ndarray:
     """The distribution the next token is drawn from.
 
-    ``softmax(logits / temperature)`` with the ``banned`` token ids removed, filtered by
-    ``sampling`` (``"topk"``, ``"nucleus"`` or ``"random"``: none) and renormalised.
+    ``softmax(logits / temperature)`` with the ``banned`` token ids removed, multiplied by
+    ``weights`` (one per token, e.g. a :class:`~capsule_lib.techniques.transformer.guide.PromptGuide`'s;
+    None: all 1), filtered by ``sampling`` (``"topk"``, ``"nucleus"`` or ``"random"``: none)
+    and renormalised.
     """
     x = np.asarray(logits, dtype=np.float64).copy()
     if isinstance(temperature, bool) or not isinstance(temperature, Real) or not float(temperature) > 0 or not math.isfinite(float(temperature)):
@@ -167,6 +169,8 @@ def next_token_probabilities(logits, sampling: str = "topk", threshold: float = 
     x = x / float(temperature)
     x = x - x.max(axis=-1, keepdims=True)
     p = np.exp(x)
+    if weights is not None:
+        p = p * np.asarray(weights, dtype=np.float64)
     p = p / p.sum(axis=-1, keepdims=True)
     if sampling == "topk":
         return filter_topk(p, threshold)
@@ -206,6 +210,7 @@ def generate(
     rng: np.random.Generator | None = None,
     use_cache: bool = True,
     progress: bool | None = False,
+    guide=None,
 ) -> list[int]:
     """Continue ``prompt_tokens`` autoregressively; returns the new tokens only.
 
@@ -230,6 +235,9 @@ def generate(
     progress : bool or None
         A progress bar over the seconds generated (or the tokens, without ``n_seconds``),
         shown once the call has run 2 s; None: where someone watches.
+    guide : PromptGuide, optional
+        Reweights each next-token distribution and is told every token drawn (see
+        :mod:`~capsule_lib.techniques.transformer.guide`).
     """
     from ...threads import InferenceThreads
     import torch
@@ -269,8 +277,11 @@ def generate(
             else:
                 logits, _ = run(history)
             while True:
-                p = next_token_probabilities(logits[0, -1].double().cpu().numpy(), sampling, threshold, temperature)
+                p = next_token_probabilities(logits[0, -1].double().cpu().numpy(), sampling, threshold, temperature,
+                                             weights=None if guide is None else guide.weights())
                 token = _draw(p, float(rng.random()))
+                if guide is not None:
+                    guide.observe(token)
                 out.append(token)
                 elapsed += _shift_ms(token)
                 bar.update(min(_shift_ms(token) / 1000, max(bar.total - bar.n, 0)) if target_ms is not None else 1)
@@ -400,6 +411,13 @@ def _tempo_at(score: Score, step: int) -> float:
     return bpm
 
 
+def _prompt_notes(score: Score, seconds: float) -> list[Note]:
+    """The input's non-drum notes sounding in its last ``seconds`` (what the prompt holds)."""
+    cut = score.duration_seconds - seconds
+    return [n for t in score.tracks if not t.is_drum for n in t.notes
+            if tok.PITCH_LOW <= n.pitch <= tok.PITCH_HIGH and score.step_to_seconds(n.end) > cut + 1e-9]
+
+
 def _resolve_model(model):
     from torch import nn
 
@@ -428,6 +446,7 @@ def extend(
     seed: int | None = None,
     save: bool = True,
     *,
+    follow_prompt: bool = DEFAULTS["follow_prompt"],
     track: int | str = 0,
     parent=None,
     title: str | None = None,
@@ -465,6 +484,10 @@ def extend(
     save : bool
         Save the result as a composition (technique ``"transformer"``, the model name,
         the parameters including the seed used, and ``parent``).
+    follow_prompt : bool
+        Keep the extension in the prompt's key and register and away from clashing notes
+        (a :class:`~capsule_lib.techniques.transformer.guide.PromptGuide` reweights the
+        model's note choices); False: the model's own distribution, as the console sampled.
     track : int or str
         The melody track: the extension's notes are added to it.
     parent : str or Composition, optional
@@ -502,7 +525,7 @@ def extend(
     rest = _check_real("max_rest", max_rest)
     note_len = _check_real("max_note_length", max_note_length)
     used_seed = check_seed(seed, _MAX_SEED)
-    check_flags(save=save, return_composition=return_composition)
+    check_flags(save=save, return_composition=return_composition, follow_prompt=follow_prompt)
     if progress is not None:
         check_flags(progress=progress)
     if not score.tracks:
@@ -519,9 +542,15 @@ def extend(
     if not any(tok.NOTE_ON_BASE <= t < tok.NOTE_OFF_BASE for t in encoded):
         raise CapsuleError(f"no note of the input lies in the model's pitch range {tok.PITCH_LOW}-{tok.PITCH_HIGH}")
     prompt = prompt_from_tokens(encoded, in_dur)
+    guide = None
+    if follow_prompt:
+        from .guide import guide_from_prompt
+
+        guide = guide_from_prompt(_prompt_notes(score, in_dur))
     generated = generate(
         net, prompt, n_seconds=ext_dur, sampling=sampling, threshold=thr, temperature=risk, seed=used_seed,
         progress=progress,
+        guide=guide,
     )
     events = _clean_events(prompt, generated, ext_dur * 1000.0)
 
@@ -542,7 +571,7 @@ def extend(
     parameters = {
         "sampling": sampling, "threshold": thr, "creative_risk": risk, "input_duration": in_dur,
         "extension_duration": ext_dur, "max_rest": rest, "max_note_length": note_len, "seed": used_seed,
-        "track": ti, "prompt_tokens": len(prompt), "generated_tokens": len(generated), "notes_added": len(new_notes),
+        "follow_prompt": follow_prompt, "track": ti, "prompt_tokens": len(prompt), "generated_tokens": len(generated), "notes_added": len(new_notes),
     }
     return finish_inference(result, "transformer", net, parameters, save=save, parent=parent, title=title,
                             return_composition=return_composition)
