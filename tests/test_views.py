@@ -30,11 +30,12 @@ def tune():
 
 
 def test_show_displays_the_piano_roll_before_its_player(shown):
-    cl.show(tune())
-    assert [type(x).__name__ for x in shown] == ["Figure", "Audio"]
     import matplotlib.pyplot as plt
 
-    assert plt.get_fignums() == []  # closed after display: not shown a second time at the cell's end
+    before = plt.get_fignums()  # figures other tests left open are not this one's
+    cl.show(tune())
+    assert [type(x).__name__ for x in shown] == ["Figure", "Audio"]
+    assert plt.get_fignums() == before  # closed after display: not shown a second time at the cell's end
 
 
 def test_show_without_audio_shows_only_the_picture(shown):
