@@ -280,7 +280,8 @@ def _history_table(history) -> tuple[str, list[float], dict[str, list[float]]]:
     return x_key or "epoch", xs, values
 
 
-def plot_loss(history, keys: Iterable[str] | str | None = None, ax=None, log: bool = False):
+def plot_loss(history, keys: Iterable[str] | str | None = None, ax=None, log: bool = False, *,
+              skip_missing: bool = False):
     """Plot training curves, one line per metric.
 
     Parameters
@@ -295,6 +296,9 @@ def plot_loss(history, keys: Iterable[str] | str | None = None, ax=None, log: bo
     log : bool
         Logarithmic y axis; when a curve has values <= 0 (e.g. a GAN's
         Wasserstein loss) a symmetric log scale is used instead.
+    skip_missing : bool
+        Leave out the keys no entry has (a run without validation data has no
+        ``val_loss``) instead of refusing them; at least one key must remain.
 
     Returns
     -------
@@ -313,6 +317,8 @@ def plot_loss(history, keys: Iterable[str] | str | None = None, ax=None, log: bo
     else:
         keys = list(keys)
     missing = [k for k in keys if k not in values]
+    if skip_missing and len(missing) < len(keys):
+        keys, missing = [k for k in keys if k in values], []
     if missing:
         raise CapsuleError(
             f"no numeric {', '.join(map(repr, missing))} in the history (it has: {', '.join(values) or 'nothing numeric'})"

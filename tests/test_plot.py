@@ -174,6 +174,17 @@ def test_plot_loss_accepts_columns_and_leaves_gaps():
     assert math.isnan(val.get_ydata()[0]) and val.get_ydata()[1] == 0.7
 
 
+def test_plot_loss_can_leave_out_a_curve_the_run_never_had():
+    """A short run on a few pieces has no validation data, hence no val_loss: the notebooks still draw."""
+    no_val = [{"epoch": e, "loss": 1 / e} for e in range(1, 4)]
+    ax = plot_loss(no_val, keys=["loss", "val_loss"], skip_missing=True)
+    assert [line.get_label() for line in ax.lines] == ["loss"]
+    with pytest.raises(CapsuleError, match="val_loss"):
+        plot_loss(no_val, keys=["loss", "val_loss"])
+    with pytest.raises(CapsuleError, match="accuracy"):
+        plot_loss(no_val, keys=["accuracy"], skip_missing=True)
+
+
 def test_plot_loss_errors():
     with pytest.raises(CapsuleError, match="empty"):
         plot_loss([])
