@@ -167,6 +167,8 @@ def cmd_compositions(args) -> None:
         store.tag(args.id, key, value)
     elif action == "untag":
         store.untag(args.id, args.key)
+    elif action == "rename":
+        store.rename(args.id, args.title)
     elif action == "delete":
         store.delete(args.id)
     elif action == "export":
@@ -527,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--metronome", action="store_true", help="mix in a metronome click")
     r.set_defaults(func=cmd_render)
 
-    c = sub.add_parser("compositions", help="list, show, add, tag, delete and export compositions")
+    c = sub.add_parser("compositions", help="list, show, add, tag, rename, delete and export compositions")
     csub = c.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     csub.required = True
     x = csub.add_parser("list"); x.add_argument("--json", action="store_true")
@@ -535,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     x = csub.add_parser("add"); x.add_argument("file", metavar="FILE.mid"); x.add_argument("--title")
     x = csub.add_parser("tag"); x.add_argument("id"); x.add_argument("tag", metavar="KEY=VALUE")
     x = csub.add_parser("untag"); x.add_argument("id"); x.add_argument("key", metavar="KEY")
+    x = csub.add_parser("rename"); x.add_argument("id"); x.add_argument("title", metavar="TITLE")
     x = csub.add_parser("delete"); x.add_argument("id")
     x = csub.add_parser("export"); x.add_argument("id"); x.add_argument("-o", "--output", required=True, metavar="FILE")
     c.set_defaults(func=cmd_compositions)

@@ -187,6 +187,12 @@ def test_compositions_lifecycle(capsys, melody_file, tmp_path):
     code, out, _ = run(capsys, "compositions", "show", cid, "--json")
     assert "mood" not in json.loads(out)["tags"]
 
+    assert run(capsys, "compositions", "rename", cid, "My  better\ttune")[0] == 0
+    code, out, _ = run(capsys, "compositions", "show", cid, "--json")
+    assert json.loads(out)["title"] == "My better tune"  # one line, single spaces
+    code, out, err = run(capsys, "compositions", "rename", cid, "   ")
+    assert code == 2 and "empty" in err and len(err.strip().splitlines()) == 1
+
     for ext in ("mid", "wav", "mp3"):
         target = tmp_path / f"export.{ext}"
         code, out, err = run(capsys, "compositions", "export", cid, "-o", target)
