@@ -303,8 +303,13 @@ class Studio:
         if self.technique.value != technique:
             self._quietly(lambda: setattr(self.technique, "value", technique))
         rows = self._technique_rows(technique)
-        self._quietly(lambda: self.form.set_rows(rows, values=self._values.get(technique)))
-        self.form.title = f"{technique_spec(technique).title} parameters"
+
+        def show_rows():
+            with self.form.hold_sync():  # one message: the browser draws the new rows once
+                self.form.title = f"{technique_spec(technique).title} parameters"
+                self.form.set_rows(rows, values=self._values.get(technique))
+
+        self._quietly(show_rows)
         self._show_technique()
 
     def generate(self, wait: bool = False) -> None:
