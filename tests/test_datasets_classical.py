@@ -87,15 +87,13 @@ def test_build_small(small):
         ds.split("dev")
 
 
-def test_cache_reload_is_fast_and_equal(small, monkeypatch):
+def test_cache_reload_reads_nothing_else_and_is_equal(small, monkeypatch):
     ds, first, home = small
     monkeypatch.setenv("CAPSULE_HOME", str(home))
     assert ds.cache_path is not None and ds.cache_path.exists()
     assert ds.cache_path.parent == home / "cache" / "classical"
-    started = time.perf_counter()
+    monkeypatch.setattr(classical, "parse_with_shipped", lambda *a, **k: pytest.fail("the cache was not used"))
     again = build_classical_dataset(progress=False, limit=4, composers=["bach", "schoenberg"])
-    took = time.perf_counter() - started
-    assert took < 1.0
     assert [p.path for p in again.pieces] == [p.path for p in ds.pieces]
     for a, b in zip(again.pieces, ds.pieces):
         assert np.array_equal(a.tokens, b.tokens) and a.split == b.split and a.seconds == b.seconds
