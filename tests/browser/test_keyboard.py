@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from browser_helpers import kernel_json, wait_kernel, widget_console_errors
+from browser_helpers import kernel_json, play_keyboard, run_all_in_notebook7, wait_kernel, widget_console_errors
 from playwright.sync_api import expect
 
 
@@ -49,15 +49,8 @@ def test_record_with_mouse_and_hot_keys_gives_the_played_score(notebook):
 
     kb.get_by_test_id("record").click()
     assert status.inner_text() == "recording…"
-    for pitch in (48, 52, 55):  # C3 E3 G3 with the mouse
-        kb.locator(f"[data-testid=key][data-pitch='{pitch}']").click(delay=120)
-        page.wait_for_timeout(80)
-    kb.focus()
-    for hot_key in ("h", "k"):  # A3 and C4 from the computer keyboard
-        page.keyboard.down(hot_key)
-        page.wait_for_timeout(120)
-        page.keyboard.up(hot_key)
-        page.wait_for_timeout(80)
+    # C3 E3 G3 with the mouse, then A3 and C4 from the computer keyboard
+    play_keyboard(page, kb, (48, 52, 55), ("h", "k"))
     kb.get_by_test_id("stop").click()
     assert status.inner_text() == "recorded 5 notes"
 
@@ -195,12 +188,7 @@ def test_renders_in_jupyter_notebook_7(notebook):
     """All three studio widgets -- keyboard, piano-roll editor, technique panel -- render in Notebook 7."""
     nb = notebook("keyboard_nb7.ipynb", NB7_CELLS, app="notebook")
     page = nb.page
-    # Notebook 7 raises a couple of errors of its own while starting ("reading 'schema'", "Command
-    # 'filebrowser:open-path' not registered"), with or without widgets: only later ones count.
-    page.wait_for_timeout(1000)
-    before = len(page.console_errors)
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_text("Run All Cells", exact=True).click()
+    before = run_all_in_notebook7(page)
     kb = page.locator(".capsule-keyboard").first
     kb.locator("[data-testid=key]").first.wait_for()
     assert kb.locator("[data-testid=key]").count() == 32

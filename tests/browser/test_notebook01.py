@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from browser_helpers import kernel_json, wait_kernel, widget_console_errors
+from browser_helpers import kernel_json, play_keyboard, wait_kernel, widget_console_errors
 from playwright.sync_api import expect
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,15 +28,8 @@ def test_notebook01_records_played_notes_and_hands_them_to_a_technique(notebook)
     nb.run("kb.countdown = False")
     kb.get_by_test_id("record").click()
     expect(kb.get_by_test_id("status")).to_have_text("recording…")
-    for pitch in (60, 62, 64):
-        kb.locator(f"[data-testid=key][data-pitch='{pitch}']").click(delay=150)
-        page.wait_for_timeout(100)
-    kb.focus()
-    for hot_key in ("g", "a"):  # G3 and C3 at the default octave
-        page.keyboard.down(hot_key)
-        page.wait_for_timeout(150)
-        page.keyboard.up(hot_key)
-        page.wait_for_timeout(100)
+    # G3 and C3 from the hot keys at the default octave
+    play_keyboard(page, kb, (60, 62, 64), ("g", "a"), hold_ms=150, gap_ms=100)
     kb.get_by_test_id("stop").click()
     assert wait_kernel(nb, "len(kb.events)", 5) == 5
     assert kernel_json(nb, "[n.pitch for n in kb.score(quantize=True).notes]") == [60, 62, 64, 55, 48]

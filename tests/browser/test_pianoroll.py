@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_helpers import kernel_json, wait_kernel, widget_console_errors
+from browser_helpers import CELL_POINT, kernel_json, wait_kernel, widget_console_errors
 from playwright.sync_api import expect
 
 from capsule_lib.midi import read_midi
@@ -24,19 +24,6 @@ SETUP = [
 ]
 NOTE = "[data-testid=note]"
 
-# Scroll the roll so cell (step, pitch) is in the middle of its view; return its page coordinates and
-# whether the grid itself (not a note, the key column or the ruler) is what is under that point.
-CELL_POINT = """(grid, [step, pitch]) => {
-  const d = grid.dataset, cw = +d.cellWidth, ch = +d.cellHeight;
-  const x = (Math.floor(step / +d.gridSteps) + 0.5) * cw, y = (+d.pitchHigh - pitch + 0.5) * ch;
-  const scroll = grid.closest('[data-testid=scroll]');
-  scroll.scrollLeft = x - scroll.clientWidth / 2;
-  scroll.scrollTop = y - scroll.clientHeight / 2;
-  const r = grid.getBoundingClientRect(), px = r.left + x, py = r.top + y;
-  const hit = document.elementFromPoint(px, py);
-  return {x: px, y: py, onGrid: grid.contains(hit), note: hit && hit.closest('[data-testid=note]') ?
-          {start: +hit.closest('[data-testid=note]').dataset.start, pitch: +hit.closest('[data-testid=note]').dataset.pitch} : null};
-}"""
 
 
 kernel = kernel_json

@@ -12,22 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_helpers import kernel_json, wait_kernel, widget_console_errors
+from browser_helpers import CELL_POINT, kernel_json, run_all_in_notebook7, wait_kernel, widget_console_errors
 from playwright.sync_api import expect
 from studio_helpers import FOCUSABLE, STUDIO_CELL, click_range, shoot, wait_for, wait_versions
 
 pytestmark = pytest.mark.viewport(1400, 1500)
 
-# Scroll a roll so cell (step, pitch) is in view; its page coordinates and what is under them.
-CELL_POINT = """(grid, [step, pitch]) => {
-  const d = grid.dataset, cw = +d.cellWidth, ch = +d.cellHeight;
-  const x = (Math.floor(step / +d.gridSteps) + 0.5) * cw, y = (+d.pitchHigh - pitch + 0.5) * ch;
-  const scroll = grid.closest('[data-testid=scroll]');
-  scroll.scrollLeft = x - scroll.clientWidth / 2;
-  scroll.scrollTop = y - scroll.clientHeight / 2;
-  const r = grid.getBoundingClientRect(), hit = document.elementFromPoint(r.left + x, r.top + y);
-  return {x: r.left + x, y: r.top + y, onGrid: grid.contains(hit), note: !!(hit && hit.closest('[data-testid=note]'))};
-}"""
 
 
 def open_studio(notebook, name: str, cells=None):
@@ -273,10 +263,7 @@ def test_the_studio_works_in_jupyter_notebook_7(notebook):
     nb = notebook("studio_nb7.ipynb", [STUDIO_CELL.replace("seed=1", "'twinkle_twinkle', 'gan', seed=1")],
                   app="notebook")
     page = nb.page
-    page.wait_for_timeout(1000)
-    before = len(page.console_errors)
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_text("Run All Cells", exact=True).click()
+    before = run_all_in_notebook7(page)
     root = page.locator(".capsule-studio").first
     expect(root.locator(".cpr-note").first).to_be_visible(timeout=60_000)
     root.get_by_role("button", name="Accompany", exact=True).click()
