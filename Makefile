@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine:
 #   make lab    create .venv, install everything, register the kernel, open JupyterLab on notebooks/
-#   make test   same install, then the whole test suite
+#   make test   same install, then the whole test suite (lint first)
+#   make test-fast   about 2 minutes: everything but notebooks, browser and training (-m "not slow")
 # PyTorch is the CPU build (on Linux from PyTorch's CPU index, ~190 MB instead of ~2.7 GB of
 # CUDA wheels; see scripts/install_torch.py); `make lab GPU=1` installs the CUDA build instead.
 SHELL  := /bin/bash
@@ -12,7 +13,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(if $(USE_GPU),gpu,cpu)
 LAB_FLAGS := --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install system-deps lab test test-notebooks-defaults bench datasets clean
+.PHONY: install system-deps lab lint test test-fast test-notebooks-defaults bench datasets clean
 
 system-deps:
 	@bash scripts/system-deps.sh
@@ -32,9 +33,17 @@ install: system-deps $(STAMP)
 lab: install
 	cd notebooks && ../$(VENV)/bin/jupyter lab $(LAB_FLAGS)
 
-test: install
+# ruff, configured in pyproject.toml: no lint finding, nothing the formatter would change.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install lint
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-notebooks-defaults
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow" --ignore=tests/notebooks --ignore=tests/browser
 
 # Every notebook at its default parameters, as a student runs it (nbval), with Jupyter's own
 # plotting backend and a throwaway capsule home; nothing may be written into the repository.
