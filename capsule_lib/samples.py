@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .errors import CapsuleError
+from .keys import LETTER_PITCH_CLASSES
 from .score import DEFAULT_RESOLUTION, Note, Score, Track
 
 __all__ = [
@@ -75,7 +76,6 @@ _VELOCITY_BEAT = 88
 _VELOCITY_OFFBEAT = 80
 
 _PITCH_RE = re.compile(r"^([A-Ga-g])([#b]?)(-?\d+)$")
-_STEP_OF_LETTER = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _REQUIRED = {
     "name": str,
     "title": str,
@@ -103,7 +103,7 @@ def pitch_from_name(name: str) -> int:
     if not match:
         raise CapsuleError(f"{name!r} is not a pitch name (expected a letter A-G, optional # or b, and an octave, e.g. C4 or F#5)")
     letter, accidental, octave = match.groups()
-    pitch = 12 * (int(octave) + 1) + _STEP_OF_LETTER[letter.upper()] + {"": 0, "#": 1, "b": -1}[accidental]
+    pitch = 12 * (int(octave) + 1) + LETTER_PITCH_CLASSES[letter.upper()] + {"": 0, "#": 1, "b": -1}[accidental]
     if not 0 <= pitch <= 127:
         raise CapsuleError(f"pitch {name} (MIDI {pitch}) is outside the MIDI range 0-127")
     return pitch

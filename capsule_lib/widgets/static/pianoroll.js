@@ -7,7 +7,7 @@ const CELL_W = 18;   // px per grid cell at zoom 1
 const FIT_MIN_W = 5; // "fit" never draws cells narrower than this: longer pieces scroll
 const KEYS_W = 44;   // the pitch-name column
 const ZOOM_STEP = 1.5;
-const NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
+const NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];  // as capsule_lib.keys.PITCH_NAMES
 const BLACK = new Set([1, 3, 6, 8, 10]);
 const pitchName = (p) => NAMES[p % 12] + (Math.floor(p / 12) - 1);
 const hz = (p) => 440 * Math.pow(2, (p - 69) / 12);
