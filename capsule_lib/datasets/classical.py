@@ -1,6 +1,6 @@
 """Classical pieces from music21's bundled corpus, rendered as performance token sequences.
 
-Used to train the Transformer (see :mod:`capsule_lib.techniques.transformer.tokens`).
+Used to train the Transformer (the tokens: :mod:`capsule_lib.performance`).
 
 Composers (all offline, in ``music21.corpus``)
     ``COMPOSERS`` lists the corpus folders used: Renaissance to early 20th century art
@@ -20,7 +20,7 @@ Rendering
     Each piece is parsed (an ABC ``Opus`` of one score per voice is merged into one
     score; repeats expanded when music21 can; else kept as written), all
     non-percussion parts are merged into one Score by :func:`capsule_lib.m21.from_music21`
-    at 24 steps per beat, and encoded by :func:`tokens.encode` at the piece's tempo: its
+    at 24 steps per beat, and encoded by :func:`capsule_lib.performance.encode` at the piece's tempo: its
     music21 metronome marks when it has any (the first mark, wherever it is, sets the
     opening tempo; later marks are tempo changes), else ``DEFAULT_TEMPO`` = 100 bpm.
     Velocities come from the score (dynamics) or music21's default.
@@ -53,10 +53,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .. import performance as T
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import CapsuleError
 from ._corpus import SPLITS, check_split, keep_unique, parse_with_shipped, split_of
-from ..techniques.transformer import tokens as T
 
 __all__ = [
     "COMPOSERS", "MAX_PER_COMPOSER", "DEFAULT_TEMPO", "SPLITS", "Piece", "ClassicalDataset",
@@ -395,13 +395,13 @@ def stretch_tokens(tokens, factor: float) -> np.ndarray:
             continue
         if pending:
             target = int(round(now * factor))
-            out.extend(T._shifts(target - new_now))
+            out.extend(T.shift_tokens(target - new_now))
             new_now = target
             pending = False
         out.append(t)
     if pending:
         target = int(round(now * factor))
-        out.extend(T._shifts(target - new_now))
+        out.extend(T.shift_tokens(target - new_now))
     return _as_out(out, tokens)
 
 
