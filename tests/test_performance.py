@@ -4,10 +4,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capsule_lib.errors import CapsuleError
-from capsule_lib.score import Note, Score, Track
 from capsule_lib import performance as T
+from capsule_lib.errors import CapsuleError
 from capsule_lib.performance import decode, decode_notes, describe, encode, shift_tokens, token_name
+from capsule_lib.score import Note, Score, Track
 
 TOL = 0.010 + 1e-9  # start and end within one 10 ms tick
 
