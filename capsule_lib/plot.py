@@ -199,6 +199,7 @@ def plot_pianoroll(
     Returns
     -------
     matplotlib.axes.Axes
+        ``ax``, or the axes of a new figure, with the roll drawn on it.
 
     Raises
     ------
@@ -298,6 +299,7 @@ def plot_loss(history, keys: Iterable[str] | str | None = None, ax=None, log: bo
     Returns
     -------
     matplotlib.axes.Axes
+        ``ax``, or the axes of a new figure, with one curve per key.
 
     Raises
     ------
