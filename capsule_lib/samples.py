@@ -54,6 +54,7 @@ from typing import Iterable, Sequence
 
 from .errors import CapsuleError
 from .keys import LETTER_PITCH_CLASSES
+from .paths import data_dir
 from .score import DEFAULT_RESOLUTION, Note, Score, Track
 
 __all__ = [
@@ -303,19 +304,8 @@ def from_notation(
 
 
 # -- the bundled files --------------------------------------------------------
-def _data_dir() -> Path:
-    try:
-        from .paths import data_dir
-    except ImportError:  # pragma: no cover - paths.py ships with the package
-        import os
-
-        env = os.environ.get("CAPSULE_DATA")
-        return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "data"
-    return data_dir()
-
-
 def _melody_dir() -> Path:
-    folder = _data_dir() / "melodies"
+    folder = data_dir() / "melodies"
     if not folder.is_dir():
         raise CapsuleError(f"the sample melodies folder {folder} is missing (set $CAPSULE_DATA to the project's data folder)")
     return folder
