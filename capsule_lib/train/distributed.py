@@ -1,7 +1,7 @@
 """The device a run trains on and, under ``torchrun``, its process group.
 
-:class:`_Distributed` is a no-op in a single process, so the training loop reads the
-same with and without ``torchrun``; :func:`_ddp_wrap` wraps a module so a task's code
+:class:`Distributed` is a no-op in a single process, so the training loop reads the
+same with and without ``torchrun``; :func:`ddp_wrap` wraps a module so a task's code
 is the same too.
 """
 
@@ -64,7 +64,7 @@ def _mps_available() -> bool:
 
 
 
-class _Distributed:
+class Distributed:
     """Process-group bookkeeping; a no-op in a single process."""
 
     def __init__(self, device_name: str):
@@ -156,7 +156,8 @@ def unwrap_module(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
-def _ddp_wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+def ddp_wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``module`` in ``DistributedDataParallel`` (as is when it has nothing to train)."""
     from torch.nn.parallel import DistributedDataParallel
 
     class _ForwardingDDP(DistributedDataParallel):

@@ -14,11 +14,11 @@ from torch.utils.data import DataLoader, Dataset
 from ..atomic import atomic_write_text
 from ..errors import CapsuleError
 from .config import TrainConfig
-from .distributed import _ddp_wrap, _Distributed
+from .distributed import Distributed, ddp_wrap
 from .history import HISTORY_NAME, History
-from .rng import _rng_state, _set_rng_state, seed_everything
+from .rng import rng_state, seed_everything, set_rng_state
 from .task import TrainingTask
-from .weights import _atomic_torch_save, _check_module_names
+from .weights import atomic_torch_save, check_module_names
 
 CHECKPOINT_NAME = "checkpoint.pt"
 SAMPLES_DIR = "samples"
@@ -65,7 +65,7 @@ class _Means:
     def local(self) -> dict[str, float]:
         return {k: self.sums[k] / self.counts[k] for k in sorted(self.sums)}
 
-    def reduced(self, dist_ctx: _Distributed) -> dict[str, float]:
+    def reduced(self, dist_ctx: Distributed) -> dict[str, float]:
         """Means over every process's steps (each rank's steps weigh the same)."""
         if not dist_ctx.enabled:
             return self.local()
@@ -154,7 +154,7 @@ class Trainer:
         more ``epochs`` than before trains the extra ones.  Without
         ``resume`` an existing checkpoint is deleted and training starts over.
         """
-        dist_ctx = _Distributed(self.config.device)
+        dist_ctx = Distributed(self.config.device)
         try:
             return self._fit(dist_ctx, resume)
         finally:
@@ -162,7 +162,7 @@ class Trainer:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _fit(self, dist_ctx: _Distributed, resume: bool) -> History:
+    def _fit(self, dist_ctx: Distributed, resume: bool) -> History:
         cfg, task = self.config, self.task
         self.device, self.rank, self.world_size = dist_ctx.device, dist_ctx.rank, dist_ctx.world_size
         if dist_ctx.is_main:
@@ -172,7 +172,7 @@ class Trainer:
         # anyway, but this keeps single-process and distributed inits the same).
         seed_everything(cfg.seed)
         modules = task.build(self.device)
-        _check_module_names(modules)
+        check_module_names(modules)
         self.modules = {name: m.to(self.device) for name, m in modules.items()}
         self.optimizers = dict(task.configure_optimizers(self.modules, cfg) or {})
         loader_gen = torch.Generator()
@@ -191,7 +191,7 @@ class Trainer:
             self.checkpoint_path.unlink(missing_ok=True)
 
         train_modules = (
-            {n: _ddp_wrap(m, self.device) for n, m in self.modules.items()} if dist_ctx.enabled else self.modules
+            {n: ddp_wrap(m, self.device) for n, m in self.modules.items()} if dist_ctx.enabled else self.modules
         )
         train_loader, train_sampler = self._loader(task.train_dataset(), loader_gen, dist_ctx, train=True)
         if len(train_loader) == 0:
@@ -241,7 +241,7 @@ class Trainer:
         dist_ctx.barrier()  # every rank returns only once rank 0 has written its files
         return self.history
 
-    def _loader(self, dataset: Dataset, gen: torch.Generator, dist_ctx: _Distributed, *, train: bool):
+    def _loader(self, dataset: Dataset, gen: torch.Generator, dist_ctx: Distributed, *, train: bool):
         cfg = self.config
         sampler = None
         if dist_ctx.enabled:
@@ -305,10 +305,10 @@ class Trainer:
         with _eval_mode(self.modules), torch.no_grad():
             return _metric_dict(self.task.on_sample(self.modules, epoch, out_dir), "on_sample")
 
-    def _save_checkpoint(self, dist_ctx: _Distributed, loader_gen: torch.Generator, epoch: int) -> None:
+    def _save_checkpoint(self, dist_ctx: Distributed, loader_gen: torch.Generator, epoch: int) -> None:
         # Each rank has its own RNG streams; gather them all so a resumed
         # distributed run continues every stream where it stopped.
-        rng = dist_ctx.gather_objects(_rng_state(self.device, loader_gen))
+        rng = dist_ctx.gather_objects(rng_state(self.device, loader_gen))
         if not dist_ctx.is_main:
             return
         state = {
@@ -323,9 +323,9 @@ class Trainer:
             "world_size": dist_ctx.world_size,
             "config": self.config.to_dict(),
         }
-        _atomic_torch_save(state, self.checkpoint_path)
+        atomic_torch_save(state, self.checkpoint_path)
 
-    def _load_checkpoint(self, dist_ctx: _Distributed, loader_gen: torch.Generator) -> int:
+    def _load_checkpoint(self, dist_ctx: Distributed, loader_gen: torch.Generator) -> int:
         path = self.checkpoint_path
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -350,7 +350,7 @@ class Trainer:
         self.global_step = int(state["global_step"])
         rng = state["rng"]
         if dist_ctx.rank < len(rng):
-            _set_rng_state(rng[dist_ctx.rank], self.device, loader_gen)
+            set_rng_state(rng[dist_ctx.rank], self.device, loader_gen)
         # else: resumed on more processes than saved; the new ranks keep their fresh seeds.
         return int(state["epoch"])
 

@@ -23,7 +23,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def _rng_state(device: torch.device, loader_gen: torch.Generator) -> dict[str, Any]:
+def rng_state(device: torch.device, loader_gen: torch.Generator) -> dict[str, Any]:
     """Every RNG state as tensors, ints, floats and lists (loadable with weights_only)."""
     _, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
     version, internal, gauss_next = random.getstate()
@@ -45,7 +45,8 @@ def _rng_state(device: torch.device, loader_gen: torch.Generator) -> dict[str, A
     return state
 
 
-def _set_rng_state(state: Mapping[str, Any], device: torch.device, loader_gen: torch.Generator) -> None:
+def set_rng_state(state: Mapping[str, Any], device: torch.device, loader_gen: torch.Generator) -> None:
+    """Restore what :func:`rng_state` saved (an accelerator's state only on that kind of device)."""
     torch.set_rng_state(state["torch"])
     loader_gen.set_state(state["loader"])
     npst = state["numpy"]

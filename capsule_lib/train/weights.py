@@ -14,7 +14,8 @@ from ..errors import CapsuleError
 from .distributed import unwrap_module
 
 
-def _check_module_names(modules: Mapping[str, Any]) -> None:
+def check_module_names(modules: Mapping[str, Any]) -> None:
+    """Refuse anything but a non-empty dict of dot-free names to modules (dots would break the file keys)."""
     if not isinstance(modules, Mapping) or not modules:
         raise CapsuleError("build() must return a non-empty dict of name -> torch.nn.Module")
     for name, module in modules.items():
@@ -34,7 +35,7 @@ def save_modules(
     """
     from safetensors.torch import save as st_save
 
-    _check_module_names(modules)
+    check_module_names(modules)
     tensors = {}
     for name, module in modules.items():
         for key, value in unwrap_module(module).state_dict().items():
@@ -56,7 +57,7 @@ def load_modules(
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    _check_module_names(modules)
+    check_module_names(modules)
     path = Path(path)
     if not path.is_file():
         raise CapsuleError(f"no weights file at {path}")
@@ -80,7 +81,8 @@ def load_modules(
     return dict(modules)
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to ``path`` so that a reader sees the old file or the whole new one."""
     # Stream into a temp file beside the target rather than through bytes in memory:
     # checkpoints of the larger models are hundreds of MB.
     with atomic_path(path) as tmp:
