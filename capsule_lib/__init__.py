@@ -27,7 +27,7 @@ _LAZY = {
     "set_tempo": "edit", "transpose": "edit", "quantize": "edit", "humanize": "edit", "add_note": "edit",
     "remove_note": "edit", "toggle_note": "edit", "change_pitch": "edit", "change_length": "edit",
     "crop_bars": "edit", "arpeggiate": "edit", "tap_tempo": "edit", "auto_chord": "edit",
-    "octave_shift": "edit", "resolve_sustain": "edit", "detect_key": "edit", "set_instrument": "edit",
+    "octave_shift": "edit", "resolve_sustain": "edit", "detect_key": "keys", "set_instrument": "edit",
     # audio
     "render_audio": "audio", "synthesize": "audio", "play": "audio", "metronome_track": "audio",
     "audio_backend": "audio", "wav_bytes": "audio", "mp3_bytes": "audio",
@@ -46,7 +46,7 @@ _LAZY = {
     "enhance": "techniques.arcnn.sample", "extend": "techniques.transformer.sample",
     "accompany": "techniques.gan.sample",
     # pictures
-    "plot_pianoroll": "plot", "plot_loss": "plot", "compare_pianorolls": "plot", "pitch_label": "plot",
+    "plot_pianoroll": "plot", "plot_loss": "plot", "compare_pianorolls": "plot", "pitch_label": "keys",
     # what a notebook cell shows
     "show": "views", "show_pair": "views", "live_plot": "views", "metrics_table": "views",
     "plot_against_baseline": "views",

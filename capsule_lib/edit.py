@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections import defaultdict
 from numbers import Integral, Real
 from typing import Iterable, Sequence
@@ -22,6 +21,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .errors import CapsuleError
+from .keys import SCALES, detect_key, key_name, parse_key
 from .score import MAX_BPM, MIN_BPM, Note, Score, Track
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "crop_bars",
     "tap_tempo",
     "arpeggiate",
+    # key finding lives in capsule_lib.keys; auto_chord uses it and these names stay here too
     "detect_key",
     "parse_key",
     "key_name",
@@ -56,14 +57,6 @@ MIN_TEMPO, MAX_TEMPO = 40, 160
 MAX_TRANSPOSE = 12
 #: Coarsest quantize grid, in beats (four bars of 4/4): a wider grid is no rhythm.
 MAX_GRID_BEATS = 16
-
-PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-_LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
-
-# Krumhansl & Kessler (1982) probe-tone profiles, tonic first.
-_KK_MAJOR = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
-_KK_MINOR = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
 
 ARP_PATTERNS = ("up", "down", "updown", "random")
 
@@ -288,8 +281,6 @@ def humanize(score: Score, spread: float = 0.12, *, seed: int = 0) -> Score:
     CapsuleError
         For a ``spread`` outside 0-1 beat.
     """
-    import numpy as np
-
     spread = _as_float(spread, "spread")
     if not 0 <= spread <= 1:
         raise CapsuleError(f"spread must lie between 0 and 1 beat, got {spread:g}")
@@ -598,88 +589,9 @@ def arpeggiate(
     return _with_notes(score, index, _tidy(out))
 
 
-_FINAL_BONUS = 0.25
-
-
-def detect_key(score: Score) -> tuple[int, str]:
-    """Krumhansl-Schmuckler key finding: ``(tonic_pitch_class, "major" | "minor")``.
-
-    The duration-weighted pitch-class histogram of all non-drum notes is
-    correlated (Pearson) with the Krumhansl-Kessler major and minor profiles
-    rotated to each of the 12 tonics.  Short melodies leave the profile
-    ambiguous between relative keys (Mary Had a Little Lamb's many E's look like
-    E minor), so keys whose tonic is the melody's final note (the lowest note of
-    the last onset -- tonal tunes end on the tonic) get ``_FINAL_BONUS`` added to
-    their correlation.  The best of the 24 keys wins (ties go to the lower
-    tonic, major before minor).
-
-    Raises
-    ------
-    CapsuleError
-        If there are no pitched notes or every pitch class weighs the same.
-    """
-    hist = np.zeros(12)
-    for t in score.tracks:
-        if not t.is_drum:
-            for n in t.notes:
-                hist[n.pitch % 12] += n.duration
-    if not hist.any():
-        raise CapsuleError("cannot detect a key: the score has no pitched notes")
-    if np.ptp(hist) == 0:
-        raise CapsuleError("cannot detect a key: every pitch class is equally weighted")
-    pitched = [n for t in score.tracks if not t.is_drum for n in t.notes]
-    last_start = max(n.start for n in pitched)
-    final_pc = min(n.pitch for n in pitched if n.start == last_start) % 12  # bass of the final chord
-    best, best_r = (0, "major"), -np.inf
-    for tonic in range(12):
-        for mode, profile in (("major", _KK_MAJOR), ("minor", _KK_MINOR)):
-            r = np.corrcoef(hist, np.roll(profile, tonic))[0, 1]
-            if tonic == final_pc:
-                r += _FINAL_BONUS
-            if r > best_r + 1e-12:
-                best, best_r = (tonic, mode), r
-    return best
-
-
-def parse_key(key) -> tuple[int, str]:
-    """A key as ``(tonic_pc, mode)`` from a tuple or a string like "C major", "F# minor", "Bb", "D-flat major".
-
-    A bare tonic means major.
-
-    Raises
-    ------
-    CapsuleError
-        If the key cannot be understood.
-    """
-    if isinstance(key, str):
-        spelled = re.sub(r"-?\s*flat\b", "b", re.sub(r"-?\s*sharp\b", "#", key, flags=re.IGNORECASE), flags=re.IGNORECASE)
-        m = re.fullmatch(r"\s*([A-Ga-g])\s*([#♯b♭]?)\s*(major|minor|maj|min)?\s*", spelled, flags=re.IGNORECASE)
-        if not m:
-            raise CapsuleError(f"key {key!r} is not like 'C major' or 'A minor'")
-        tonic = _LETTERS[m.group(1).upper()] + {"#": 1, "♯": 1, "b": -1, "♭": -1, "": 0}[m.group(2)]
-        mode = "minor" if (m.group(3) or "major").lower().startswith("min") else "major"
-        return tonic % 12, mode
-    try:
-        tonic, mode = key
-    except (TypeError, ValueError):
-        raise CapsuleError(f"key {key!r} must be (tonic_pitch_class, mode) or a name like 'C major'") from None
-    tonic = _as_int(tonic, "key tonic")
-    if not 0 <= tonic <= 11:
-        raise CapsuleError(f"key tonic {tonic} is outside 0-11 (pitch classes, C = 0)")
-    if mode not in _SCALES:
-        raise CapsuleError(f"key mode {mode!r} must be 'major' or 'minor'")
-    return tonic, mode
-
-
-def key_name(key) -> str:
-    """A readable name for a key, e.g. ``(9, "minor")`` -> ``"A minor"``."""
-    tonic, mode = parse_key(key)
-    return f"{PITCH_NAMES[tonic]} {mode}"
-
-
 def _triad(pitch: int, tonic: int, mode: str) -> tuple[int, int]:
     """Third and fifth above ``pitch``: diatonic if it is in the scale, else major."""
-    scale = [(tonic + d) % 12 for d in _SCALES[mode]]
+    scale = [(tonic + d) % 12 for d in SCALES[mode]]
     pc = pitch % 12
     if pc not in scale:
         return pitch + 4, pitch + 7

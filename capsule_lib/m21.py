@@ -7,7 +7,7 @@ from fractions import Fraction
 from .errors import CapsuleError
 from .score import DEFAULT_RESOLUTION, Note, Score, Track
 
-__all__ = ["to_music21", "from_music21"]
+__all__ = ["to_music21", "from_music21", "expand_repeats", "parse_corpus"]
 
 
 def to_music21(score: Score):
@@ -86,3 +86,26 @@ def from_music21(stream_or_score, *, resolution: int = DEFAULT_RESOLUTION, title
         title = (md.title or "") if md is not None else ""
     return Score(tracks=tuple(tracks), tempo=float(bpm), time_signature=ts, resolution=resolution,
                  tempo_changes=changes, title=title or "")
+
+
+def expand_repeats(stream) -> tuple:
+    """``(stream, expanded)``: the stream with its repeats written out, or as written when music21 cannot.
+
+    Corpus files with malformed repeat marks make music21 raise (its ``ExpanderException``
+    and friends); the data sets keep such a piece as written and count it.
+    """
+    try:
+        return stream.expandRepeats(), True
+    except Exception:  # music21 raises several types for malformed repeats
+        return stream, False
+
+
+def parse_corpus(path: str, *, resolution: int = DEFAULT_RESOLUTION) -> tuple[Score, bool]:
+    """``(score, expanded)``: a music21 corpus path (e.g. ``"bach/bwv269"``) as a Score, repeats expanded.
+
+    ``expanded`` is False when the repeats could not be expanded (see :func:`expand_repeats`).
+    """
+    from music21 import corpus
+
+    stream, expanded = expand_repeats(corpus.parse(path))
+    return from_music21(stream, resolution=resolution), expanded

@@ -73,6 +73,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .errors import CapsuleError
+from .keys import best_key, key_scale
 from .score import Score, Track
 
 __all__ = [
@@ -92,7 +93,7 @@ __all__ = [
     "sounding_roll",
     "polyphony",
     "clash_rate",
-    "best_key",
+    "best_key",  # defined in capsule_lib.keys, with the editor's key finding
     "key_scale",
     "in_key_rate",
     "voice_lines",
@@ -107,8 +108,7 @@ __all__ = [
 METRICS = ("empty_bar_rate", "pitches_used", "pitch_classes_used", "polyphonic_rate", "in_scale_ratio",
            "qualified_note_rate")
 
-_MAJOR = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)
-_SCALES = np.stack([np.roll(_MAJOR, k) for k in range(12)])  # row k: the major scale on pitch class k
+_SCALES = np.stack([key_scale((k, "major")) for k in range(12)])  # row k: the major scale on pitch class k
 
 
 def _track(score: Score, track) -> Track:
@@ -284,8 +284,6 @@ CLASH_INTERVALS = (1, 11, 13)
 #: Interval classes (``|a - b| mod 12``) of the perfect consonances: unison/octave and fifth.
 PERFECT_INTERVALS = (0, 7)
 
-_MINOR_SCALE = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1], bool)  # natural + harmonic minor (raised 7th)
-
 
 def _regrid(score: Score, resolution: int) -> Score:
     if not isinstance(score, Score):
@@ -328,44 +326,6 @@ def clash_rate(score: Score, resolution: int = YARDSTICK_RESOLUTION) -> float:
     if not sounding.any():
         return math.nan
     return float(_clashing_steps(roll)[sounding].mean())
-
-
-def best_key(score: Score) -> tuple[int, str] | None:
-    """The key that best fits the piece: ``(tonic_pitch_class, "major" | "minor")``, or None.
-
-    Krumhansl-Schmuckler key finding (Krumhansl, *Cognitive Foundations of Musical Pitch*,
-    1990): the duration-weighted pitch-class histogram of all non-drum notes is correlated
-    (Pearson) with the Krumhansl-Kessler (1982) major and minor probe-tone profiles rotated to
-    each of the 12 tonics; the best of the 24 wins (ties: lower tonic, major first).  Unlike
-    :func:`capsule_lib.edit.detect_key` there is no bonus for the final note: the metric
-    judges the whole piece as it sounds.  None when there is no note or every pitch class
-    weighs the same.
-    """
-    from .edit import _KK_MAJOR, _KK_MINOR
-
-    if not isinstance(score, Score):
-        raise CapsuleError(f"metrics need a Score, not {type(score).__name__}")
-    hist = np.zeros(12)
-    for t in _pitched_tracks(score):
-        for n in t.notes:
-            hist[n.pitch % 12] += n.duration
-    if not hist.any() or np.ptp(hist) == 0:
-        return None
-    best, best_r = None, -np.inf
-    for tonic in range(12):
-        for mode, profile in (("major", _KK_MAJOR), ("minor", _KK_MINOR)):
-            r = np.corrcoef(hist, np.roll(profile, tonic))[0, 1]
-            if r > best_r + 1e-12:
-                best, best_r = (tonic, mode), r
-    return best
-
-
-def key_scale(key: tuple[int, str]) -> np.ndarray:
-    """12 bools, pitch class C first: the major scale, or natural + harmonic minor, of ``key``."""
-    tonic, mode = key
-    if mode not in ("major", "minor") or not 0 <= int(tonic) <= 11:
-        raise CapsuleError(f"a key is (tonic 0-11, 'major' or 'minor'), not {key!r}")
-    return np.roll(_MAJOR if mode == "major" else _MINOR_SCALE, int(tonic))
 
 
 def in_key_rate(score: Score, key: tuple[int, str] | None = None) -> float:

@@ -29,7 +29,6 @@ import io
 import json
 import os
 import re
-import secrets
 import shutil
 import tarfile
 import tempfile
@@ -44,7 +43,7 @@ from .atomic import atomic_path, atomic_write_text, os_error
 from .card_schema import MAX_CARD_BYTES, check_hyperparameters, check_json, parse_card_json
 from .errors import CapsuleError
 from .paths import capsule_home, ensure_dir, sample_models_dir
-from .store import jsonable, locked, sweep_leftovers
+from .store import delete_folder, export_path, jsonable, locked, sweep_leftovers
 from .tags import MAX_USER_TAGS, remove_tag, set_tag, system_tags, user_tags, validate_tag
 
 __all__ = [
@@ -401,16 +400,7 @@ class ModelRegistry:
 
     def delete(self, name: str) -> None:
         """Delete a custom model (sample models are refused)."""
-        folder = self._custom_folder(name, "deleted")
-        trash = self.root / f".trash-{name}-{secrets.token_hex(4)}"
-        try:
-            with locked(folder / _LOCK_NAME):
-                os.rename(folder, trash)
-        except FileNotFoundError:
-            raise CapsuleError(f"no model {name}") from None
-        except OSError as exc:
-            raise os_error(exc, "delete model", name) from None
-        shutil.rmtree(trash, ignore_errors=True)
+        delete_folder(self._custom_folder(name, "deleted"), "model")
 
     # -- weights ------------------------------------------------------------------------------
     def save_weights(self, name: str, state_dict: Mapping, metadata: Mapping | None = None) -> Path:
@@ -503,12 +493,7 @@ class ModelRegistry:
         ``path`` may be an existing folder: the archive is then ``<name>.tar.gz`` in it.
         """
         card = self.get(name)
-        path = Path(path).expanduser()
-        try:
-            if path.is_dir():
-                path = path / f"{name}.tar.gz"
-        except OSError as exc:
-            raise os_error(exc, "write", path) from None
+        path = export_path(path, f"{name}.tar.gz")
         if not path.name.lower().endswith((".tar.gz", ".tgz")):
             raise CapsuleError(f"cannot export to {path.name}: the archive name must end in .tar.gz or .tgz")
         exported = ModelCard(**{**card.to_dict(), "sample": False})

@@ -12,19 +12,14 @@ from numbers import Real
 from typing import Iterable, Mapping, Sequence
 
 from .errors import CapsuleError
+from .keys import pitch_label
 from .score import Score
 
 __all__ = ["plot_pianoroll", "plot_loss", "compare_pianorolls", "pitch_label", "subplots"]
 
-_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 # x values of a loss history entry rather than curves
 _X_KEYS = ("epoch", "step", "iteration")
 _NOT_CURVES = (*_X_KEYS, "time", "seconds", "lr", "learning_rate")
-
-
-def pitch_label(pitch: int) -> str:
-    """Scientific pitch name of a MIDI number: 60 → ``"C4"``, 61 → ``"C#4"``."""
-    return f"{_NAMES[int(pitch) % 12]}{int(pitch) // 12 - 1}"
 
 
 def subplots(nrows: int = 1, ncols: int = 1, *, standalone: bool = False, **kwargs):
@@ -204,6 +199,7 @@ def plot_pianoroll(
     Returns
     -------
     matplotlib.axes.Axes
+        ``ax``, or the axes of a new figure, with the roll drawn on it.
 
     Raises
     ------
@@ -303,6 +299,7 @@ def plot_loss(history, keys: Iterable[str] | str | None = None, ax=None, log: bo
     Returns
     -------
     matplotlib.axes.Axes
+        ``ax``, or the axes of a new figure, with one curve per key.
 
     Raises
     ------

@@ -53,6 +53,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .errors import CapsuleError
+from .keys import LETTER_PITCH_CLASSES
+from .paths import data_dir
 from .score import DEFAULT_RESOLUTION, Note, Score, Track
 
 __all__ = [
@@ -75,7 +77,6 @@ _VELOCITY_BEAT = 88
 _VELOCITY_OFFBEAT = 80
 
 _PITCH_RE = re.compile(r"^([A-Ga-g])([#b]?)(-?\d+)$")
-_STEP_OF_LETTER = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _REQUIRED = {
     "name": str,
     "title": str,
@@ -103,7 +104,7 @@ def pitch_from_name(name: str) -> int:
     if not match:
         raise CapsuleError(f"{name!r} is not a pitch name (expected a letter A-G, optional # or b, and an octave, e.g. C4 or F#5)")
     letter, accidental, octave = match.groups()
-    pitch = 12 * (int(octave) + 1) + _STEP_OF_LETTER[letter.upper()] + {"": 0, "#": 1, "b": -1}[accidental]
+    pitch = 12 * (int(octave) + 1) + LETTER_PITCH_CLASSES[letter.upper()] + {"": 0, "#": 1, "b": -1}[accidental]
     if not 0 <= pitch <= 127:
         raise CapsuleError(f"pitch {name} (MIDI {pitch}) is outside the MIDI range 0-127")
     return pitch
@@ -303,19 +304,8 @@ def from_notation(
 
 
 # -- the bundled files --------------------------------------------------------
-def _data_dir() -> Path:
-    try:
-        from .paths import data_dir
-    except ImportError:  # pragma: no cover - paths.py ships with the package
-        import os
-
-        env = os.environ.get("CAPSULE_DATA")
-        return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "data"
-    return data_dir()
-
-
 def _melody_dir() -> Path:
-    folder = _data_dir() / "melodies"
+    folder = data_dir() / "melodies"
     if not folder.is_dir():
         raise CapsuleError(f"the sample melodies folder {folder} is missing (set $CAPSULE_DATA to the project's data folder)")
     return folder

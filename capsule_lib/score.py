@@ -9,9 +9,8 @@ editing functions return new scores.
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
-from math import gcd
 from numbers import Real
 from typing import Callable, Iterable, Sequence
 
@@ -277,11 +276,3 @@ class Score:
             f"Score({self.title!r}, {self.tempo:g} bpm, {num}/{den}, {self.resolution} steps/beat, "
             f"{self.n_bars} bars, tracks=[{parts}])"
         )
-
-
-def common_resolution(*resolutions: int) -> int:
-    """The smallest resolution on which every given resolution's grid lies."""
-    out = 1
-    for r in resolutions:
-        out = out * r // gcd(out, r)
-    return out

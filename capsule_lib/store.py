@@ -161,6 +161,35 @@ def sweep_leftovers(root: Path, prefixes: tuple[str, ...] = (".tmp-", ".trash-")
                 pass
 
 
+def export_path(path: str | os.PathLike, file_name: str) -> Path:
+    """Where an export goes: ``path``, or ``path / file_name`` when ``path`` is an existing folder."""
+    path = Path(path).expanduser()
+    try:
+        if path.is_dir():
+            return path / file_name
+    except OSError as exc:
+        raise os_error(exc, "write", path) from None
+    return path
+
+
+def delete_folder(folder: Path, what: str) -> None:
+    """Delete ``folder`` (a composition's, a model's) so that no reader ever sees it half removed.
+
+    Under the folder's lock (no writer is inside it) it is renamed in one step to a hidden
+    ``.trash-`` name beside it, then removed; a process killed in between leaves a trash
+    folder that :func:`sweep_leftovers` removes later.  ``what`` names the thing in errors.
+    """
+    trash = folder.parent / f".trash-{folder.name}-{secrets.token_hex(4)}"
+    try:
+        with locked(folder / _LOCK_NAME):
+            os.rename(folder, trash)
+    except FileNotFoundError:
+        raise CapsuleError(f"no {what} {folder.name}") from None
+    except OSError as exc:
+        raise os_error(exc, f"delete {what}", folder.name) from None
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 # -- the record ----------------------------------------------------------------------
 @dataclass
 class Composition:
@@ -443,16 +472,7 @@ class CompositionStore:
 
     def delete(self, ref) -> None:
         """Delete a composition (moved aside in one step, then removed)."""
-        folder = self._resolve(ref)
-        trash = self.root / f".trash-{folder.name}-{secrets.token_hex(4)}"
-        try:
-            with locked(folder / _LOCK_NAME):
-                os.rename(folder, trash)
-        except FileNotFoundError:
-            raise CapsuleError(f"no composition {folder.name}") from None
-        except OSError as exc:
-            raise os_error(exc, "delete composition", folder.name) from None
-        shutil.rmtree(trash, ignore_errors=True)
+        delete_folder(self._resolve(ref), "composition")
 
     def rename(self, ref, title: str) -> Composition:
         """Give composition ``ref`` a new title (1-256 characters, not only spaces); returns the record."""
@@ -492,12 +512,7 @@ class CompositionStore:
         ``path`` may be an existing folder: the file is then named after the id.
         """
         source = self.midi_path(ref)
-        path = Path(path).expanduser()
-        try:
-            if path.is_dir():
-                path = path / f"{source.parent.name}.mid"
-        except OSError as exc:
-            raise os_error(exc, "write", path) from None
+        path = export_path(path, f"{source.parent.name}.mid")
         suffix = path.suffix.lower()
         if suffix in (".mid", ".midi"):
             try:

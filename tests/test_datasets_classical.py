@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from capsule_lib import performance as T
 from capsule_lib.datasets import classical
 from capsule_lib.datasets.classical import (
     COMPOSERS,
@@ -20,7 +21,6 @@ from capsule_lib.datasets.classical import (
 )
 from capsule_lib.errors import CapsuleError
 from capsule_lib.score import Note, Score, Track
-from capsule_lib.techniques.transformer import tokens as T
 
 
 @pytest.fixture(scope="module")

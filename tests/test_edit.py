@@ -17,7 +17,6 @@ from capsule_lib.edit import (
     change_length,
     change_pitch,
     crop_bars,
-    detect_key,
     humanize,
     octave_shift,
     quantize,
@@ -440,34 +439,10 @@ def test_arpeggiate_errors(kwargs):
         arpeggiate(chord(100, 120), octaves=2)
 
 
-# -- key detection and auto-chord -------------------------------------------------------------
-C_MAJOR_TUNE = [(0, C4, 8), (8, D4, 4), (12, E4, 4), (16, F4, 4), (20, G4, 8), (28, A4, 4),
-                (32, B4, 4), (36, C5, 8), (44, G4, 4), (48, E4, 4), (52, C4, 12)]
-# the same shape on A natural minor (A B C D E F G), starting and ending on A
+# -- auto-chord ------------------------------------------------------------------------------
+# a tune on A natural minor (A B C D E F G), starting and ending on A
 A_MINOR_TUNE = [(0, 57, 8), (8, 59, 4), (12, C4, 4), (16, D4, 4), (20, E4, 8), (28, F4, 4),
                 (32, G4, 4), (36, A4, 8), (44, E4, 4), (48, C4, 4), (52, 57, 12)]
-
-
-def test_detect_key_major_and_minor():
-    assert detect_key(melody(*C_MAJOR_TUNE)) == (0, "major")
-    assert detect_key(melody(*A_MINOR_TUNE)) == (9, "minor")
-
-
-def test_detect_key_ignores_drums_and_rejects_nothing_to_go_on():
-    score = melody(*C_MAJOR_TUNE)
-    drums = Track("drums", is_drum=True, notes=tuple(Note(i, 42, 50) for i in range(0, 60, 4)))  # F#
-    assert detect_key(score.replace(tracks=score.tracks + (drums,))) == (0, "major")
-    with pytest.raises(CapsuleError):
-        detect_key(Score(tracks=(drums,)))
-    with pytest.raises(CapsuleError):
-        detect_key(melody(*[(i, 60 + i, 1) for i in range(12)]))  # all 12 equally
-
-
-@settings(max_examples=24, deadline=None)
-@given(shift=st.integers(-12, 12))
-def test_detect_key_follows_transposition(shift):
-    tonic, mode = detect_key(transpose(melody(*C_MAJOR_TUNE), shift))
-    assert (tonic, mode) == (shift % 12, "major")
 
 
 def pitches_at(score, start):
@@ -578,21 +553,6 @@ def test_arpeggiator_accepts_the_consoles_up_down_spelling():
 
     chord = Score(tracks=(Track(notes=(Note(0, 60, 24), Note(0, 64, 24), Note(0, 67, 24))),))
     assert arpeggiate(chord, "up-down") == arpeggiate(chord, "updown")
-
-
-def test_detect_key_finds_the_written_key_of_every_sample_melody():
-    from capsule_lib import detect_key, list_samples, load_sample
-    from capsule_lib.edit import parse_key
-
-    for sample in list_samples():
-        assert detect_key(load_sample(sample["name"])) == parse_key(sample["key"]), sample["name"]
-
-
-def test_parse_key_accepts_spelled_accidentals():
-    from capsule_lib.edit import parse_key
-
-    assert parse_key("D-flat major") == parse_key("Db major") == (1, "major")
-    assert parse_key("F sharp minor") == (6, "minor")
 
 
 def test_humanize_moves_starts_within_the_spread_and_keeps_pitches_and_lengths():

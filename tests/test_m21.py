@@ -33,3 +33,36 @@ def test_real_chorale_from_the_bundled_corpus():
     assert min(n.pitch for n in soprano.notes) > max(n.pitch for n in bass.notes) - 12
     expected_beats = chorale.parts[0].highestTime
     assert soprano.end == pytest.approx(expected_beats * 4, abs=4)
+
+
+def test_expand_repeats_writes_repeats_out_and_keeps_a_piece_it_cannot_expand():
+    from music21 import bar, note, stream
+
+    from capsule_lib.m21 import expand_repeats
+
+    part = stream.Part()
+    for pitch, barline in ((60, None), (62, bar.Repeat(direction="end"))):
+        m = stream.Measure()
+        m.append(note.Note(pitch, quarterLength=4))
+        if barline is not None:
+            m.rightBarline = barline
+        part.append(m)
+    expanded, ok = expand_repeats(part)
+    assert ok and [n.pitch.midi for n in expanded.flatten().notes] == [60, 62, 60, 62]
+
+    class Unexpandable:
+        def expandRepeats(self):
+            raise ValueError("malformed repeats")
+
+    piece = Unexpandable()
+    assert expand_repeats(piece) == (piece, False)
+
+
+def test_parse_corpus_is_the_chorale_as_a_score():
+    from music21 import corpus
+
+    from capsule_lib.m21 import parse_corpus
+
+    score, expanded = parse_corpus("bach/bwv66.6", resolution=4)
+    assert expanded
+    assert score == from_music21(corpus.parse("bach/bwv66.6").expandRepeats(), resolution=4)

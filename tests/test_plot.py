@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from capsule_lib import CapsuleError, Note, Score, Track  # noqa: E402
-from capsule_lib.plot import compare_pianorolls, pitch_label, plot_loss, plot_pianoroll  # noqa: E402
+from capsule_lib.plot import compare_pianorolls, plot_loss, plot_pianoroll  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -120,10 +120,6 @@ def test_draws_into_a_given_axes_and_accepts_an_empty_score():
     assert rects(empty) == []
     with pytest.raises(CapsuleError, match="needs a Score"):
         plot_pianoroll([Note(0, 60, 1)])
-
-
-def test_pitch_label():
-    assert [pitch_label(p) for p in (60, 61, 69, 21, 0)] == ["C4", "C#4", "A4", "A0", "C-1"]
 
 
 # -- compare ----------------------------------------------------------------------

@@ -147,7 +147,9 @@ def config(**kw):
 
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(Path(run_dir) / "final.safetensors"))
+    """The trained weights as ``"<module>.<param>"`` tensors, from the run's last checkpoint."""
+    ckpt = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=True)
+    return {f"{name}.{k}": v for name, state in ckpt["modules"].items() for k, v in state.items()}
 
 
 def assert_same_weights(a: dict, b: dict):
@@ -230,7 +232,7 @@ def test_same_seed_gives_identical_runs_and_other_seed_differs(tmp_path):
     assert not torch.equal(weights(tmp_path / "a")["net.0.weight"], weights(tmp_path / "c")["net.0.weight"])
 
 
-def test_fit_writes_history_checkpoint_and_final_weights(tmp_path):
+def test_fit_writes_history_and_checkpoint(tmp_path):
     trainer = Trainer(RegressionTask(), config(epochs=3), tmp_path)
     history = trainer.fit()
 
@@ -250,6 +252,7 @@ def test_fit_writes_history_checkpoint_and_final_weights(tmp_path):
 
     saved = weights(tmp_path)
     assert set(saved) == {f"net.{k}" for k in trainer.modules["net"].state_dict()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "history.json"]  # nothing else
     assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temp files
 
 
@@ -273,7 +276,6 @@ def test_resume_after_interrupt_between_epochs_is_exact(tmp_path, num_workers):
     with pytest.raises(KeyboardInterrupt):
         Trainer(RegressionTask(), cfg, run, on_epoch_end=stop_after(2)).fit()
     assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] == 2
-    assert not (run / "final.safetensors").exists()
 
     task = RegressionTask()
     resumed = Trainer(task, cfg, run).fit(resume=True)
@@ -359,10 +361,12 @@ def test_resume_false_starts_over(tmp_path):
     Trainer(RegressionTask(), config(epochs=3, seed=99), run).fit()
 
     task = RegressionTask()
-    history = Trainer(task, config(epochs=2, checkpoint_every=0), run).fit(resume=False)
+    trainer = Trainer(task, config(epochs=2, checkpoint_every=0), run)
+    history = trainer.fit(resume=False)
     assert task.steps[0] == 0 and len(history) == 2
     assert not (run / "checkpoint.pt").exists()  # the stale checkpoint must not be resumed later
-    assert_same_weights(weights(run), weights(tmp_path / "ref"))
+    trained = {f"{name}.{k}": v for name, m in trainer.modules.items() for k, v in m.state_dict().items()}
+    assert_same_weights(trained, weights(tmp_path / "ref"))
 
 
 def test_checkpoint_from_another_task_is_refused(tmp_path):
@@ -403,7 +407,7 @@ def test_validation_metrics_use_the_trained_model(tmp_path):
 
     # Recompute the last validation loss from the saved weights: mean over batches of 4.
     net = RegressionTask().build("cpu")["net"]
-    load_modules(tmp_path / "final.safetensors", {"net": net})
+    net.load_state_dict(trainer.modules["net"].state_dict())
     net.eval()
     np.random.seed(0)  # the val set's input noise is tiny; compare with a loose tolerance
     ds = NoisyRegression(n=12, seed=1)
@@ -474,10 +478,11 @@ def test_progress_bars_show_when_enabled(tmp_path, capsys):
 def test_save_and_load_modules_round_trip(tmp_path):
     trainer = Trainer(GanTask(), config(epochs=1), tmp_path)
     trainer.fit()
+    save_modules(tmp_path / "gan.safetensors", trainer.modules)
     fresh = GanTask().build("cpu")
     for p in fresh["gen"].parameters():
         torch.nn.init.zeros_(p)
-    load_modules(tmp_path / "final.safetensors", fresh)
+    load_modules(tmp_path / "gan.safetensors", fresh)
     for name in ("gen", "critic"):
         for (k, a), b in zip(fresh[name].state_dict().items(), trainer.modules[name].state_dict().values()):
             assert torch.equal(a, b), f"{name}.{k}"
@@ -532,9 +537,9 @@ def test_ddp_two_cpu_processes(tmp_path):
         assert rec["loss"] == pytest.approx(sum(local) / 2, rel=1e-6)
     assert len(History.load(tmp_path / "gan")) == 2
 
-    # Only rank 0 wrote files; the weights file holds the synchronised model.
+    # Only rank 0 wrote files; the checkpoint holds the synchronised model.
     net = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Dropout(0.1), torch.nn.Linear(16, 1))
-    load_modules(tmp_path / "run" / "final.safetensors", {"net": net})
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    net.load_state_dict(ckpt["modules"]["net"])
     assert ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2
     assert not torch.equal(ckpt["rng"][0]["torch"], ckpt["rng"][1]["torch"])  # per-rank RNG streams

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import CapsuleError
 
 #: The three splits, by piece.
@@ -56,6 +58,81 @@ def check_split(name: str) -> None:
     """Refuse a split name other than train, validation or test."""
     if name not in SPLITS:
         raise CapsuleError(f"unknown split {name!r} (expected train, validation or test)")
+
+
+def check_limit(limit) -> None:
+    """Refuse a ``limit`` (how many paths to parse) that is not None or a whole number >= 1."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise CapsuleError(f"limit must be a whole number >= 1, got {limit!r}")
+
+
+class SplitByPiece:
+    """``split(name)`` for a data set whose items (in the attribute ``_items``) carry a ``split``."""
+
+    _items = "pieces"
+
+    def split(self, name: str) -> list:
+        """The items of one split, in the data set's order."""
+        check_split(name)
+        return [item for item in getattr(self, self._items) if item.split == name]
+
+
+# --------------------------------------------------------------------------- packed arrays on disk
+# Every corpus data set keeps a cache, and the shipped parse results are kept the same way: the
+# pieces' arrays concatenated into one array of a ``.npz`` with their ``offsets``, and whatever else
+# describes them in a ``.json`` beside it.
+
+
+def write_packed(stem: Path, name: str, arrays: Sequence[np.ndarray], meta: dict, *, dtype=None,
+                 row_shape: tuple[int, ...] = (), **json_kwargs) -> None:
+    """Write ``stem.npz`` (``arrays`` concatenated as ``name``, as ``dtype``, and ``offsets``), then ``stem.json``.
+
+    The ``.json`` goes last: it marks the pair complete, so an interrupted write leaves a
+    missing cache, never a damaged one.  ``row_shape`` is the shape of one row, for an empty
+    ``arrays``; ``json_kwargs`` go to :func:`json.dumps`.
+    """
+    values = np.concatenate(arrays) if len(arrays) else np.zeros((0, *row_shape), dtype or np.int32)
+    offsets = np.cumsum([0] + [len(a) for a in arrays]).astype(np.int64)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{name: values if dtype is None else values.astype(dtype), "offsets": offsets})
+    atomic_write_bytes(stem.with_suffix(".npz"), buf.getvalue())
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, **json_kwargs) + "\n")
+
+
+def cached_dataset(stem: Path, *, force: bool, load: Callable, save: Callable, build: Callable):
+    """The data set cached at ``stem`` (unless ``force``), else ``build()``, saved there for next time.
+
+    ``load(stem)`` returns None for a missing, damaged or outdated cache; ``save(stem, ds)``
+    writes ``stem.npz`` and ``stem.json``.  The data set's ``cache_path`` is set either way.
+    """
+    if not force:
+        ds = load(stem)
+        if ds is not None:
+            return ds
+    ds = build()
+    save(stem, ds)
+    ds.cache_path = stem.with_suffix(".npz")
+    return ds
+
+
+def read_packed(stem: Path, name: str, *, version: int, items: str | None = None) -> tuple[dict, list] | None:
+    """``(meta, arrays)`` as :func:`write_packed` wrote them, or None if missing, damaged or outdated.
+
+    Outdated: ``meta["version"]`` is not ``version``.  With ``items``, also None unless
+    ``meta[items]`` lists exactly one entry per array.
+    """
+    try:
+        meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+        with np.load(stem.with_suffix(".npz")) as data:
+            values, offsets = data[name], data["offsets"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if not isinstance(meta, dict) or meta.get("version") != version:
+        return None
+    arrays = [values[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+    if items is not None and not (isinstance(meta.get(items), list) and len(meta[items]) == len(arrays)):
+        return None
+    return meta, arrays
 
 
 def parse_all(parse: Callable[[str], dict], paths: Sequence[str], *, workers: int | None, max_workers: int,
@@ -128,39 +205,26 @@ def shipped_stem(kind: str, version: int) -> Path:
 
 def save_results(stem: Path, kind: str, version: int, array: str, results: list[dict]) -> None:
     """Write parse ``results`` as ``stem.npz`` (their ``array`` fields, concatenated) + ``stem.json`` (the rest)."""
-    import io
-
-    from ..atomic import atomic_write_bytes, atomic_write_text
-
     arrays = [r[array] for r in results if "error" not in r]
     if not arrays:
         raise CapsuleError(f"no {kind} piece parsed: nothing to ship")
-    values = np.concatenate(arrays)
-    offsets = np.cumsum([0] + [len(a) for a in arrays]).astype(np.int64)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, values=values, offsets=offsets)
     meta = {"kind": kind, "version": version, "array": array,
             "results": [{k: v for k, v in r.items() if k != array} for r in results]}
-    atomic_write_bytes(stem.with_suffix(".npz"), buf.getvalue())
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, indent=0, ensure_ascii=False) + "\n")
+    write_packed(stem, "values", arrays, meta, indent=0, ensure_ascii=False)
 
 
 @functools.lru_cache(maxsize=8)
 def _load_results(stem: Path, version: int) -> dict[str, dict]:
-    try:
-        meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
-        with np.load(stem.with_suffix(".npz")) as data:
-            values, offsets = data["values"], data["offsets"]
-    except (OSError, ValueError, KeyError):
-        return {}  # not shipped (or damaged): parse
-    if meta.get("version") != version:
-        return {}
+    packed = read_packed(stem, "values", version=version)
+    if packed is None:
+        return {}  # not shipped (or damaged, or of another version): parse
+    meta, arrays = packed
     out, i = {}, 0
     for r in meta["results"]:
         if "error" not in r:
-            if i + 1 >= len(offsets):
+            if i >= len(arrays):
                 return {}  # truncated: trust none of it
-            r = {**r, meta["array"]: values[offsets[i]:offsets[i + 1]]}
+            r = {**r, meta["array"]: arrays[i]}
             i += 1
         out[r["path"]] = r
     return out

@@ -40,17 +40,16 @@ Cache
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import CapsuleError
-from ._corpus import SPLITS, check_split, keep_unique, parse_with_shipped, split_of
+from ..m21 import parse_corpus
+from ._corpus import (SPLITS, SplitByPiece, cached_dataset, check_limit, check_split, keep_unique, parse_with_shipped,
+                      read_packed, split_of, write_packed)
 
 __all__ = [
     "Chorale",
@@ -110,7 +109,7 @@ class Chorale:
 
 
 @dataclass
-class BachDataset:
+class BachDataset(SplitByPiece):
     """The parsed chorales plus what happened while parsing.
 
     Attributes
@@ -131,10 +130,7 @@ class BachDataset:
     repeats_not_expanded: list
     cache_path: Path | None = None
 
-    def split(self, name: str) -> list[Chorale]:
-        """The chorales of one split."""
-        check_split(name)
-        return [c for c in self.chorales if c.split == name]
+    _items = "chorales"  # what split() filters
 
     def windows(self, split: str) -> list[np.ndarray]:
         """Every 8-bar window (hop 4 bars) of every chorale in ``split``."""
@@ -201,17 +197,7 @@ def chorale_paths() -> list[str]:
 def _parse_one(path: str) -> dict:
     """Parse one chorale in a worker; never raises (errors come back as ``error``)."""
     try:
-        from music21 import corpus
-
-        from ..m21 import from_music21
-
-        stream = corpus.parse(path)
-        expanded = True
-        try:
-            stream = stream.expandRepeats()
-        except Exception:  # music21's ExpanderException and friends for malformed repeats
-            expanded = False
-        score = from_music21(stream, resolution=RESOLUTION)
+        score, expanded = parse_corpus(path, resolution=RESOLUTION)
         notes = sorted({(n.start, n.pitch, n.duration) for t in score.tracks if not t.is_drum for n in t.notes})
         if not notes:
             return {"path": path, "error": "no notes"}
@@ -248,9 +234,8 @@ def _resolve_paths(paths: Iterable[str] | None, limit: int | None) -> tuple[list
             raise CapsuleError("paths must be a list of corpus paths such as ['bach/bwv269']")
         chosen = list(dict.fromkeys(str(p) for p in paths))
         full = False
+    check_limit(limit)
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise CapsuleError(f"limit must be a whole number >= 1, got {limit!r}")
         chosen = chosen[:limit]
     if not chosen:
         raise CapsuleError("no chorales to load (the path list is empty)")
@@ -258,37 +243,27 @@ def _resolve_paths(paths: Iterable[str] | None, limit: int | None) -> tuple[list
 
 
 def _load_cache(stem: Path) -> BachDataset | None:
-    npz, meta_path = stem.with_suffix(".npz"), stem.with_suffix(".json")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        with np.load(npz) as data:
-            notes, offsets = data["notes"], data["offsets"]
-    except (OSError, ValueError, KeyError):
-        return None  # missing or damaged: rebuild
-    if meta.get("version") != CACHE_VERSION or len(offsets) != len(meta.get("chorales", [])) + 1:
-        return None
+    packed = read_packed(stem, "notes", version=CACHE_VERSION, items="chorales")
+    if packed is None:
+        return None  # missing, damaged or outdated: rebuild
+    meta, notes = packed
     chorales = [
         Chorale(
-            path=c["path"], title=c["title"], split=split_of(c["path"]),
-            notes=notes[offsets[i]: offsets[i + 1]].astype(np.int32),
+            path=c["path"], title=c["title"], split=split_of(c["path"]), notes=n.astype(np.int32),
             time_signature=tuple(c["time_signature"]), repeats_expanded=c["expanded"],
         )
-        for i, c in enumerate(meta["chorales"])
+        for c, n in zip(meta["chorales"], notes)
     ]
     return BachDataset(
         chorales=chorales,
         skipped=[tuple(x) for x in meta["skipped"]],
         duplicates=[tuple(x) for x in meta["duplicates"]],
         repeats_not_expanded=[c.path for c in chorales if not c.repeats_expanded],
-        cache_path=npz,
+        cache_path=stem.with_suffix(".npz"),
     )
 
 
 def _write_cache(stem: Path, ds: BachDataset) -> None:
-    notes = np.concatenate([c.notes for c in ds.chorales]) if ds.chorales else np.zeros((0, 3), np.int32)
-    offsets = np.cumsum([0] + [len(c.notes) for c in ds.chorales]).astype(np.int64)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, notes=notes.astype(np.int16), offsets=offsets)
     meta = {
         "version": CACHE_VERSION,
         "chorales": [
@@ -299,9 +274,7 @@ def _write_cache(stem: Path, ds: BachDataset) -> None:
         "skipped": [list(x) for x in ds.skipped],
         "duplicates": [list(x) for x in ds.duplicates],
     }
-    # Notes first, metadata last: the .json is what marks the cache complete.
-    atomic_write_bytes(stem.with_suffix(".npz"), buf.getvalue())
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+    write_packed(stem, "notes", [c.notes for c in ds.chorales], meta, dtype=np.int16, row_shape=(3,), indent=1)
 
 
 def build_bach_dataset(
@@ -338,27 +311,21 @@ def build_bach_dataset(
         For a bad ``limit``/``paths`` or when no chorale could be parsed.
     """
     chosen, full = _resolve_paths(paths, limit)
-    stem = _cache_dir() / _cache_key(chosen, full)
-    if not force:
-        cached = _load_cache(stem)
-        if cached is not None:
-            return cached
-    results = parse_with_shipped("bach", CACHE_VERSION, _parse_one, chosen, use_shipped=not force, workers=workers,
-                                 max_workers=4, desc="parsing Bach chorales", unit="chorale", progress=progress,
-                                 chunksize=4)
-    kept, skipped, duplicates = keep_unique(results, "notes")
-    chorales = []
-    for r in kept:
-        chorales.append(Chorale(
-            path=r["path"], title=r["title"], split=split_of(r["path"]), notes=r["notes"],
-            time_signature=tuple(r["time_signature"]), repeats_expanded=r["expanded"],
-        ))
-    if not chorales:
-        raise CapsuleError(f"none of the {len(chosen)} chorales could be parsed (first error: {skipped[0][1]})")
-    ds = BachDataset(chorales, skipped, duplicates, [c.path for c in chorales if not c.repeats_expanded])
-    _write_cache(stem, ds)
-    ds.cache_path = stem.with_suffix(".npz")
-    return ds
+
+    def parse() -> BachDataset:
+        results = parse_with_shipped("bach", CACHE_VERSION, _parse_one, chosen, use_shipped=not force,
+                                     workers=workers, max_workers=4, desc="parsing Bach chorales", unit="chorale",
+                                     progress=progress, chunksize=4)
+        kept, skipped, duplicates = keep_unique(results, "notes")
+        chorales = [Chorale(path=r["path"], title=r["title"], split=split_of(r["path"]), notes=r["notes"],
+                            time_signature=tuple(r["time_signature"]), repeats_expanded=r["expanded"])
+                    for r in kept]
+        if not chorales:
+            raise CapsuleError(f"none of the {len(chosen)} chorales could be parsed (first error: {skipped[0][1]})")
+        return BachDataset(chorales, skipped, duplicates, [c.path for c in chorales if not c.repeats_expanded])
+
+    return cached_dataset(_cache_dir() / _cache_key(chosen, full), force=force, load=_load_cache,
+                          save=_write_cache, build=parse)
 
 
 def load_bach_windows(

@@ -1,6 +1,6 @@
 """Classical pieces from music21's bundled corpus, rendered as performance token sequences.
 
-Used to train the Transformer (see :mod:`capsule_lib.techniques.transformer.tokens`).
+Used to train the Transformer (the tokens: :mod:`capsule_lib.performance`).
 
 Composers (all offline, in ``music21.corpus``)
     ``COMPOSERS`` lists the corpus folders used: Renaissance to early 20th century art
@@ -20,7 +20,7 @@ Rendering
     Each piece is parsed (an ABC ``Opus`` of one score per voice is merged into one
     score; repeats expanded when music21 can; else kept as written), all
     non-percussion parts are merged into one Score by :func:`capsule_lib.m21.from_music21`
-    at 24 steps per beat, and encoded by :func:`tokens.encode` at the piece's tempo: its
+    at 24 steps per beat, and encoded by :func:`capsule_lib.performance.encode` at the piece's tempo: its
     music21 metronome marks when it has any (the first mark, wherever it is, sets the
     opening tempo; later marks are tempo changes), else ``DEFAULT_TEMPO`` = 100 bpm.
     Velocities come from the score (dynamics) or music21's default.
@@ -45,18 +45,17 @@ Cache
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..atomic import atomic_write_bytes, atomic_write_text
+from .. import performance as T
 from ..errors import CapsuleError
-from ._corpus import SPLITS, check_split, keep_unique, parse_with_shipped, split_of
-from ..techniques.transformer import tokens as T
+from ..m21 import expand_repeats, from_music21
+from ._corpus import (SPLITS, SplitByPiece, cached_dataset, check_limit, keep_unique, parse_with_shipped, read_packed,
+                      split_of, write_packed)
 
 __all__ = [
     "COMPOSERS", "MAX_PER_COMPOSER", "DEFAULT_TEMPO", "SPLITS", "Piece", "ClassicalDataset",
@@ -94,7 +93,7 @@ class Piece:
 
 
 @dataclass
-class ClassicalDataset:
+class ClassicalDataset(SplitByPiece):
     """The rendered pieces plus what happened while parsing.
 
     ``skipped`` holds ``(path, reason)``; ``duplicates`` holds ``(path, kept_path)``.
@@ -104,10 +103,6 @@ class ClassicalDataset:
     skipped: list
     duplicates: list
     cache_path: Path | None = None
-
-    def split(self, name: str) -> list[Piece]:
-        check_split(name)
-        return [p for p in self.pieces if p.split == name]
 
     def tokens(self, split: str) -> list[np.ndarray]:
         """The token arrays of one split."""
@@ -210,15 +205,10 @@ def render_piece(path: str) -> dict:
         from music21 import converter, tempo
         from music21 import stream as m21stream
 
-        from ..m21 import from_music21
-
         stream = converter.parse(str(full))
         if isinstance(stream, m21stream.Opus):  # ABC files: one score per voice
             stream = stream.mergeScores() if len(stream.scores) > 1 else stream.scores[0]
-        try:
-            stream = stream.expandRepeats()
-        except Exception:  # malformed repeats: keep as written
-            pass
+        stream, _ = expand_repeats(stream)  # malformed repeats: kept as written
         score = from_music21(stream, resolution=RESOLUTION)
         marks = [m for m in stream.flatten().getElementsByClass(tempo.MetronomeMark) if m.getQuarterBPM()]
         if not marks:
@@ -263,29 +253,20 @@ def _cache_key(paths: Sequence[str]) -> str:
 
 
 def _load_cache(stem: Path) -> ClassicalDataset | None:
-    try:
-        meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
-        with np.load(stem.with_suffix(".npz")) as data:
-            flat, offsets = data["tokens"], data["offsets"]
-    except (OSError, ValueError, KeyError):
-        return None  # missing or damaged: rebuild
-    if meta.get("version") != CACHE_VERSION or len(offsets) != len(meta.get("pieces", [])) + 1:
-        return None
+    packed = read_packed(stem, "tokens", version=CACHE_VERSION, items="pieces")
+    if packed is None:
+        return None  # missing, damaged or outdated: rebuild
+    meta, tokens = packed
     pieces = [
-        Piece(path=p["path"], composer=p["composer"], split=split_of(p["path"]),
-              tokens=flat[offsets[i]: offsets[i + 1]], seconds=float(p["seconds"]),
-              tempo=float(p["tempo"]), title=p["title"])
-        for i, p in enumerate(meta["pieces"])
+        Piece(path=p["path"], composer=p["composer"], split=split_of(p["path"]), tokens=t,
+              seconds=float(p["seconds"]), tempo=float(p["tempo"]), title=p["title"])
+        for p, t in zip(meta["pieces"], tokens)
     ]
     return ClassicalDataset(pieces, [tuple(x) for x in meta["skipped"]], [tuple(x) for x in meta["duplicates"]],
                             cache_path=stem.with_suffix(".npz"))
 
 
 def _write_cache(stem: Path, ds: ClassicalDataset) -> None:
-    flat = np.concatenate([p.tokens for p in ds.pieces]).astype(np.int16)
-    offsets = np.cumsum([0] + [len(p.tokens) for p in ds.pieces]).astype(np.int64)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, tokens=flat, offsets=offsets)
     meta = {
         "version": CACHE_VERSION,
         "pieces": [{"path": p.path, "composer": p.composer, "split": p.split, "seconds": p.seconds,
@@ -293,9 +274,7 @@ def _write_cache(stem: Path, ds: ClassicalDataset) -> None:
         "skipped": [list(x) for x in ds.skipped],
         "duplicates": [list(x) for x in ds.duplicates],
     }
-    # Tokens first, metadata last: the .json marks the cache complete.
-    atomic_write_bytes(stem.with_suffix(".npz"), buf.getvalue())
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+    write_packed(stem, "tokens", [p.tokens for p in ds.pieces], meta, dtype=np.int16, indent=1)
 
 
 def build_classical_dataset(
@@ -308,48 +287,32 @@ def build_classical_dataset(
 ) -> ClassicalDataset:
     """Render the classical corpus as token sequences (or load them from the cache).
 
-    Parameters
-    ----------
-    force : bool
-        Re-parse even if a cache exists.
-    progress : bool
-        Show a tqdm progress bar while parsing.
-    limit : int, optional
-        Only the first ``limit`` pieces of the (interleaved) piece list.
-    composers : list of str, optional
-        Corpus composer folders; default ``COMPOSERS``.
-    workers : int, optional
-        Parsing processes; default one per CPU core (max 8) for more than 8 pieces, else 1.
+    ``force`` renders again even when a cache exists and ``progress`` shows a progress bar.
+    ``limit`` keeps only the first pieces of the (interleaved) piece list, ``composers`` the
+    given corpus composer folders (default ``COMPOSERS``).  ``workers`` rendering processes
+    run in parallel (default one per CPU core, at most 8, for more than 8 pieces, else 1).
 
-    Raises
-    ------
-    CapsuleError
-        For a bad ``limit``, an unknown composer, or when no piece could be rendered.
+    Raises :class:`CapsuleError` for a bad ``limit``, an unknown composer, or when no piece
+    could be rendered.
     """
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise CapsuleError(f"limit must be a whole number >= 1, got {limit!r}")
+    check_limit(limit)
     chosen = classical_paths(composers)
     if limit is not None:
         chosen = chosen[:limit]
-    stem = _cache_dir() / _cache_key(chosen)
-    if not force:
-        cached = _load_cache(stem)
-        if cached is not None:
-            return cached
-    results = parse_with_shipped("classical", CACHE_VERSION, render_piece, chosen, use_shipped=not force,
-                                 workers=workers, max_workers=8, desc="rendering classical pieces", unit="piece",
-                                 progress=progress, chunksize=2)
-    kept, skipped, duplicates = keep_unique(results, "tokens")
-    pieces = []
-    for r in kept:
-        pieces.append(Piece(path=r["path"], composer=r["path"].split("/", 1)[0], split=split_of(r["path"]),
-                            tokens=r["tokens"], seconds=r["seconds"], tempo=r["tempo"], title=r["title"]))
-    if not pieces:
-        raise CapsuleError(f"none of the {len(chosen)} pieces could be rendered (first error: {skipped[0][1]})")
-    ds = ClassicalDataset(pieces, skipped, duplicates)
-    _write_cache(stem, ds)
-    ds.cache_path = stem.with_suffix(".npz")
-    return ds
+
+    def render() -> ClassicalDataset:
+        results = parse_with_shipped("classical", CACHE_VERSION, render_piece, chosen, use_shipped=not force,
+                                     workers=workers, max_workers=8, desc="rendering classical pieces", unit="piece",
+                                     progress=progress, chunksize=2)
+        kept, skipped, duplicates = keep_unique(results, "tokens")
+        pieces = [Piece(path=r["path"], composer=r["path"].split("/", 1)[0], split=split_of(r["path"]),
+                        tokens=r["tokens"], seconds=r["seconds"], tempo=r["tempo"], title=r["title"]) for r in kept]
+        if not pieces:
+            raise CapsuleError(f"none of the {len(chosen)} pieces could be rendered (first error: {skipped[0][1]})")
+        return ClassicalDataset(pieces, skipped, duplicates)
+
+    return cached_dataset(_cache_dir() / _cache_key(chosen), force=force, load=_load_cache, save=_write_cache,
+                          build=render)
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -395,13 +358,13 @@ def stretch_tokens(tokens, factor: float) -> np.ndarray:
             continue
         if pending:
             target = int(round(now * factor))
-            out.extend(T._shifts(target - new_now))
+            out.extend(T.shift_tokens(target - new_now))
             new_now = target
             pending = False
         out.append(t)
     if pending:
         target = int(round(now * factor))
-        out.extend(T._shifts(target - new_now))
+        out.extend(T.shift_tokens(target - new_now))
     return _as_out(out, tokens)
 
 

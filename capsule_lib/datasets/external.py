@@ -79,7 +79,7 @@ from typing import Iterable, Sequence, Union
 import numpy as np
 
 from ..errors import CapsuleError
-from ._corpus import keep_unique, parse_all
+from ._corpus import cached_dataset, check_limit, keep_unique, parse_all
 from .multitrack import (
     CACHE_VERSION,
     PITCH_HIGH,
@@ -364,31 +364,27 @@ def _cache_stem(name: str, root: Path, files: Sequence[Path], rels: Sequence[str
 
 def _build(spec: GenreSpec, label: str, parse, source, suffixes: tuple[str, ...], *, limit, progress,
            force, workers) -> MultitrackDataset:
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise CapsuleError(f"limit must be a whole number >= 1, got {limit!r}")
+    check_limit(limit)
     root, files = _files(source, suffixes, label)
     if limit is not None:
         files = files[:limit]
     rels = [p.relative_to(root).as_posix() for p in files]
-    stem = _cache_stem(spec.name, root, files, rels)
-    if not force:
-        cached = load_dataset(stem)
-        if cached is not None:
-            return cached
-    results = parse_all(parse, [str(p) for p in files], workers=workers, max_workers=4,
-                        desc=f"reading {label} files", unit="file", progress=progress, chunksize=16)
-    for r, rel in zip(results, rels):
-        r["path"] = rel
-    kept, skipped, duplicates = keep_unique(results, "notes")
-    if not kept:
-        raise CapsuleError(f"none of the {len(files)} {label} files under {root} could be used "
-                           f"(first problem: {skipped[0][0]}: {skipped[0][1]})")
-    pieces = [Piece(r["path"], r["title"], split_of(_split_key(r["path"])), r["notes"], key=_split_key(r["path"]))
-              for r in kept]
-    ds = MultitrackDataset(spec, pieces, skipped, duplicates, f"{label} ({len(files)} files under {root})")
-    save_dataset(stem, ds)
-    ds.cache_path = stem.with_suffix(".npz")
-    return ds
+
+    def read() -> MultitrackDataset:
+        results = parse_all(parse, [str(p) for p in files], workers=workers, max_workers=4,
+                            desc=f"reading {label} files", unit="file", progress=progress, chunksize=16)
+        for r, rel in zip(results, rels):
+            r["path"] = rel
+        kept, skipped, duplicates = keep_unique(results, "notes")
+        if not kept:
+            raise CapsuleError(f"none of the {len(files)} {label} files under {root} could be used "
+                               f"(first problem: {skipped[0][0]}: {skipped[0][1]})")
+        pieces = [Piece(r["path"], r["title"], split_of(_split_key(r["path"])), r["notes"], key=_split_key(r["path"]))
+                  for r in kept]
+        return MultitrackDataset(spec, pieces, skipped, duplicates, f"{label} ({len(files)} files under {root})")
+
+    return cached_dataset(_cache_stem(spec.name, root, files, rels), force=force, load=load_dataset,
+                          save=save_dataset, build=read)
 
 
 def load_lpd5(folder_or_files: PathLike | Sequence[PathLike], *, limit: int | None = None,

@@ -39,17 +39,16 @@ Cache
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import CapsuleError
-from ._corpus import SPLITS, check_fold, check_split, keep_unique, parse_with_shipped, split_of, split_rule
+from ..m21 import parse_corpus
+from ._corpus import (SPLITS, SplitByPiece, cached_dataset, check_fold, check_limit, keep_unique, parse_with_shipped,
+                      read_packed, split_of, split_rule, write_packed)
 
 __all__ = [
     "GenreSpec",
@@ -147,7 +146,7 @@ class Piece:
 
 
 @dataclass
-class MultitrackDataset:
+class MultitrackDataset(SplitByPiece):
     """Pieces of one genre, split by piece, cut into 4-bar multi-track samples."""
 
     spec: GenreSpec
@@ -161,10 +160,6 @@ class MultitrackDataset:
     @property
     def n_tracks(self) -> int:
         return len(self.spec.tracks)
-
-    def split(self, name: str) -> list[Piece]:
-        check_split(name)
-        return [p for p in self.pieces if p.split == name]
 
     def with_fold(self, fold: int) -> "MultitrackDataset":
         """The same pieces split as fold ``fold`` of a 10-fold cross-validation.
@@ -258,17 +253,7 @@ def score_to_notes(score, min_parts: int = 4) -> np.ndarray:
 
 def _parse_one(path: str) -> dict:
     try:
-        from music21 import corpus
-
-        from ..m21 import from_music21
-
-        stream = corpus.parse(path)
-        expanded = True
-        try:
-            stream = stream.expandRepeats()
-        except Exception:
-            expanded = False
-        score = from_music21(stream, resolution=RESOLUTION)
+        score, expanded = parse_corpus(path, resolution=RESOLUTION)
         notes = score_to_notes(score)
         return {"path": path, "title": score.title or path, "expanded": expanded, "notes": notes}
     except Exception as exc:
@@ -287,34 +272,28 @@ def _cache_stem(name: str, paths: Sequence[str], full: bool) -> Path:
 
 def save_dataset(stem: Path, ds: MultitrackDataset) -> None:
     """Write ``stem.npz`` (notes) then ``stem.json`` (pieces; marks the cache complete)."""
-    notes = np.concatenate([p.notes for p in ds.pieces]) if ds.pieces else np.zeros((0, 4), np.int32)
-    offsets = np.cumsum([0] + [len(p.notes) for p in ds.pieces]).astype(np.int64)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, notes=notes.astype(np.int32), offsets=offsets)
     meta = {
         "version": CACHE_VERSION, "spec": ds.spec.to_dict(), "source": ds.source,
         "pieces": [{"path": p.path, "title": p.title, "split": p.split, "expanded": p.expanded,
                     **({"key": p.key} if p.key else {})} for p in ds.pieces],
         "skipped": [list(x) for x in ds.skipped], "duplicates": [list(x) for x in ds.duplicates],
     }
-    atomic_write_bytes(stem.with_suffix(".npz"), buf.getvalue())
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+    write_packed(stem, "notes", [p.notes for p in ds.pieces], meta, dtype=np.int32, row_shape=(4,), indent=1)
 
 
 def load_dataset(stem: Path) -> MultitrackDataset | None:
     """The dataset cached at ``stem``, or None if missing, damaged or of another version."""
+    packed = read_packed(stem, "notes", version=CACHE_VERSION, items="pieces")
+    if packed is None:
+        return None
+    meta, notes = packed
     try:
-        meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
-        with np.load(stem.with_suffix(".npz")) as data:
-            notes, offsets = data["notes"], data["offsets"]
-        if meta.get("version") != CACHE_VERSION or len(offsets) != len(meta["pieces"]) + 1:
-            return None
-        pieces = [Piece(p["path"], p["title"], p["split"], notes[offsets[i]:offsets[i + 1]].astype(np.int32),
-                        p.get("expanded", True), p.get("key", "")) for i, p in enumerate(meta["pieces"])]
+        pieces = [Piece(p["path"], p["title"], p["split"], n.astype(np.int32), p.get("expanded", True),
+                        p.get("key", "")) for p, n in zip(meta["pieces"], notes)]
         return MultitrackDataset(GenreSpec.from_dict(meta["spec"]), pieces, [tuple(x) for x in meta["skipped"]],
                                  [tuple(x) for x in meta["duplicates"]], meta.get("source", ""),
                                  stem.with_suffix(".npz"))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
 
 
@@ -328,27 +307,24 @@ def build_genre_dataset(
     """
     if name not in GENRES:
         raise CapsuleError(f"unknown genre {name!r} (expected {', '.join(GENRES)})")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise CapsuleError(f"limit must be a whole number >= 1, got {limit!r}")
+    check_limit(limit)
     chosen = list(dict.fromkeys(paths)) if paths is not None else genre_paths(name)
     full = paths is None and limit is None
     if limit is not None:
         chosen = chosen[:limit]
     if not chosen:
         raise CapsuleError(f"no {name} pieces to load")
-    stem = _cache_stem(name, chosen, full)
-    if not force:
-        cached = load_dataset(stem)
-        if cached is not None:
-            return cached
-    results = parse_with_shipped(f"gan-{name}", CACHE_VERSION, _parse_one, chosen, use_shipped=not force,
-                                 workers=workers, max_workers=4, desc=f"parsing {name} pieces", unit="piece",
-                                 progress=progress, chunksize=2)
-    kept, skipped, duplicates = keep_unique(results, "notes")
-    if not kept:
-        raise CapsuleError(f"none of the {len(chosen)} {name} pieces could be used (first problem: {skipped[0][1]})")
-    pieces = [Piece(r["path"], r["title"], split_of(r["path"]), r["notes"], r["expanded"]) for r in kept]
-    ds = MultitrackDataset(GENRES[name], pieces, skipped, duplicates, GENRES[name].description)
-    save_dataset(stem, ds)
-    ds.cache_path = stem.with_suffix(".npz")
-    return ds
+
+    def parse() -> MultitrackDataset:
+        results = parse_with_shipped(f"gan-{name}", CACHE_VERSION, _parse_one, chosen, use_shipped=not force,
+                                     workers=workers, max_workers=4, desc=f"parsing {name} pieces", unit="piece",
+                                     progress=progress, chunksize=2)
+        kept, skipped, duplicates = keep_unique(results, "notes")
+        if not kept:
+            raise CapsuleError(
+                f"none of the {len(chosen)} {name} pieces could be used (first problem: {skipped[0][1]})")
+        pieces = [Piece(r["path"], r["title"], split_of(r["path"]), r["notes"], r["expanded"]) for r in kept]
+        return MultitrackDataset(GENRES[name], pieces, skipped, duplicates, GENRES[name].description)
+
+    return cached_dataset(_cache_stem(name, chosen, full), force=force, load=load_dataset, save=save_dataset,
+                          build=parse)

@@ -42,6 +42,7 @@ import traitlets as t
 
 from .. import edit
 from ..errors import CapsuleError
+from ..keys import pitch_label
 from ..midi import midi_bytes as _score_midi_bytes
 from ..score import Score
 from .sound import AudioRenderer
@@ -57,12 +58,6 @@ TRACK_COLOURS = ("#e8590c", "#1c7ed6", "#2f9e44", "#ae3ec9", "#f08c00",
 MIN_ZOOM, MAX_ZOOM = 0.25, 8.0
 #: Rows shown above the highest and below the lowest note, and the smallest view.
 PITCH_MARGIN, MIN_PITCH_SPAN = 3, 24
-_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-
-
-def pitch_label(pitch: int) -> str:
-    """``60`` -> ``"C4"`` (MIDI 60 is middle C, C4)."""
-    return f"{_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
 class PianoRollEditor(anywidget.AnyWidget):

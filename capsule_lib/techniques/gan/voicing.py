@@ -87,7 +87,7 @@ def melody_scales(melody: np.ndarray, pitch_low: int = 24) -> np.ndarray:
     """``(n, 12)`` bool: per sample, the scale of the key that best fits its melody (the
     Krumhansl-Kessler correlation of :func:`capsule_lib.metrics.best_key`, duration-weighted;
     all True where the melody is silent or flat)."""
-    from ...edit import _KK_MAJOR, _KK_MINOR
+    from ...keys import KK_MAJOR as _KK_MAJOR, KK_MINOR as _KK_MINOR
     from ...metrics import key_scale
 
     m = np.asarray(melody, bool)

@@ -72,7 +72,7 @@ def token_nll(model, pieces, baseline: np.ndarray, segment: int, max_tokens: int
 
 def extension_stats(prompt, result) -> dict:
     """In-scale ratio (against the prompt's key), longest rest/note (s) and pitch range of the extension."""
-    from ...edit import _SCALES, detect_key
+    from ...keys import SCALES, detect_key
 
     end = prompt.end
     ext = [n for t in result.tracks if not t.is_drum for n in t.notes if n.start >= end]
@@ -80,7 +80,7 @@ def extension_stats(prompt, result) -> dict:
         return {"notes": 0, "in_scale_ratio": math.nan, "longest_rest_s": math.nan, "longest_note_s": math.nan,
                 "pitch_range": math.nan}
     tonic, mode = detect_key(prompt)
-    scale = {(tonic + step) % 12 for step in _SCALES[mode]}
+    scale = {(tonic + step) % 12 for step in SCALES[mode]}
     weight = sum(n.duration for n in ext)
     in_scale = sum(n.duration for n in ext if n.pitch % 12 in scale) / weight
     spans = sorted((n.start, n.end) for n in ext)
@@ -166,9 +166,9 @@ def evaluate_transformer(
 
 
 def _prompt_in_scale(prompt) -> float:
-    from ...edit import _SCALES, detect_key
+    from ...keys import SCALES, detect_key
 
     tonic, mode = detect_key(prompt)
-    scale = {(tonic + step) % 12 for step in _SCALES[mode]}
+    scale = {(tonic + step) % 12 for step in SCALES[mode]}
     notes = [n for t in prompt.tracks if not t.is_drum for n in t.notes]
     return sum(n.duration for n in notes if n.pitch % 12 in scale) / max(1, sum(n.duration for n in notes))

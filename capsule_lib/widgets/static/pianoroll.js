@@ -7,7 +7,7 @@ const CELL_W = 18;   // px per grid cell at zoom 1
 const FIT_MIN_W = 5; // "fit" never draws cells narrower than this: longer pieces scroll
 const KEYS_W = 44;   // the pitch-name column
 const ZOOM_STEP = 1.5;
-const NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
+const NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];  // as capsule_lib.keys.PITCH_NAMES
 const BLACK = new Set([1, 3, 6, 8, 10]);
 const pitchName = (p) => NAMES[p % 12] + (Math.floor(p / 12) - 1);
 const hz = (p) => 440 * Math.pow(2, (p - 69) / 12);
@@ -416,13 +416,13 @@ function render({ model, el }) {
 
   const redrawOn = ["notes", "tracks", "pitch_low", "pitch_high", "total_steps", "grid", "track"];
   const statusOn = ["status", "status_level", "dirty", "editable", "fit"];
-  redrawOn.forEach((k) => model.on(`change:${k}`, draw));
-  statusOn.forEach((k) => model.on(`change:${k}`, drawStatus));
-  model.on("change:zoom", onZoom);
-  model.on("change:fit", onZoom);
-  model.on("change:playing", onPlaying);
-  model.on("change:audio", drawAudio);
-  model.on("msg:custom", onMsg);
+  // [event, handler]: subscribed below, and unsubscribed by the same list when the view goes.
+  const listeners = [
+    ...redrawOn.map((k) => [`change:${k}`, draw]),
+    ...statusOn.map((k) => [`change:${k}`, drawStatus]),
+    ["change:zoom", onZoom], ["change:fit", onZoom], ["change:playing", onPlaying],
+    ["change:audio", drawAudio], ["msg:custom", onMsg],
+  ];
   // A view shorter than the pitch range opens on the notes, not on the empty top rows.
   function centreNotes() {
     const notes = model.get("notes");
@@ -432,8 +432,8 @@ function render({ model, el }) {
     scroller.scrollTop = Math.max(0, (model.get("pitch_high") - mid) * ROW_H - scroller.clientHeight / 2);
   }
   const onRange = () => requestAnimationFrame(centreNotes);
-  model.on("change:pitch_high", onRange);
-  model.on("change:pitch_low", onRange);
+  listeners.push(["change:pitch_high", onRange], ["change:pitch_low", onRange]);
+  listeners.forEach(([event, handler]) => model.on(event, handler));
   drawAudio();
   draw();
   requestAnimationFrame(() => { lastCell = cellWidth(); draw(); centreNotes(); });  // now that the view has a width
@@ -444,15 +444,7 @@ function render({ model, el }) {
     if (resize) resize.disconnect();
     window.removeEventListener("pointermove", onMove);
     window.removeEventListener("pointerup", onUp);
-    redrawOn.forEach((k) => model.off(`change:${k}`, draw));
-    statusOn.forEach((k) => model.off(`change:${k}`, drawStatus));
-    model.off("change:zoom", onZoom);
-    model.off("change:fit", onZoom);
-    model.off("change:playing", onPlaying);
-    model.off("change:audio", drawAudio);
-    model.off("change:pitch_high", onRange);
-    model.off("change:pitch_low", onRange);
-    model.off("msg:custom", onMsg);
+    listeners.forEach(([event, handler]) => model.off(event, handler));
     if (audioUrl) URL.revokeObjectURL(audioUrl);
     if (audio) audio.close().catch(() => {});
   };

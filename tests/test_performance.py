@@ -1,15 +1,28 @@
-"""The 310-token performance vocabulary: layout, encode/decode round trips, tolerance."""
+"""Tests for capsule_lib.performance, the 310-token vocabulary: layout, encode/decode round trips, tolerance."""
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from capsule_lib import performance as T
 from capsule_lib.errors import CapsuleError
+from capsule_lib.performance import decode, decode_notes, describe, encode, shift_tokens, token_name
 from capsule_lib.score import Note, Score, Track
-from capsule_lib.techniques.transformer import tokens as T
-from capsule_lib.techniques.transformer.tokens import decode, decode_notes, describe, encode, token_name
 
 TOL = 0.010 + 1e-9  # start and end within one 10 ms tick
+
+
+def test_the_transformer_reads_the_same_vocabulary():
+    from capsule_lib.techniques.transformer import tokens
+
+    assert tokens.__all__ == T.__all__
+    assert all(getattr(tokens, name) is getattr(T, name) for name in T.__all__)
+
+
+def test_shift_tokens_are_greedy():
+    assert shift_tokens(0) == []
+    assert shift_tokens(7) == [T.time_shift(7)]
+    assert shift_tokens(250) == [T.time_shift(100), T.time_shift(100), T.time_shift(50)]
 
 
 def test_layout_constants():
