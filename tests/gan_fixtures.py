@@ -1,7 +1,7 @@
 """Shared pieces of the GAN tests: synthetic chorale-like data sets and tiny trained models.
 
-The tiny models are trained once per test run, whichever test file asks first (a module-level
-cache: a fixture imported into several test modules is a separate fixture in each).
+A plugin of the test suite (``tests/conftest.py``), so its fixtures are trained once per run
+whichever GAN test file asks first; the data helpers are imported by the test files.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from capsule_lib.datasets.multitrack import GENRES, MultitrackDataset, Piece, sp
 from capsule_lib.techniques.gan import train_gan
 
 SPEC = GENRES["chorale"]
-_TRAINED: dict = {}
 
 
 def piece(path: str, bars: int = 6, root: int = 60) -> Piece:
@@ -66,31 +65,28 @@ def tacet_alto(p: Piece) -> Piece:
     return Piece(p.path, p.title, p.split, rows)
 
 
-def _once(key: str, home, train):
-    """``train()`` run once per test run, in ``home`` and on one torch thread (tiny models)."""
-    if key not in _TRAINED:
-        mp = pytest.MonkeyPatch()
-        if home is not None:
-            mp.setenv("CAPSULE_HOME", str(home))
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            _TRAINED[key] = train()
-        finally:
-            torch.set_num_threads(threads)
-            mp.undo()
-    return _TRAINED[key]
+def _trained(home, train):
+    """``train()`` in ``home`` on one torch thread (tiny models: more threads only add overhead)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CAPSULE_HOME", str(home))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return train()
+    finally:
+        torch.set_num_threads(threads)
+        mp.undo()
 
 
 @pytest.fixture(scope="session")
 def tiny_home(tmp_path_factory):
-    return _once("home", None, lambda: tmp_path_factory.mktemp("gan_home"))
+    return tmp_path_factory.mktemp("gan_home")
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_home):
     """A tiny MuseGAN trained for two short epochs on the synthetic pieces."""
-    return _once("tiny-gan", tiny_home, lambda: train_gan(
+    return _trained(tiny_home, lambda: train_gan(
         "tiny-gan", "musegan", synthetic_dataset(), epochs=2, batch_size=4, update_ratio=2, max_steps_per_epoch=4,
         progress=False, sample_every=1, model_config={"z_dim": 8, "width": 16, "critic_width": 16}))
 
@@ -112,5 +108,5 @@ def fold_models(tiny_home, tiny_model):
                       model_config={"z_dim": 8, "width": 16, "critic_width": 16})
         return ["fold-gan-0", "fold-gan-1"]
 
-    return _once("fold-gan", tiny_home, train)
+    return _trained(tiny_home, train)
 

@@ -9,7 +9,7 @@ import pytest
 from capsule_lib.cli import main
 from capsule_lib.midi import read_midi
 from capsule_lib.techniques.gan import quality_bar
-from gan_fixtures import in_tiny_home, synthetic_dataset, tiny_home, tiny_model  # noqa: F401
+from gan_fixtures import synthetic_dataset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,9 +7,7 @@ import pytest
 from capsule_lib import ModelRegistry
 from capsule_lib.techniques.gan import batch_metrics, evaluate_gan, load_gan, quality_bar
 from capsule_lib.techniques.gan.evaluate import QUALITY_BAR, allowed_deviation
-from gan_fixtures import (  # noqa: F401
-    SPEC, fold_models, folded_dataset, in_tiny_home, synthetic_dataset, tiny_home, tiny_model,
-)
+from gan_fixtures import SPEC, folded_dataset, synthetic_dataset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

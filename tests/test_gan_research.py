@@ -13,9 +13,7 @@ from capsule_lib import CapsuleError, ModelRegistry
 from capsule_lib.datasets.multitrack import SAMPLE_STEPS, MultitrackDataset
 from capsule_lib.techniques.gan import batch_metrics, evaluate_gan, quality_bar
 from capsule_lib.techniques.gan.views import cross_validation_lines, real_music_lines
-from gan_fixtures import (  # noqa: F401
-    SPEC, fold_models, folded_dataset, in_tiny_home, synthetic_dataset, tacet_alto, tiny_home, tiny_model,
-)
+from gan_fixtures import SPEC, folded_dataset, synthetic_dataset, tacet_alto
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import gan_research  # noqa: E402

@@ -14,7 +14,7 @@ from capsule_lib.datasets.multitrack import N_PITCHES, SAMPLE_STEPS
 from capsule_lib.store import CompositionStore
 from capsule_lib.techniques.gan import DecoderSettings, GanConfig, LoadedGan, accompany, build_generator, load_gan
 from capsule_lib.techniques.gan.sample import generate_samples
-from gan_fixtures import SPEC, in_tiny_home, tiny_home, tiny_model  # noqa: F401
+from gan_fixtures import SPEC
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

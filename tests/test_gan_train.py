@@ -14,7 +14,7 @@ from capsule_lib.midi import read_midi
 from capsule_lib.techniques.gan import Critic, GanConfig, GanTask, accompany, train_gan
 from capsule_lib.techniques.gan.decoder import chord_share, empty_bar_share, pitch_class_rate
 from capsule_lib.techniques.gan.train import gradient_penalty
-from gan_fixtures import SPEC, in_tiny_home, paths, piece, synthetic_dataset, tiny_home, tiny_model  # noqa: F401
+from gan_fixtures import SPEC, paths, piece, synthetic_dataset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

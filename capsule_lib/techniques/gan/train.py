@@ -292,8 +292,8 @@ def train_gan(
         Evaluate on the test split afterwards (metrics vs ground truth).
     fold : int
         Which bucket of the split rule is held out: 0 (the default) is the fixed split,
-        1-9 the other folds of a 10-fold cross-validation (see
-        :func:`~capsule_lib.techniques.gan.evaluate.cross_validate`).
+        1-9 the other folds of a 10-fold cross-validation (``bench/gan_research.py
+        cross-validate`` pools them).
     voice_leading : bool or dict
         Draw the accompaniment's tracks jointly, with these penalty weights (True: the
         defaults, :data:`~capsule_lib.techniques.gan.voicing.VOICE_LEADING`); False draws each
