@@ -390,7 +390,7 @@ def retune_for_joint_decoding(name: str, voice_leading=True, registry=None, prog
     not change): its validation melodies (the :class:`GanTask` of its card's data set and fold)
     are accompanied with the fixed evaluation noise, each part's decoder settings -- those in
     the card, fitted per part after the last epoch -- are refitted for the joint draw
-    (:func:`~capsule_lib.techniques.gan.voicing.calibrate_jointly`), and the test split is
+    (:func:`~capsule_lib.techniques.gan.decoder.calibrate_jointly`), and the test split is
     evaluated again.  The card records the weights (``voice_leading``), the new settings, the
     new ``test`` evaluation, and keeps what came before under ``decoder_retuned`` (the
     per-part settings) and ``metrics["test_parts_drawn_alone"]``; a cross-validation in the
