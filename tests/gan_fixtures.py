@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from capsule_lib.datasets._corpus import bucket_of
 from capsule_lib.datasets.multitrack import GENRES, MultitrackDataset, Piece, split_of
-from capsule_lib.techniques.gan import train_gan
 
 SPEC = GENRES["chorale"]
 
@@ -67,6 +65,8 @@ def tacet_alto(p: Piece) -> Piece:
 
 def _trained(home, train):
     """``train()`` in ``home`` on one torch thread (tiny models: more threads only add overhead)."""
+    import torch  # here, not at the top: this plugin loads for every test run, most of which need no torch
+
     mp = pytest.MonkeyPatch()
     mp.setenv("CAPSULE_HOME", str(home))
     threads = torch.get_num_threads()
@@ -86,6 +86,8 @@ def tiny_home(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_model(tiny_home):
     """A tiny MuseGAN trained for two short epochs on the synthetic pieces."""
+    from capsule_lib.techniques.gan import train_gan  # torch: see _trained
+
     return _trained(tiny_home, lambda: train_gan(
         "tiny-gan", "musegan", synthetic_dataset(), epochs=2, batch_size=4, update_ratio=2, max_steps_per_epoch=4,
         progress=False, sample_every=1, model_config={"z_dim": 8, "width": 16, "critic_width": 16}))
@@ -100,6 +102,8 @@ def in_tiny_home(tiny_home, tiny_model, monkeypatch):
 @pytest.fixture(scope="session")
 def fold_models(tiny_home, tiny_model):
     """Two tiny MuseGANs trained by the same call on folds 0 and 1 of :func:`folded_dataset`."""
+
+    from capsule_lib.techniques.gan import train_gan  # torch: see _trained
 
     def train():
         for fold in (0, 1):
