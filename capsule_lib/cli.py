@@ -337,29 +337,6 @@ def cmd_train(args) -> None:
         print(f"{card.name}: {card.status} in {card.training_time_s:.0f} s; card in {card.path}")
 
 
-def cmd_cross_validate(args) -> None:
-    from .techniques.gan.evaluate import cross_validate, cross_validation_lines
-
-    result = cross_validate(args.models, dataset=args.dataset, seed=args.seed, progress=not args.quiet)
-    if args.record:
-        from .techniques.gan.train import record_cross_validation
-
-        fold0 = result["per_fold"].get("0")
-        if fold0 is None:
-            raise CapsuleError("--record stores the result in the fold-0 model's card: name the model of fold 0")
-        card = record_cross_validation(fold0["model"], result)
-    if args.json:
-        _print_json(result)
-        return
-    from .techniques.gan.views import metrics_comparison_table
-
-    print(metrics_comparison_table(result))
-    for row in cross_validation_lines(result):
-        print(row)
-    if args.record:
-        print(f"recorded in {card.path}")
-
-
 def cmd_evaluate(args) -> None:
     from .models import ModelRegistry
 
@@ -388,14 +365,12 @@ def cmd_evaluate(args) -> None:
         if args.json:
             _print_json(result)
             return
-        from .techniques.gan.views import metrics_comparison_table
+        from .techniques.gan.views import failure_intervals, metrics_comparison_table, real_music_lines
 
         print(f"{result['model']} on {result['n_samples']} {result['split']} samples ({result['n_pieces']} pieces):")
         print(metrics_comparison_table(result))
         bar = result["quality_bar"]
         print("quality bar: " + ("passed" if bar["passed"] else "not passed: " + "; ".join(bar["failures"])))
-        from .techniques.gan.evaluate import failure_intervals, real_music_lines
-
         rows = failure_intervals(result)
         if rows:
             level = result["ground_truth_interval"]["level"]
@@ -603,16 +578,6 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--quiet", action="store_true")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_evaluate)
-
-    x = sub.add_parser("cross-validate", help="gan: the quality bar over the held-out pieces of several folds, pooled")
-    x.add_argument("models", nargs="+", metavar="MODEL",
-                   help="models trained by one command with different --fold values (fold 0: the fixed split)")
-    x.add_argument("--record", action="store_true", help="store the result in the fold-0 model's card and README")
-    x.add_argument("--dataset", default=None, metavar="FOLDER", help="the data folder of models trained on LPD-5/MIDI files")
-    x.add_argument("--seed", type=int, default=0)
-    x.add_argument("--quiet", action="store_true")
-    x.add_argument("--json", action="store_true")
-    x.set_defaults(func=cmd_cross_validate)
 
     # Defaults and ranges: the one definition of each technique's parameters (techniques/*/params.py).
     from .techniques.spec import technique_spec

@@ -102,6 +102,9 @@ __all__ = [
     "mean_pitch",
     "above_melody_rate",
     "in_range_rate",
+    "rolls_empty_bar_rate",
+    "rolls_pitches_used",
+    "rolls_polyphonic_rate",
 ]
 
 #: The per-track metric keys (pitched tracks) in the order tables show them.
@@ -144,18 +147,12 @@ def empty_bar_rate(score: Score, track=0, n_bars: int | None = None) -> float:
     bars = _bars(score, t, n_bars)
     if len(bars) == 0:
         return math.nan
-    return float((~bars.any(axis=(1, 2))).mean())
+    return float(rolls_empty_bar_rate(bars))
 
 
 def _per_bar_used(score: Score, track, classes: bool, n_bars: int | None = None) -> float:
     bars = _bars(score, _track(score, track), n_bars)
-    used = bars.any(axis=1)  # (bars, 128)
-    if classes:
-        used = used.reshape(len(used), -1)
-        used = np.stack([used[:, pc::12].any(axis=1) for pc in range(12)], axis=1)
-    counts = used.sum(axis=1)
-    counts = counts[counts > 0]
-    return float(counts.mean()) if len(counts) else math.nan
+    return float(rolls_pitches_used(bars, classes=classes))
 
 
 def pitches_used(score: Score, track=0, n_bars: int | None = None) -> float:
@@ -170,9 +167,37 @@ def polyphonic_rate(score: Score, track=0, threshold: int = 2) -> float:
     if threshold < 1:
         raise CapsuleError(f"threshold must be at least 1, got {threshold}")
     t = _track(score, track)
-    counts = _active(t, t.end).sum(axis=1) if t.notes else np.zeros(0)
-    sounding = counts[counts > 0]
-    return float((sounding >= threshold).mean()) if len(sounding) else math.nan
+    return float(rolls_polyphonic_rate(_active(t, t.end), threshold))
+
+
+# The three metrics above on bool piano rolls with any leading axes (samples, tracks, ...), so a
+# caller that scores thousands of rolls -- the GAN decoder's calibration -- builds no Score.  Pitch
+# index 0 must be a C (MIDI 0, or the GAN grid's 24) for pitch classes; NaN where undefined.
+
+
+def rolls_empty_bar_rate(bars: np.ndarray) -> np.ndarray:
+    """``(..., bars, steps, pitches)`` -> ``(...)``: the share of bars without a sounding cell."""
+    return (~np.asarray(bars, bool).any(axis=(-2, -1))).mean(axis=-1)
+
+
+def rolls_pitches_used(bars: np.ndarray, classes: bool = False) -> np.ndarray:
+    """``(..., bars, steps, pitches)`` -> ``(...)``: distinct pitches (``classes``: pitch classes)
+    sounding per bar, averaged over the non-empty bars."""
+    used = np.asarray(bars, bool).any(axis=-2)  # (..., bars, pitches)
+    if classes:
+        pad = (-used.shape[-1]) % 12
+        padded = np.pad(used, [(0, 0)] * (used.ndim - 1) + [(0, pad)])
+        used = padded.reshape(*used.shape[:-1], -1, 12).any(axis=-2)
+    counts = used.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return counts.sum(axis=-1) / (counts > 0).sum(axis=-1)
+
+
+def rolls_polyphonic_rate(roll: np.ndarray, threshold: int = 2) -> np.ndarray:
+    """``(..., steps, pitches)`` -> ``(...)``: of the sounding steps, the share with ``threshold`` or more pitches."""
+    counts = np.asarray(roll, bool).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (counts >= threshold).sum(axis=-1) / (counts > 0).sum(axis=-1)
 
 
 def in_scale_ratio(score: Score, track=0) -> float:

@@ -4,6 +4,8 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+pytest_plugins = ["gan_fixtures"]  # the GAN tests' tiny trained models, shared by their files
+
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):

@@ -128,3 +128,17 @@ def test_metric_curves_can_carry_a_title():
     fig = plot_metric_curves(history, {"tracks": {"alto": {"empty_bar_rate": 0.1}}}, ["s", "alto"],
                              metrics=("empty_bar_rate",), title="my run")
     assert fig._suptitle.get_text() == "my run"
+
+
+def test_failed_checks_are_put_beside_the_stored_interval_of_their_ground_truth():
+    from capsule_lib.techniques.gan import failure_intervals
+
+    tracks = {"alto": {"empty_bar_rate": {"generated": 0.09, "ground_truth": 0.06},
+                       "polyphonic_rate": {"generated": 0.2, "ground_truth": 0.1}}}
+    result = {"tracks": tracks, "quality_bar": quality_bar(tracks),
+              "ground_truth_interval": {"level": 0.9, "draws": 10, "tracks": {
+                  "alto": {"empty_bar_rate": [0.04, 0.1], "polyphonic_rate": [0.08, 0.12]}}}}
+    assert failure_intervals(result) == [
+        "alto empty_bar_rate: ground truth 0.060, its interval [0.040, 0.100]; generated 0.090 is inside it",
+        "alto polyphonic_rate: ground truth 0.100, its interval [0.080, 0.120]; generated 0.200 is outside it"]
+    assert failure_intervals({k: v for k, v in result.items() if k != "ground_truth_interval"}) == []

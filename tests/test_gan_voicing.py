@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from capsule_lib import metrics as M
-from capsule_lib.techniques.gan.train import decode, sample_line
+from capsule_lib.techniques.gan.decoder import decode
+from capsule_lib.techniques.gan.lines import sample_line
 from capsule_lib.techniques.gan.voicing import (PART_RANGES, _guided_line, _parallel_count, _parallel_sums,
                                                  decode_voices, part_range, part_ranges, voice_order)
 

@@ -133,15 +133,15 @@ def test_extend_shows_a_progress_bar_over_the_seconds(capsys, no_delay):
 
 
 def test_accompany_shows_a_bar_while_its_generator_runs(capsys, no_delay, monkeypatch):
-    from capsule_lib.techniques.gan import train
+    from capsule_lib.techniques.gan import sample
 
-    real = train.generate_samples
+    real = sample.generate_samples
 
     def slow(*args, **kwargs):
         time.sleep(0.6)  # long enough for the ticking thread to draw the bar
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train, "generate_samples", slow)
+    monkeypatch.setattr(sample, "generate_samples", slow)
     cl.accompany(medley(8), save=False, seed=0, progress=True)
     assert "accompanying" in capsys.readouterr().err
 

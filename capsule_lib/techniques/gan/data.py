@@ -1,21 +1,44 @@
-"""GAN training samples as tensors, roll <-> score conversion, and metrics of sample batches."""
+"""A GAN's data: the data set by name or folder, training samples as tensors, roll <-> score, metrics of sample batches."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ...datasets.multitrack import N_PITCHES, PITCH_LOW, RESOLUTION, STEPS_PER_BAR, GenreSpec
+from ...datasets.external import load_lpd5, load_midi_folder
+from ...datasets.multitrack import (
+    GENRES, N_PITCHES, PITCH_LOW, RESOLUTION, STEPS_PER_BAR, GenreSpec, MultitrackDataset, build_genre_dataset,
+)
+from ...errors import CapsuleError
 from ...metrics import mean_metrics, tonal_distance, track_metrics
 from ...score import Note, Score, Track
 
-__all__ = ["GanSamples", "roll_to_notes", "roll_to_score", "batch_metrics", "sample_metrics", "MAX_SHIFT_DOWN", "MAX_SHIFT_UP"]
+__all__ = ["resolve_dataset", "GanSamples", "roll_to_notes", "roll_to_score", "batch_metrics", "sample_metrics",
+           "MAX_SHIFT_DOWN", "MAX_SHIFT_UP"]
 
 MAX_SHIFT_DOWN = 5
 MAX_SHIFT_UP = 6
+
+
+def resolve_dataset(dataset, *, limit: int | None = None, progress: bool = True) -> MultitrackDataset:
+    """A genre name (``chorale``, ``quartet``, ``renaissance``), a folder of LPD-5 ``.npz`` or
+    MIDI files, or a :class:`MultitrackDataset` -> the data set."""
+    if isinstance(dataset, MultitrackDataset):
+        return dataset
+    if not isinstance(dataset, (str, Path)):
+        raise CapsuleError(f"dataset must be a genre name or a folder, not {type(dataset).__name__}")
+    if str(dataset) in GENRES:
+        return build_genre_dataset(str(dataset), progress=progress, limit=limit)
+    folder = Path(dataset).expanduser()
+    if not folder.is_dir():
+        raise CapsuleError(f"unknown dataset {str(dataset)!r}: use {', '.join(GENRES)} or a folder of LPD-5 .npz or MIDI files")
+    if next(folder.rglob("*.npz"), None) is not None:
+        return load_lpd5(folder, limit=limit, progress=progress)
+    return load_midi_folder(folder, limit=limit, progress=progress)
 
 
 class GanSamples(Dataset):

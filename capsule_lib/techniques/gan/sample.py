@@ -11,49 +11,106 @@ Accompaniment stops at the end of the melody's last bar.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+import torch
 
 from ...datasets.multitrack import N_PITCHES, PITCH_HIGH, PITCH_LOW, RESOLUTION, SAMPLE_STEPS, GenreSpec
 from ...errors import CapsuleError
+from ...models import ModelRegistry, load_network
 from ...score import Note, Score, Track
 from ...threads import InferenceThreads
 from .._common import check_flags, check_seed, finish_inference, working_bar
 from .data import roll_to_notes
+from .decoder import EVAL_SEED, SWITCH_PENALTY, DecoderSettings, decode, joint_decoding
+from .model import GanConfig, build_generator
+from .voicing import melody_scales
 
-__all__ = ["accompany", "load_gan", "melody_windows"]
+__all__ = ["LoadedGan", "accompany", "load_gan", "melody_windows", "generator_output", "generate_samples"]
 
 _MAX_SEED = 2**32 - 1
 
 
-def load_gan(name: str = "musegan-chorale", registry=None):
-    """A registered, finished GAN's generator in eval mode, with ``spec`` (tracks, instruments),
-    ``polyphony``, the decoder's settings, its ``voice_leading`` weights (None for a card from
-    before joint decoding: its tracks are drawn on their own) and the cross-validation ``fold``
-    it held out, from its card."""
-    from ...models import ModelRegistry, load_network
-    from .model import GanConfig, build_generator
+@dataclass(frozen=True)
+class LoadedGan:
+    """A GAN ready to accompany: its generator, its track layout and how its output is decoded.
 
+    ``spec`` names the tracks (the melody first) and their default instruments; ``decoder``
+    holds the settings the card records; ``fold`` is the cross-validation fold it held out
+    (0: the fixed split) and ``name`` the registered model's (compositions record it).
+    """
+
+    generator: torch.nn.Module
+    spec: GenreSpec
+    decoder: DecoderSettings
+    name: str = "custom"
+    fold: int = 0
+
+    @property
+    def config(self) -> GanConfig:
+        return self.generator.config
+
+    @property
+    def polyphony(self) -> tuple[int, ...]:
+        return self.decoder.polyphony
+
+
+def load_gan(name: str = "musegan-chorale", registry=None) -> LoadedGan:
+    """A registered, finished GAN: its generator in eval mode, its tracks (``spec``) and the
+    decoder's settings from its card -- ``voice_leading`` None for a card from before joint
+    decoding, whose tracks are drawn on their own."""
     registry = registry if registry is not None else ModelRegistry()
     net = load_network(name, "gan", "a GAN", build_generator, GanConfig.from_dict, registry=registry)
     hp = registry.get(name).hyperparameters or {}
     try:
-        net.spec = GenreSpec.from_dict(hp["genre"])
-        net.polyphony = [int(p) for p in hp["polyphony"]]
-        net.switch_penalty = [float(x) for x in hp.get("switch_penalty", [])] or None
-        net.chord_threshold = [float(x) for x in hp.get("chord_threshold", [])] or 0.5
-        net.rest_weight = [float(x) for x in hp.get("rest_weight", [])] or 1.0
-        net.fold = int(hp.get("fold", 0))
         vl = hp.get("voice_leading")
-        net.voice_leading = {str(k): float(v) for k, v in vl.items()} if isinstance(vl, dict) else None
+        gan = LoadedGan(net, GenreSpec.from_dict(hp["genre"]), DecoderSettings(
+            polyphony=tuple(int(p) for p in hp["polyphony"]),
+            switch_penalty=tuple(float(x) for x in hp.get("switch_penalty", [])) or SWITCH_PENALTY,
+            chord_threshold=tuple(float(x) for x in hp.get("chord_threshold", [])) or 0.5,
+            rest_weight=tuple(float(x) for x in hp.get("rest_weight", [])) or 1.0,
+            voice_leading={str(k): float(v) for k, v in vl.items()} if isinstance(vl, dict) else None),
+            name=name, fold=int(hp.get("fold", 0)))
     except (KeyError, TypeError, ValueError, AttributeError):
         raise CapsuleError(f"model {name} has no track layout in its card (hyperparameters.genre)") from None
-    if net.switch_penalty is None:
-        del net.switch_penalty  # decode with the default penalty
-    if len(net.spec.tracks) != net.config.n_tracks or len(net.polyphony) != net.config.n_tracks:
+    if len(gan.spec.tracks) != net.config.n_tracks or len(gan.polyphony) != net.config.n_tracks:
         raise CapsuleError(f"model {name}: its card's tracks do not match its network ({net.config.n_tracks} tracks)")
-    return net
+    return gan
+
+
+def generator_output(gen, melodies: np.ndarray, seed: int = EVAL_SEED, batch: int = 64) -> np.ndarray:
+    """The generator's raw accompaniment ``(n, tracks - 1, 64, 84)`` in [-1, 1] for bool melodies."""
+    g = torch.Generator().manual_seed(int(seed))
+    dev = next(gen.parameters()).device
+    outs = []
+    was_training = gen.training
+    gen.eval()
+    try:
+        with torch.no_grad():
+            for i in range(0, len(melodies), batch):
+                m = torch.from_numpy(np.asarray(melodies[i:i + batch], np.float32) * 2 - 1)[:, None].to(dev)
+                noise = torch.randn(m.shape[0], gen.noise_dim, generator=g).to(dev)
+                outs.append(gen(m, noise).cpu().numpy())
+    finally:
+        gen.train(was_training)
+    return np.concatenate(outs)
+
+
+def generate_samples(gan: LoadedGan, melodies: np.ndarray, seed: int = EVAL_SEED, batch: int = 64,
+                     scales: np.ndarray | None = None) -> np.ndarray:
+    """Melodies ``(n, 64, 84)`` bool -> samples ``(n, tracks, 64, 84)`` bool with fixed noise ``seed``.
+
+    Decoded with the GAN's settings; a GAN with ``voice_leading`` weights has its tracks drawn
+    jointly (see :func:`~capsule_lib.techniques.gan.decoder.decode`), kept in the key of each
+    melody or, with ``scales`` (``(n, 12)`` bool), in those scales.
+    """
+    d = gan.decoder
+    acc = decode(generator_output(gan.generator, melodies, seed, batch), d.polyphony[1:], d.switch_penalty, seed=seed,
+                 chord_threshold=d.chord_threshold, rest_weight=d.rest_weight,
+                 **joint_decoding(gan.spec, d.voice_leading, melodies, scales))
+    return np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
 
 
 def melody_windows(track: Track, resolution: int) -> np.ndarray:
@@ -96,9 +153,9 @@ def accompany(
     score : Score
         The input; its melody track (``track``, default 0) is accompanied.  Any
         resolution, tempo, time signature and length.
-    model : str or generator
+    model : str or LoadedGan
         A registered GAN (default the sample model ``"musegan-chorale"``; also
-        ``"musegan-quartet"``, ``"musegan-renaissance"`` or a custom one) or a generator
+        ``"musegan-quartet"``, ``"musegan-renaissance"`` or a custom one) or a GAN
         from :func:`load_gan`.
     seed : int, optional
         Noise seed: same seed, same accompaniment (None draws one; it is recorded).
@@ -135,19 +192,15 @@ def accompany(
     if not melody.notes:
         raise CapsuleError("the melody has no notes; record or load one first")
     net = load_gan(model) if isinstance(model, str) else model
-    if not hasattr(net, "spec") or not hasattr(net, "polyphony"):
-        raise CapsuleError("model must be a GAN name or a generator from load_gan()")
-    from .train import generate_samples
-
+    if not isinstance(net, LoadedGan):
+        raise CapsuleError("model must be a GAN name or a LoadedGan from load_gan()")
     windows = melody_windows(melody, score.resolution)
     scales = None
-    if getattr(net, "voice_leading", None):  # every window in the key of the whole melody
-        from .voicing import melody_scales
-
+    if net.decoder.voice_leading:  # every window in the key of the whole melody
         scales = np.repeat(melody_scales(windows.reshape(1, -1, N_PITCHES), PITCH_LOW), len(windows), axis=0)
     # One thread per free core (spinning threads stall on a busy machine); a bar after 2 s.
     with InferenceThreads(), working_bar("accompanying", progress):
-        samples = generate_samples(net, windows, net.polyphony, seed=used_seed, scales=scales)  # (w, tracks, 64, 84)
+        samples = generate_samples(net, windows, seed=used_seed, scales=scales)  # (w, tracks, 64, 84)
     acc = samples[:, 1:].transpose(1, 0, 2, 3).reshape(samples.shape[1] - 1, -1, N_PITCHES)
     # stop at the end of the melody's last bar (the score's bar, on the model grid)
     bar = max(1, int(round(Fraction(score.steps_per_bar * RESOLUTION, score.resolution))))

@@ -21,294 +21,49 @@ epochs (and the first and last) the samples are written as MIDI and a piano-roll
 :func:`train_gan` is the whole job, as ``capsule train gan`` runs it: register the model,
 train (checkpoints in ``$CAPSULE_HOME/runs/gan/<name>``; an interrupted run resumes),
 save the generator's weights as safetensors, evaluate on the test split, write the card
-(``README.md``, ``history.json``, ``loss.png``, ``metrics.png``, ``sample.mid``) and mark
-the model ``complete`` (or ``failed``).
+(``README.md``, ``history.json``, ``loss.png``, ``metrics.png``, ``sample.mid``, see
+:mod:`~capsule_lib.techniques.gan.card`) and mark the model ``complete`` (or ``failed``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 
-from ...atomic import atomic_write_bytes, atomic_write_text
-from ...datasets.multitrack import GENRES, MultitrackDataset, build_genre_dataset
+from ...atomic import atomic_write_bytes
+from ...datasets.multitrack import MultitrackDataset
 from ...errors import CapsuleError
+from ...midi import write_midi
+from ...models import ModelRegistry
 from ...train import TrainConfig, Trainer, TrainingTask
 from .._common import check_name_free, provenance, training_run
-from .data import GanSamples, batch_metrics, roll_to_score
+from .card import write_card_files
+from .data import GanSamples, batch_metrics, resolve_dataset, roll_to_score
+from .decoder import (
+    EVAL_SEED, SWITCH_PENALTY, DecoderSettings, calibrate_decoder, calibrate_jointly, chord_share, decode,
+    empty_bar_share, joint_decoding, pitch_class_rate, track_polyphony,
+)
+from .evaluate import evaluate_gan
 from .model import ALGORITHMS, Critic, GanConfig, build_generator
+from .sample import LoadedGan, generator_output, load_gan
+from .voicing import VOICE_LEADING, part_ranges
 
-__all__ = ["GanTask", "train_gan", "record_cross_validation", "retune_for_joint_decoding", "resolve_dataset", "decode", "viterbi_line", "sample_line", "track_polyphony",
-           "generator_output", "generate_samples", "calibrate_decoder", "pitch_class_rate", "empty_bar_share",
-           "chord_share", "gradient_penalty", "EVAL_SEED", "DEFAULT_UPDATE_RATIO", "DEFAULT_LR"]
+__all__ = ["GanTask", "train_gan", "retune_for_joint_decoding", "gradient_penalty", "DEFAULT_UPDATE_RATIO",
+           "DEFAULT_LR"]
 
-EVAL_SEED = 20240611
 DEFAULT_LR = 1e-3
 DEFAULT_UPDATE_RATIO = 4
 GP_WEIGHT = 10.0
 DEFAULT_RECON_WEIGHT = 50.0
-#: Log-probability cost of a change of note in a single-line track (see :func:`viterbi_line`).
-SWITCH_PENALTY = 3.0
-
-
-def track_polyphony(samples: np.ndarray) -> list[int]:
-    """Per track, the most pitches that sound together at 99 % of its sounding steps (>= 1).
-
-    A voice of a chorale gives 1; a piano part gives its usual chord size.  Decoding keeps
-    at most that many pitches per step, so generated tracks keep the texture of the data.
-    """
-    out = []
-    for t in range(samples.shape[1]):
-        counts = samples[:, t].sum(axis=-1).ravel()
-        counts = counts[counts > 0]
-        out.append(max(1, int(np.percentile(counts, 99))) if len(counts) else 1)
-    return out
-
-
-def viterbi_line(prob: np.ndarray, switch_penalty: float = SWITCH_PENALTY) -> np.ndarray:
-    """The best single line through ``(n, steps, pitches)`` note probabilities.
-
-    States are the pitches plus a rest (probability ``1 - sum``, at least 1e-6), each
-    step's probabilities normalised; the score of a path is the sum of its log
-    probabilities minus ``switch_penalty`` for every change of state, so the line holds
-    notes instead of flickering between neighbours step by step.  This is the single most
-    likely line, which plays safe (few distinct pitches); :func:`sample_line` draws one.
-    Returns ``(n, steps)`` state indices (``pitches`` = rest).
-    """
-    eps = 1e-6
-    n, steps, pitches = prob.shape
-    rest = np.clip(1 - prob.sum(axis=-1, keepdims=True), eps, 1)
-    states_p = np.concatenate([np.clip(prob, eps, 1), rest], axis=-1)
-    log_e = np.log(states_p / states_p.sum(axis=-1, keepdims=True))  # (n, steps, S)
-    delta = log_e[:, 0].copy()
-    back = np.zeros((n, steps, pitches + 1), np.int16)
-    states = np.arange(pitches + 1)
-    for t in range(1, steps):
-        best = delta.argmax(axis=1)
-        switch = delta[np.arange(n), best][:, None] - switch_penalty
-        stay = delta >= switch
-        back[:, t] = np.where(stay, states[None], best[:, None])
-        delta = np.maximum(delta, switch) + log_e[:, t]
-    path = np.zeros((n, steps), np.int64)
-    path[:, -1] = delta.argmax(axis=1)
-    for t in range(steps - 1, 0, -1):
-        path[:, t - 1] = back[np.arange(n), t, path[:, t]]
-    return path
-
-
-def sample_line(prob: np.ndarray, switch_penalty: float, rng, rest_weight: float = 1.0) -> np.ndarray:
-    """A line *drawn* from ``(n, steps, pitches)`` note probabilities (forward filtering,
-    backward sampling).
-
-    The same states as :func:`viterbi_line` (pitches + rest, each step normalised), read
-    as a hidden Markov model whose line changes state at each step with probability
-    ``exp(-switch_penalty)`` (to a state drawn uniformly) and otherwise holds: the path is
-    drawn from its posterior given the generator's probabilities, so whole notes -- not
-    single steps -- are sampled, with the model's own variety.  ``rest_weight`` multiplies
-    the rest's probability before normalising.  Returns ``(n, steps)``.
-    """
-    eps = 1e-6
-    n, steps, pitches = prob.shape
-    rest = np.clip(1 - prob.sum(axis=-1, keepdims=True), eps, 1) * rest_weight
-    e = np.concatenate([np.clip(prob, eps, 1), rest], axis=-1)
-    e = e / e.sum(axis=-1, keepdims=True)
-    n_states = pitches + 1
-    change = min(1.0, float(np.exp(-switch_penalty)))
-    alpha = np.empty_like(e)
-    a = e[:, 0] / e[:, 0].sum(axis=-1, keepdims=True)
-    alpha[:, 0] = a
-    for t in range(1, steps):
-        pred = (1 - change) * a + change / n_states
-        a = pred * e[:, t]
-        a /= a.sum(axis=-1, keepdims=True)
-        alpha[:, t] = a
-    path = np.empty((n, steps), np.int64)
-    rows = np.arange(n)
-
-    def draw(w):
-        c = np.cumsum(w, axis=-1)
-        u = rng.random((n, 1)) * c[:, -1:]
-        return np.minimum((c < u).sum(axis=-1), n_states - 1)
-
-    path[:, -1] = draw(alpha[:, -1])
-    for t in range(steps - 2, -1, -1):
-        w = alpha[:, t] * (change / n_states)
-        w[rows, path[:, t + 1]] += alpha[rows, t, path[:, t + 1]] * (1 - change)
-        path[:, t] = draw(w)
-    return path
-
-
-def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENALTY, seed: int | None = None,
-           chord_threshold=0.5, rest_weight=1.0, *, melody: np.ndarray | None = None, voice_leading=None,
-           ranges=None, drums=None, scales=None) -> np.ndarray:
-    """Generator output ``(n, tracks, steps, pitches)`` in [-1, 1] -> bool rolls.
-
-    A cell's value ``x`` reads as the probability ``(x + 1) / 2`` that it sounds.  Every
-    track gets its most likely *line* through those probabilities (:func:`viterbi_line`:
-    a note or a rest at each step, ``switch_penalty`` per change -- one number or one per
-    track; with ``seed`` the line is sampled, see :func:`viterbi_line`); a track whose
-    polyphony ``k`` is above 1 (double stops, chords) also plays up to ``k - 1`` further
-    cells whose probability is above ``chord_threshold`` (one number or one per track) at
-    that step.  ``rest_weight`` (one or per track) scales the probability of resting.
-
-    With ``voice_leading`` (penalty weights, see
-    :func:`~capsule_lib.techniques.gan.voicing.decode_voices`), the ``melody`` ``(n, steps,
-    pitches)`` and a ``seed``, the tracks are drawn *jointly* instead: one after another, each
-    given the melody and the tracks already drawn, so that they avoid parallel fifths and
-    octaves, clashes, crossings, notes out of key (the melody's, or ``scales``) and (with
-    ``ranges``, per track) leaving their range; tracks flagged in ``drums`` are drawn on their own.
-    """
-    k = len(polyphony)
-
-    def per_track(x):
-        return list(x) if isinstance(x, (list, tuple)) else [x] * k
-
-    if voice_leading is not None and melody is not None and seed is not None:
-        from .voicing import decode_voices
-
-        return decode_voices(output, melody, polyphony, switch_penalty=per_track(switch_penalty),
-                             rest_weight=per_track(rest_weight), chord_threshold=per_track(chord_threshold),
-                             seed=seed, weights=voice_leading, ranges=ranges, drums=drums, scales=scales)
-    thresholds = list(chord_threshold) if isinstance(chord_threshold, (list, tuple)) else [chord_threshold] * len(polyphony)
-    rests = list(rest_weight) if isinstance(rest_weight, (list, tuple)) else [rest_weight] * len(polyphony)
-    rng = None if seed is None else np.random.default_rng(int(seed))
-    out = np.asarray(output, dtype=np.float64)
-    penalties = list(switch_penalty) if isinstance(switch_penalty, (list, tuple)) else [switch_penalty] * len(polyphony)
-    prob = (out + 1) / 2
-    on = np.zeros(out.shape, bool)
-    pitches = out.shape[-1]
-    for t, p in enumerate(polyphony):
-        pt = prob[:, t]
-        if rng is not None:
-            path = sample_line(pt, float(penalties[t]), rng, float(rests[t]))
-        else:
-            path = viterbi_line(pt, float(penalties[t]))
-        onehot = np.zeros(pt.shape[:-1] + (pitches + 1,), bool)
-        np.put_along_axis(onehot, path[..., None], True, axis=-1)
-        line = onehot[..., :pitches]
-        if p > 1:
-            # chord notes: above the threshold, and no likelier than the line's own note (a
-            # sampled line that took a less likely pitch must not get the likelier one added)
-            p_line = np.where(path < pitches, np.take_along_axis(pt, np.minimum(path, pitches - 1)[..., None], -1)[..., 0], 0.0)
-            extra = (pt > float(thresholds[t])) & ~line & (pt <= p_line[..., None])
-            if p - 1 < pitches:
-                masked = np.where(extra, pt, -1.0)
-                kth = -np.partition(-masked, p - 2, axis=-1)[..., p - 2:p - 1]  # the (p-1)-th strongest extra
-                extra &= masked >= kth
-            line = line | extra
-        on[:, t] = line
-    return on
-
-
-#: Switch penalties tried when calibrating a track's decoder: ``-log(1 - h)`` for a chance
-#: ``h`` that a sampled line holds its state from one step to the next, 0 .. 0.99.
-PENALTY_GRID = tuple(float(-np.log1p(-h)) for h in (0.0, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7,
-                                                      0.9, 0.97, 0.99))
-
-
-def pitch_class_rate(samples: np.ndarray) -> list[float]:
-    """Per track, distinct pitch classes per non-empty bar of ``(n, tracks, steps, 84)`` bool rolls,
-    averaged per sample and then over samples -- the metric ``pitch_classes_used`` as
-    :func:`~capsule_lib.techniques.gan.data.batch_metrics` reports it, computed on rolls in one go."""
-    s = np.asarray(samples, bool)
-    n, k, steps, pitches = s.shape
-    bars = s.reshape(n, k, steps // 16, 16, pitches).any(axis=3)
-    pad = (-pitches) % 12
-    classes = np.pad(bars, ((0, 0), (0, 0), (0, 0), (0, pad))).reshape(n, k, steps // 16, -1, 12).any(axis=3)
-    counts = classes.sum(axis=-1)  # (n, k, bars)
-    used = (counts > 0).sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_sample = counts.sum(axis=-1) / used  # NaN for a silent track
-    return [float(np.nanmean(per_sample[:, t])) if (used[:, t] > 0).any() else 0.0 for t in range(k)]
-
-
-#: Rest weights tried when calibrating a track's decoder.
-REST_GRID = (0.25, 0.35, 0.5, 0.6, 0.75, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 12.0, 16.0,
-             24.0, 32.0)
-
-
-def empty_bar_share(samples: np.ndarray) -> list[float]:
-    """Per track, the share of bars (16 steps) without a sounding note, over all samples (every
-    sample has the same number of bars, so this is also the mean of the per-sample metric
-    ``empty_bar_rate``)."""
-    s = np.asarray(samples, bool)
-    n, k, steps, pitches = s.shape
-    bars = s.reshape(n, k, steps // 16, 16 * pitches).any(axis=-1)
-    return [float(1 - bars[:, t].mean()) for t in range(k)]
-
-
-def _closest(grid, stat, target: float) -> float:
-    """The value of ``grid`` whose ``stat(value)`` is closest to ``target``, for a statistic that
-    moves one way along the grid (bisection: about ``log2(len(grid)) + 2`` evaluations)."""
-    seen = {}
-
-    def f(i):
-        if i not in seen:
-            seen[i] = stat(grid[i])
-        return seen[i]
-
-    lo, hi = 0, len(grid) - 1
-    increasing = f(hi) >= f(lo)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if (f(mid) < target) == increasing:
-            lo = mid
-        else:
-            hi = mid
-    return grid[min((lo, hi), key=lambda i: abs(f(i) - target))]
-
-
-def calibrate_decoder(output: np.ndarray, polyphony: list[int], pitch_classes: list[float], empty_bars: list[float],
-                      chords: list[float]) -> tuple[list[float], list[float], list[float]]:
-    """``(switch penalties, rest weights, chord thresholds)`` per accompaniment track, fitted on
-    generator ``output`` so the sampled tracks have the given pitch classes per bar, share of
-    empty bars and polyphonic rate, in that order (the first two fitted twice since each moves
-    the other).  During training the targets are those of the real accompaniment of the
-    validation melodies whose ``output`` this is.  Each statistic moves one way along its setting's grid (more
-    penalty, fewer pitch classes; more rest weight, more empty bars; a higher threshold,
-    fewer chords), so each fit is a bisection of the grid."""
-    penalties, rests, thresholds = [], [], []
-    for t, p in enumerate(polyphony):
-        one = output[:, t:t + 1]
-
-        def stat(fn, pen, rest, th=0.5):
-            return fn(decode(one, [p], pen, seed=EVAL_SEED, rest_weight=rest, chord_threshold=th))[0]
-
-        rest = 1.0
-        for _ in range(2):
-            pen = _closest(PENALTY_GRID, lambda x: stat(pitch_class_rate, x, rest), pitch_classes[t])
-            rest = _closest(REST_GRID, lambda r: stat(empty_bar_share, pen, r), empty_bars[t])
-        penalties.append(float(pen))
-        rests.append(float(rest))
-        if p == 1:
-            thresholds.append(0.5)
-            continue
-        thresholds.append(float(_closest(THRESHOLD_GRID, lambda th: stat(chord_share, pen, rest, th), chords[t])))
-    return penalties, rests, thresholds
-
-
-#: Chord-note thresholds tried when calibrating a track with polyphony above 1.
-THRESHOLD_GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9,
-                  0.95, 1.01)
-
-
-def chord_share(samples: np.ndarray) -> list[float]:
-    """Per track, the fraction of its sounding steps with two or more notes, per sample and then
-    averaged over samples with any sound (the metric ``polyphonic_rate`` as
-    :func:`~capsule_lib.techniques.gan.data.batch_metrics` reports it)."""
-    counts = np.asarray(samples, bool).sum(axis=-1)  # (n, tracks, steps)
-    sounding = (counts > 0).sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_sample = (counts >= 2).sum(axis=-1) / sounding
-    return [float(np.nanmean(per_sample[:, t])) if (sounding[:, t] > 0).any() else 0.0
-            for t in range(counts.shape[1])]
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -427,14 +182,6 @@ class GanTask(TrainingTask):
             out["generator_adversarial"] = g_adv.detach()
         return out
 
-    def _voice_leading_args(self, melodies) -> dict:
-        if self.voice_leading is None:
-            return {}
-        from .voicing import part_ranges
-
-        return {"melody": np.asarray(melodies, bool), "voice_leading": self.voice_leading,
-                "ranges": part_ranges(self.spec.tracks[1:]), "drums": list(self.spec.is_drum[1:])}
-
     def state_dict(self):
         return {"switch_penalty": list(self.switch_penalty), "chord_threshold": list(self.chord_threshold),
                 "rest_weight": list(self.rest_weight)}
@@ -452,17 +199,15 @@ class GanTask(TrainingTask):
             raw, self.polyphony[1:], self.density[1:], self.empty_bars[1:], self.chords[1:])
         # each track's settings are fitted on its own; the tracks are then drawn together, and at the
         # end of training the settings are refitted for the joint draw
-        if self.voice_leading is not None and epoch == self.epochs:
-            from .voicing import calibrate_jointly
-
-            vl = self._voice_leading_args(melodies)
+        joint = joint_decoding(self.spec, self.voice_leading, melodies)
+        if joint and epoch == self.epochs:
             self.switch_penalty, self.rest_weight, self.chord_threshold = calibrate_jointly(
-                raw, vl["melody"], self.polyphony[1:], pitch_classes=self.density[1:], empty_bars=self.empty_bars[1:],
+                raw, joint["melody"], self.polyphony[1:], pitch_classes=self.density[1:], empty_bars=self.empty_bars[1:],
                 chords=self.chords[1:], switch_penalty=self.switch_penalty, rest_weight=self.rest_weight,
-                chord_threshold=self.chord_threshold, seed=EVAL_SEED, weights=self.voice_leading, ranges=vl["ranges"],
-                drums=vl["drums"])
+                chord_threshold=self.chord_threshold, seed=EVAL_SEED, weights=self.voice_leading,
+                ranges=joint["ranges"], drums=joint["drums"])
         acc = decode(raw, self.polyphony[1:], self.switch_penalty, seed=EVAL_SEED, chord_threshold=self.chord_threshold,
-                     rest_weight=self.rest_weight, **self._voice_leading_args(melodies))
+                     rest_weight=self.rest_weight, **joint)
         samples = np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
         metrics = batch_metrics(samples, self.spec)
         record = {f"switch_penalty/{name}": v for name, v in zip(self.spec.tracks[1:], self.switch_penalty)}
@@ -480,58 +225,7 @@ class GanTask(TrainingTask):
         return record
 
 
-def generate_samples(gen, melodies: np.ndarray, polyphony: list[int], seed: int = EVAL_SEED,
-                     batch: int = 64, switch_penalty=None, scales: np.ndarray | None = None) -> np.ndarray:
-    """Melodies ``(n, 64, 84)`` bool -> samples ``(n, tracks, 64, 84)`` bool with fixed noise ``seed``.
-
-    ``switch_penalty`` (one per accompaniment track) defaults to the generator's calibrated
-    ``switch_penalty`` attribute (set by :func:`~capsule_lib.techniques.gan.load_gan`), else
-    :data:`SWITCH_PENALTY`.  A generator whose card holds ``voice_leading`` weights (its
-    ``voice_leading`` attribute) has its tracks drawn jointly (see :func:`decode`), kept in the
-    key of each melody or, with ``scales`` (``(n, 12)`` bool), in those scales.
-    """
-    if switch_penalty is None:
-        switch_penalty = getattr(gen, "switch_penalty", SWITCH_PENALTY)
-    acc = decode(generator_output(gen, melodies, seed, batch), polyphony[1:], switch_penalty, seed=seed,
-                 chord_threshold=getattr(gen, "chord_threshold", 0.5), rest_weight=getattr(gen, "rest_weight", 1.0),
-                 **voice_leading_args(gen, melodies, scales))
-    return np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
-
-
-def voice_leading_args(gen, melodies: np.ndarray, scales: np.ndarray | None = None) -> dict:
-    """The keyword arguments of :func:`decode` that make a generator's tracks be drawn jointly:
-    empty for a generator without ``voice_leading`` weights (a card from before joint decoding)."""
-    weights = getattr(gen, "voice_leading", None)
-    if weights is None:
-        return {}
-    from .voicing import part_ranges
-
-    spec = gen.spec
-    return {"melody": np.asarray(melodies, bool), "voice_leading": weights, "ranges": part_ranges(spec.tracks[1:]),
-            "drums": list(spec.is_drum[1:]), "scales": scales}
-
-
-def generator_output(gen, melodies: np.ndarray, seed: int = EVAL_SEED, batch: int = 64) -> np.ndarray:
-    """The generator's raw accompaniment ``(n, tracks - 1, 64, 84)`` in [-1, 1] for bool melodies."""
-    g = torch.Generator().manual_seed(int(seed))
-    dev = next(gen.parameters()).device
-    outs = []
-    was_training = gen.training
-    gen.eval()
-    try:
-        with torch.no_grad():
-            for i in range(0, len(melodies), batch):
-                m = torch.from_numpy(np.asarray(melodies[i:i + batch], np.float32) * 2 - 1)[:, None].to(dev)
-                noise = torch.randn(m.shape[0], gen.noise_dim, generator=g).to(dev)
-                outs.append(gen(m, noise).cpu().numpy())
-    finally:
-        gen.train(was_training)
-    return np.concatenate(outs)
-
-
 def _write_samples(samples: np.ndarray, spec, out_dir: Path, title: str) -> None:
-    from ...midi import write_midi
-
     for i, s in enumerate(samples):
         score = roll_to_score(s, spec, title=f"{title}, sample {i + 1}")
         if any(t.notes for t in score.tracks):
@@ -546,25 +240,6 @@ def _write_samples(samples: np.ndarray, spec, out_dir: Path, title: str) -> None
         atomic_write_bytes(out_dir / "pianoroll.png", buf.getvalue())
     except ImportError:  # matplotlib is a dependency; be quiet if a slim install lacks it
         pass
-
-
-def resolve_dataset(dataset, *, limit: int | None = None, progress: bool = True) -> MultitrackDataset:
-    """A genre name (``chorale``, ``quartet``, ``renaissance``), a folder of LPD-5 ``.npz`` or
-    MIDI files, or a :class:`MultitrackDataset` -> the data set."""
-    if isinstance(dataset, MultitrackDataset):
-        return dataset
-    if not isinstance(dataset, (str, Path)):
-        raise CapsuleError(f"dataset must be a genre name or a folder, not {type(dataset).__name__}")
-    if str(dataset) in GENRES:
-        return build_genre_dataset(str(dataset), progress=progress, limit=limit)
-    folder = Path(dataset).expanduser()
-    if not folder.is_dir():
-        raise CapsuleError(f"unknown dataset {str(dataset)!r}: use {', '.join(GENRES)} or a folder of LPD-5 .npz or MIDI files")
-    from ...datasets.external import load_lpd5, load_midi_folder
-
-    if next(folder.rglob("*.npz"), None) is not None:
-        return load_lpd5(folder, limit=limit, progress=progress)
-    return load_midi_folder(folder, limit=limit, progress=progress)
 
 
 def train_gan(
@@ -617,8 +292,8 @@ def train_gan(
         Evaluate on the test split afterwards (metrics vs ground truth).
     fold : int
         Which bucket of the split rule is held out: 0 (the default) is the fixed split,
-        1-9 the other folds of a 10-fold cross-validation (see
-        :func:`~capsule_lib.techniques.gan.evaluate.cross_validate`).
+        1-9 the other folds of a 10-fold cross-validation (``bench/gan_research.py
+        cross-validate`` pools them).
     voice_leading : bool or dict
         Draw the accompaniment's tracks jointly, with these penalty weights (True: the
         defaults, :data:`~capsule_lib.techniques.gan.voicing.VOICE_LEADING`); False draws each
@@ -628,8 +303,6 @@ def train_gan(
     -------
     ModelCard
     """
-    from ...models import ModelRegistry
-
     if algorithm not in ALGORITHMS:
         raise CapsuleError(f"unknown GAN algorithm {algorithm!r} (expected musegan or unet)")
     registry = registry if registry is not None else ModelRegistry()
@@ -643,8 +316,6 @@ def train_gan(
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device, drop_last=True,
                          max_steps_per_epoch=max_steps_per_epoch, progress=progress, sample_every=1)
     existing = check_name_free(registry, name, "gan")
-    from .voicing import VOICE_LEADING, part_ranges
-
     if voice_leading is True:
         voice_leading = dict(VOICE_LEADING)
     elif voice_leading is False or voice_leading is None:
@@ -699,96 +370,17 @@ def train_gan(
         hyper["rest_weight"] = task.rest_weight
         hyper["empty_bar_target"] = task.empty_bars
         hyper["chord_share"] = task.chords
-        gen.spec, gen.polyphony, gen.name, gen.switch_penalty = ds.spec, task.polyphony, name, task.switch_penalty
-        gen.chord_threshold, gen.rest_weight, gen.fold = task.chord_threshold, task.rest_weight, ds.fold
-        gen.voice_leading = voice_leading
         if evaluate and len(ds.samples("test")):
-            from .evaluate import evaluate_gan
-
-            metrics["test"] = evaluate_gan(gen, "test", dataset=ds)
+            gan = LoadedGan(gen, ds.spec, DecoderSettings(
+                tuple(task.polyphony), tuple(task.switch_penalty), tuple(task.chord_threshold), tuple(task.rest_weight),
+                voice_leading), name=name, fold=ds.fold)
+            metrics["test"] = evaluate_gan(gan, "test", dataset=ds)
         hyper["provenance"] = provenance(str(trainer.device), "capsule_lib.techniques.gan.train_gan(...)")
         card = registry.update(name, status="complete", metrics=metrics, training_time_s=round(train_seconds, 1),
                                hyperparameters=hyper)
         final_samples = sorted((run_dir / "samples").glob("epoch_*/sample_1.mid"))
         write_card_files(card, list(history), summary, final_samples[-1] if final_samples else None)
         return registry.get(name)
-
-
-def _voice_leading_text(hp: dict) -> str:
-    """The card's sentence on joint decoding (empty for a model whose tracks are drawn on their own)."""
-    vl = hp.get("voice_leading")
-    if not vl:
-        return "  Each track is drawn on its own."
-    ranges = ", ".join(f"{name} {r[0]}-{r[1]}" for name, r in zip(hp["genre"]["tracks"][1:], hp.get("part_ranges") or [])
-                       if r)
-    return ("  The tracks are drawn *jointly* (capsule_lib.techniques.gan.voicing): the lowest first, then from the "
-            "top down, each given the melody and the tracks already drawn, with its probabilities multiplied by "
-            "exp(-weight) for a parallel fifth or octave with another voice, a clash (1, 11 or 13 semitones), a crossing "
-            "and a note out of its range -- weights " + ", ".join(f"{k} {v:g}" for k, v in vl.items()) + " nats"
-            + (f"; ranges (MIDI) {ranges}" if ranges else "") + ".")
-
-
-def _interval_lines(test: dict) -> list[str]:
-    """Card lines: for each failed check, the ground truth's piece-bootstrap interval."""
-    from .evaluate import failure_intervals
-
-    rows = failure_intervals(test)
-    if not rows:
-        return []
-    iv = test["ground_truth_interval"]
-    return ["", f"How much those ground truths depend on which pieces were held out ({iv['level']:.0%} interval of "
-                f"the mean when the {test['n_pieces']} test pieces are resampled with replacement, {iv['draws']} "
-                "draws):", ""] + [f"- {r}" for r in rows]
-
-
-def _cross_validation_lines(card) -> list[str]:
-    """The card's cross-validation section (empty until :func:`record_cross_validation`)."""
-    cv = (card.metrics or {}).get("cross_validation")
-    if not cv:
-        return []
-    from .evaluate import cross_validation_lines
-    from .views import metrics_comparison_table
-
-    command = card.hyperparameters.get("provenance", {}).get("command", "")
-    others = [f for f in cv["folds"] if f != 0]
-    names = [cv["per_fold"][str(f)]["model"] for f in sorted(cv["folds"])]
-    rows = cross_validation_lines(cv)
-    train = (f"`{command.replace(' --name ' + card.name, ' --fold K --name ' + card.name + '-fold-K')}` for each K, "
-             "then " if command.startswith("capsule train") and f" --name {card.name}" in command else "")
-    alone = ("  (Measured before the parts were drawn jointly: every fold's parts were drawn alone, as this model's were "
-             "then -- its test evaluation of that time is kept in the card as `test_parts_drawn_alone`; the folds have "
-             "not been re-run with joint decoding.)" if cv.get("decoder") == "parts drawn alone" else "")
-    return ["", "## Cross-validation", "",
-            "One test split of a few pieces says as much about which pieces were held out as about the model." + alone + "  "
-            "So the training command above was also run with `--fold K` for "
-            f"K = {', '.join(str(f) for f in others)} -- fold K holds out bucket K of the split rule and validates "
-            "on bucket K + 1; fold 0 is this model -- and each of those models accompanied the melodies of its own "
-            "held-out pieces, none of which it trained on.  Pooled, the held-out melodies are "
-            f"{'every piece of the data set' if len(cv['folds']) == 10 else 'the pieces of those folds'} and the "
-            "ground truth is their real accompaniment:", "",
-            metrics_comparison_table(cv), "", rows[0] + ".", ""] + [f"- {r}" for r in rows[1:]] + [
-            "", f"Reproduce: {train}`capsule cross-validate {' '.join(names)} --record`."]
-
-
-def record_cross_validation(name: str, result: dict, registry=None):
-    """Store a :func:`~capsule_lib.techniques.gan.evaluate.cross_validate` result in model ``name``'s
-    card (``metrics["cross_validation"]``) and rewrite its README with the section; ``name``
-    must be one of the result's models."""
-    from ...models import ModelRegistry
-
-    registry = registry if registry is not None else ModelRegistry()
-    card = registry.get(name)
-    if name not in result.get("models", []):
-        raise CapsuleError(f"{name} is not one of the cross-validated models ({', '.join(result.get('models', []))})")
-    card = registry.update(name, metrics={**(card.metrics or {}), "cross_validation": result})
-    try:
-        history = json.loads((card.path / "history.json").read_text(encoding="utf-8"))
-        summary = card.hyperparameters["data"]["summary"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise CapsuleError(f"model {name}: no training history or data summary to rewrite its card from") from None
-    sample = card.path / "sample.mid"
-    write_card_files(card, history, summary, sample if sample.is_file() else None)
-    return registry.get(name)
 
 
 def retune_for_joint_decoding(name: str, voice_leading=True, registry=None, progress: bool = False):
@@ -798,38 +390,32 @@ def retune_for_joint_decoding(name: str, voice_leading=True, registry=None, prog
     not change): its validation melodies (the :class:`GanTask` of its card's data set and fold)
     are accompanied with the fixed evaluation noise, each part's decoder settings -- those in
     the card, fitted per part after the last epoch -- are refitted for the joint draw
-    (:func:`~capsule_lib.techniques.gan.voicing.calibrate_jointly`), and the test split is
+    (:func:`~capsule_lib.techniques.gan.decoder.calibrate_jointly`), and the test split is
     evaluated again.  The card records the weights (``voice_leading``), the new settings, the
     new ``test`` evaluation, and keeps what came before under ``decoder_retuned`` (the
     per-part settings) and ``metrics["test_parts_drawn_alone"]``; a cross-validation in the
     card was measured with parts drawn alone and says so.  The training history is the run's.
     Returns the updated card.
     """
-    from ...models import ModelRegistry
-    from .evaluate import evaluate_gan
-    from .sample import load_gan
-    from .voicing import VOICE_LEADING, calibrate_jointly, part_ranges
-
     registry = registry if registry is not None else ModelRegistry()
     card = registry.get(name)
     hp = dict(card.hyperparameters or {})
     if hp.get("voice_leading"):
         raise CapsuleError(f"model {name} already draws its parts jointly")
     weights = dict(VOICE_LEADING) if voice_leading is True else {str(k): float(v) for k, v in dict(voice_leading).items()}
-    gen = load_gan(name, registry=registry)
-    ds = resolve_dataset(gen.spec.name, progress=progress)
-    if gen.fold != ds.fold:
-        ds = ds.with_fold(gen.fold)
+    gan = load_gan(name, registry=registry)
+    ds = resolve_dataset(gan.spec.name, progress=progress)
+    if gan.fold != ds.fold:
+        ds = ds.with_fold(gan.fold)
     task = GanTask(ds, GanConfig.from_dict(hp["model"]), voice_leading=weights)
     melodies = task.eval_samples[:, 0]
-    raw = generator_output(gen, melodies, EVAL_SEED)
+    raw = generator_output(gan.generator, melodies, EVAL_SEED)
+    old = gan.decoder
     pen, rest, th = calibrate_jointly(
         raw, np.asarray(melodies, bool), task.polyphony[1:], pitch_classes=task.density[1:],
-        empty_bars=task.empty_bars[1:], chords=task.chords[1:], switch_penalty=gen.switch_penalty,
-        rest_weight=gen.rest_weight, chord_threshold=gen.chord_threshold, seed=EVAL_SEED, weights=weights,
-        ranges=part_ranges(ds.spec.tracks[1:]), drums=list(ds.spec.is_drum[1:]))
-    from datetime import datetime, timezone
-
+        empty_bars=task.empty_bars[1:], chords=task.chords[1:], switch_penalty=_per_part(old.switch_penalty, task),
+        rest_weight=_per_part(old.rest_weight, task), chord_threshold=_per_part(old.chord_threshold, task),
+        seed=EVAL_SEED, weights=weights, ranges=part_ranges(ds.spec.tracks[1:]), drums=list(ds.spec.is_drum[1:]))
     hp["decoder_retuned"] = {
         "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "by": f"capsule_lib.techniques.gan.train.retune_for_joint_decoding({name!r})",
@@ -838,11 +424,12 @@ def retune_for_joint_decoding(name: str, voice_leading=True, registry=None, prog
     }
     hp.update({"voice_leading": weights, "part_ranges": part_ranges(ds.spec.tracks[1:]), "switch_penalty": pen,
                "rest_weight": rest, "chord_threshold": th})
-    gen.switch_penalty, gen.rest_weight, gen.chord_threshold, gen.voice_leading = pen, rest, th, weights
+    gan = dataclasses.replace(gan, decoder=dataclasses.replace(
+        old, switch_penalty=tuple(pen), rest_weight=tuple(rest), chord_threshold=tuple(th), voice_leading=weights))
     metrics = dict(card.metrics or {})
     if "test" in metrics:
         metrics["test_parts_drawn_alone"] = metrics["test"]
-    metrics["test"] = evaluate_gan(gen, "test", dataset=ds)
+    metrics["test"] = evaluate_gan(gan, "test", dataset=ds)
     if "cross_validation" in metrics:
         metrics["cross_validation"] = {**metrics["cross_validation"], "decoder": "parts drawn alone"}
     card = registry.update(name, hyperparameters=hp, metrics=metrics)
@@ -856,116 +443,6 @@ def retune_for_joint_decoding(name: str, voice_leading=True, registry=None, prog
     return registry.get(name)
 
 
-def _fmt(x) -> str:
-    return f"{x:.3f}" if isinstance(x, (int, float)) and not (isinstance(x, float) and math.isnan(x)) else "n/a"
-
-
-def write_card_files(card, history: list, summary: dict, sample_midi: Path | None = None) -> None:
-    """``README.md``, ``history.json``, ``loss.png``, ``metrics.png`` (and ``sample.mid``) in the card's folder."""
-    from .views import plot_gan_loss, plot_metric_curves
-
-    folder: Path = card.path
-    atomic_write_text(folder / "history.json", json.dumps(history, indent=1) + "\n")
-    hp, m = card.hyperparameters, card.metrics
-    plots = []
-    try:
-        from ...plot import subplots
-
-        fig, ax = subplots(figsize=(8, 3.5), standalone=True)
-        plot_gan_loss(history, ax=ax)
-        for fname, fig in (("loss.png", fig),
-                           ("metrics.png", plot_metric_curves(history, hp["ground_truth"], hp["genre"]["tracks"],
-                                                              standalone=True))):
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-            atomic_write_bytes(folder / fname, buf.getvalue())
-            plots.append(fname)
-    except ImportError:
-        pass
-    if sample_midi is not None and sample_midi.is_file():
-        atomic_write_bytes(folder / "sample.mid", sample_midi.read_bytes())
-    tr = hp["training"]
-    lines = [
-        f"# {card.name} -- {card.algorithm} accompaniment GAN", "",
-        card.description, "",
-        "## Data and split", "",
-        f"- {card.dataset}; {summary['skipped']} unusable and {summary['duplicates']} duplicate pieces dropped.",
-        f"- Tracks: {', '.join(hp['genre']['tracks'])} (the first is the melody the generator is given; "
-        f"default instruments, General MIDI programs {hp['genre']['programs']}).",
-        f"- Split rule: {summary['split_rule']}.",
-        f"- Samples: {hp['data']['samples']}; {hp['data']['transposition']}; pitches MIDI "
-        f"{summary['pitch_range'][0]}-{summary['pitch_range'][1]}, {summary['sample']}.",
-        "- Decoding: each track's line is *sampled* from the generator's note probabilities (forward filtering, "
-        "backward sampling in a hidden Markov model of notes and rests whose line changes state with a calibrated "
-        "probability per step), plus, where the track's polyphony (per accompaniment track: "
-        f"{hp['polyphony'][1:]}, the 99th percentile of simultaneous notes in the training data) is above 1, "
-        "further notes above a calibrated threshold.  The decoder's three settings are hyperparameters of the "
-        "sampling, tuned as hyperparameters are: after each epoch, on the held-out validation melodies, so that "
-        "the accompaniment sampled for them has the statistics of their *real* accompaniment, each computed "
-        "exactly as the metric in the test table (per 4-bar sample, then averaged): the change penalty to its "
-        f"pitch classes per bar {[round(x, 2) for x in hp.get('pitch_classes_target', [])]} (penalties "
-        f"{[round(x, 3) for x in hp.get('switch_penalty', [])]} nats), a weight on resting to its empty bar rate "
-        f"{[round(x, 3) for x in hp.get('empty_bar_target', [])]} (weights {hp.get('rest_weight')}), the chord "
-        f"threshold to its polyphonic rate {[round(x, 3) for x in hp.get('chord_share', [])]} "
-        f"(thresholds {hp.get('chord_threshold')}).  So on validation music those three metrics match by design; "
-        "the test table shows how well that carries over to the held-out test pieces, which training never "
-        "reads.  Which pitches are played, hence the in-scale ratio and the harmony, come from the "
-        "generator." + _voice_leading_text(hp), "",
-        "## Hyperparameters", "",
-        f"- Network: {json.dumps(hp['model'])}; parameters {json.dumps(m.get('parameters', {}))}.",
-        f"- Training: {tr['epochs']} epochs, learning rate {tr['lr']:g}, update ratio {tr['update_ratio']} "
-        f"(critic updates per generator update), batch {tr['batch_size']}, seed {tr['seed']}, {tr['optimizer']}, "
-        f"{tr['loss']}.",
-        f"- Wall-clock training time: {card.training_time_s:.0f} s ({card.training_time_s / 60:.1f} min).", "",
-        "## Results", "",
-        f"- Last epoch: critic loss {_fmt(m.get('critic_loss'))}, generator loss {_fmt(m.get('generator_loss'))}, "
-        f"Wasserstein estimate {_fmt(m.get('wasserstein'))}.",
-    ]
-    test = m.get("test")
-    if test:
-        from .views import metrics_comparison_table
-
-        lines += ["", f"Test split ({test['n_samples']} 4-bar samples of {test['n_pieces']} held-out pieces; "
-                      "generated = accompaniment written for the real melody, ground truth = the real accompaniment):",
-                  "", metrics_comparison_table(test), "",
-                  f"Quality bar (each accompaniment track: empty bar rate, pitch classes used, qualified note rate and "
-                  f"polyphonic rate within 20 % of the ground truth -- or 0.01 where the ground truth is below 0.05 -- "
-                  f"and in-scale ratio within 5 points): **{'passed' if test['quality_bar']['passed'] else 'not passed'}**"
-                  + ("" if test["quality_bar"]["passed"] else
-                     f" ({'; '.join(test['quality_bar']['failures'][:6])})") + "."]
-        lines += _interval_lines(test)
-        from .evaluate import real_music_lines
-
-        ref = real_music_lines(test)
-        if ref:
-            lines += ["", f"The same bar applied to real music -- the real accompaniment of other pieces of the data set "
-                          f"in place of the generated one, against the same {test['n_pieces']} test pieces (a check "
-                          "that the composers' own music fails measures which pieces were held out, not the model):",
-                      ""] + [f"- {r}" for r in ref]
-    lines += _cross_validation_lines(card)
-    for fname, caption in (("loss.png", "generator and critic loss"), ("metrics.png", "metrics per epoch vs ground truth")):
-        if fname in plots:
-            lines += ["", f"![{caption}]({fname})"]
-    if sample_midi is not None:
-        lines += ["", "`sample.mid`: the last epoch's first validation sample (melody + accompaniment)."]
-    run = hp.get("provenance")
-    if run:
-        retuned = hp.get("decoder_retuned")
-        lines += ["", "## Provenance", "",
-                  f"- Produced by: `{run['command']}`",
-                  f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
-                  f"- Finished: {run['finished']}."]
-        if retuned:
-            before = retuned["parts_drawn_alone"]
-            old_test = (m.get("test_parts_drawn_alone") or {}).get("quality_bar", {})
-            lines.append(f"- Decoder retuned for the joint draw ({retuned['finished']}): `{retuned['by']}` -- the same "
-                         "weights; the refit training now ends with, on the same validation melodies.  Settings of the "
-                         f"parts drawn alone: switch penalties {before['switch_penalty']}, rest weights "
-                         f"{before['rest_weight']}, chord thresholds {before['chord_threshold']}"
-                         + (f"; their test evaluation (`test_parts_drawn_alone`): quality bar "
-                            f"{'passed' if old_test.get('passed') else 'not passed (' + '; '.join(old_test.get('failures', [])) + ')'}"
-                            if old_test else "") + ".")
-        lines += [f"- `capsule evaluate {card.name} --json` reproduces the test table.",
-                  "- A sample model is that folder (`$CAPSULE_HOME/models/NAME/`) copied to `data/models/NAME/`."]
-    atomic_write_text(folder / "README.md", "\n".join(lines) + "\n")
-
+def _per_part(setting, task: GanTask) -> list[float]:
+    """A decoder setting as one number per accompaniment part (a card may store one for all)."""
+    return list(setting) if isinstance(setting, (list, tuple)) else [float(setting)] * (len(task.polyphony) - 1)

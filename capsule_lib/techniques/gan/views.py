@@ -1,17 +1,28 @@
-"""What notebook 02 and the model cards show: losses on two scales, metrics per epoch vs ground truth."""
+"""What notebooks 02 and 05 and the model cards show: losses on two scales, metrics per epoch vs ground
+truth, the generated-vs-real table and the quality bar -- and lines that put into words the research
+numbers a card stores (piece-bootstrap intervals, real music on the bar, cross-validation), which
+``bench/gan_research.py`` measures.
+
+Plots import matplotlib (through :mod:`capsule_lib.plot`) only when drawn."""
 
 from __future__ import annotations
 
 import math
 from typing import Sequence
 
+import numpy as np
+import torch
+
 from ...errors import CapsuleError
 from ...metrics import METRICS
 from ...models import model_history  # noqa: F401 - re-exported for the technique
+from .evaluate import QUALITY_BAR, allowed_deviation
+from .model import Critic, GanConfig, build_generator
 
 __all__ = ["plot_gan_loss", "plot_metric_curves", "metrics_comparison_table", "metric_series", "model_history",
            "plot_quality_bar", "plot_update_schedule", "plot_sample_tracks", "architecture_table",
-           "plot_untrained_output", "plot_loss_parts", "plot_runs"]
+           "plot_untrained_output", "plot_loss_parts", "plot_runs", "failure_intervals", "real_music_lines",
+           "cross_validation_lines"]
 
 _LABELS = {
     "empty_bar_rate": "empty bar rate", "pitches_used": "pitches used", "pitch_classes_used": "pitch classes used",
@@ -101,7 +112,8 @@ def plot_metric_curves(history: Sequence[dict], ground_truth: dict, tracks: Sequ
 
 
 def metrics_comparison_table(result: dict) -> str:
-    """A Markdown table of an :func:`~capsule_lib.techniques.gan.evaluate_gan` result."""
+    """A Markdown table of an :func:`~capsule_lib.techniques.gan.evaluate_gan` result (or of a
+    stored cross-validation: the same ``tracks``)."""
     metrics = [m for m in METRICS if any(m in v for v in result["tracks"].values())]
     head = "| track | " + " | ".join(_LABELS.get(m, m) for m in metrics) + " |"
     lines = [head, "|" + " --- |" * (len(metrics) + 1)]
@@ -127,7 +139,6 @@ def plot_quality_bar(result: dict, metrics: Sequence[str] = ("empty_bar_rate", "
     move with other held-out pieces.
     """
     from ...plot import subplots
-    from .evaluate import QUALITY_BAR, allowed_deviation
 
     tracks = list(result["tracks"])[1 if skip_first else 0:]
     metrics = [m for m in metrics if m in QUALITY_BAR]
@@ -165,8 +176,6 @@ def plot_quality_bar(result: dict, metrics: Sequence[str] = ("empty_bar_rate", "
 
 def plot_update_schedule(update_ratio: int, steps: int = 16):
     """Who learns on which batch: the critic on every one, the generator on every ``update_ratio``-th."""
-    import numpy as np
-
     from ...plot import subplots
 
     if isinstance(update_ratio, bool) or not isinstance(update_ratio, int) or update_ratio < 1:
@@ -205,11 +214,6 @@ def architecture_table(n_tracks: int, melodies) -> str:
 
     ``melodies`` is a ``(n, 1, 64, 84)`` bool array of real melodies to push through untrained networks.
     """
-    import numpy as np
-    import torch
-
-    from .model import Critic, GanConfig, build_generator
-
     x = torch.from_numpy(np.asarray(melodies, dtype=np.float32) * 2 - 1)
     rows = ["| network | parameters | noise numbers | reads | writes |", "|---|---|---|---|---|"]
     generated = None
@@ -230,11 +234,7 @@ def architecture_table(n_tracks: int, melodies) -> str:
 
 def plot_untrained_output(melody, n_tracks: int, track_name: str, seed: int = 0):
     """The grey fog an untrained MuseGAN writes for one ``(64, 84)`` melody: every cell near 50 %."""
-    import numpy as np
-    import torch
-
     from ...plot import subplots
-    from .model import GanConfig, build_generator
 
     torch.manual_seed(seed)
     g = build_generator(GanConfig(algorithm="musegan", n_tracks=n_tracks)).eval()
@@ -271,8 +271,6 @@ def plot_loss_parts(history: Sequence[dict]):
 
 def plot_runs(runs: dict[str, Sequence[dict]]):
     """Several training runs side by side: losses on two scales (top), reconstruction (bottom)."""
-    import numpy as np
-
     from ...plot import subplots
 
     fig, axes = subplots(2, len(runs), figsize=(5 * len(runs), 6.5), sharex=True, squeeze=False)
@@ -288,3 +286,60 @@ def plot_runs(runs: dict[str, Sequence[dict]]):
         axes[1, j].grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- stored research numbers in words
+
+
+def _checks(k: int) -> str:
+    return "passed" if not k else f"{k} failed check{'s' if k > 1 else ''}"
+
+
+def failure_intervals(result: dict) -> list[str]:
+    """One line per failed quality-bar check of an evaluation that carries piece-bootstrap
+    intervals (``ground_truth_interval``, as the shipped cards store them): the ground truth,
+    its interval and whether the generated value lies inside it."""
+    iv = (result.get("ground_truth_interval") or {}).get("tracks") or {}
+    rows = []
+    for failure in result["quality_bar"]["failures"]:
+        track, metric = failure.split(":", 1)[0].rsplit(" ", 1)
+        band = iv.get(track, {}).get(metric)
+        pair = result["tracks"].get(track, {}).get(metric)
+        if band is None or pair is None or pair["generated"] is None:
+            continue
+        g = pair["generated"]
+        where = "inside" if band[0] <= g <= band[1] else "outside"
+        rows.append(f"{track} {metric}: ground truth {pair['ground_truth']:.3f}, its interval "
+                    f"[{band[0]:.3f}, {band[1]:.3f}]; generated {g:.3f} is {where} it")
+    return rows
+
+
+def real_music_lines(result: dict) -> list[str]:
+    """One line per reference split of an evaluation that carries ``real_music_bar``: how the
+    real music of that split's pieces fares on the same quality bar, beside the model's own count."""
+    ref = result.get("real_music_bar") or {}
+    if not ref:
+        return []
+    rows = [f"the model: {_checks(len(result['quality_bar']['failures']))}"]
+    for split, r in ref.items():
+        verdict = "passed" if r["passed"] else f"{_checks(len(r['failures']))} ({'; '.join(r['failures'])})"
+        rows.append(f"the real accompaniment of the {r['n_pieces']} {split} pieces ({r['n_samples']} samples): {verdict}")
+    return rows
+
+
+def cross_validation_lines(result: dict) -> list[str]:
+    """Lines for a card or a terminal of a cross-validation result: the pooled verdict, then one line per fold."""
+    bar = result["quality_bar"]
+    n = len(bar["failures"])
+    verdict = "**passed**" if bar["passed"] else f"**not passed** ({'; '.join(bar['failures'])})"
+    rows = [f"Folds {', '.join(str(f) for f in result['folds'])}: {result['n_pieces']} held-out pieces, "
+            f"{result['n_samples']} samples; quality bar on all of them together: {verdict}"
+            + ("" if bar["passed"] else f" -- {n} failed check{'s' if n > 1 else ''}")]
+    for fold, r in result["per_fold"].items():
+        row = (f"fold {fold} ({r['model']}, {r['n_pieces']} test piece{'s' if r['n_pieces'] != 1 else ''}, "
+               f"{r['n_samples']} samples): {_checks(len(r['failures']))}")
+        real = (r.get("real_music_bar") or {}).get("train")
+        if real:
+            row += f"; the real music of its {real['n_pieces']} training pieces: {_checks(len(real['failures']))}"
+        rows.append(row)
+    return rows

@@ -2,7 +2,7 @@
 
 Why
     The generator writes one probability per cell for every accompaniment part at once, but
-    :func:`~capsule_lib.techniques.gan.train.decode` draws each part's line on its own.  Two
+    :func:`~capsule_lib.techniques.gan.decoder.decode` without weights draws each part's line on its own.  Two
     lines drawn independently from good marginals still move in parallel fifths and octaves,
     cross each other and rub in seconds, because nothing asks how they sound *together*: the
     shipped models wrote 6-11 parallels per 100 joint moves where Bach writes 0.2.
@@ -10,7 +10,7 @@ Why
 How (:func:`decode_voices`)
     The parts are drawn one after another -- the bass first (the outer voices carry the
     harmony), then the others from the top down -- each by the same forward-filtering,
-    backward-sampling draw as :func:`~capsule_lib.techniques.gan.train.sample_line` (the
+    backward-sampling draw as :func:`~capsule_lib.techniques.gan.lines.sample_line` (the
     same calibrated switch penalty and rest weight), but *conditioned on the melody and on
     the parts already drawn*: its hidden Markov model's emission and transition scores are
     multiplied by ``exp(-weight)`` for every
@@ -49,10 +49,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...keys import KK_MAJOR, KK_MINOR, key_scale
 from ...metrics import CLASH_INTERVALS
+from .lines import ffbs, line_emissions, with_chord_notes
 
 __all__ = ["PART_RANGES", "part_range", "part_ranges", "VOICE_LEADING", "decode_voices", "voice_order",
-           "calibrate_jointly", "melody_scales"]
+           "melody_scales"]
 
 #: part name -> (lowest, highest) MIDI pitch.
 PART_RANGES = {
@@ -87,15 +89,12 @@ def melody_scales(melody: np.ndarray, pitch_low: int = 24) -> np.ndarray:
     """``(n, 12)`` bool: per sample, the scale of the key that best fits its melody (the
     Krumhansl-Kessler correlation of :func:`capsule_lib.metrics.best_key`, duration-weighted;
     all True where the melody is silent or flat)."""
-    from ...keys import KK_MAJOR as _KK_MAJOR, KK_MINOR as _KK_MINOR
-    from ...metrics import key_scale
-
     m = np.asarray(melody, bool)
     n, _, pitches = m.shape
     hist = np.zeros((n, 12))
     np.add.at(hist, (slice(None), (np.arange(pitches) + pitch_low) % 12), m.sum(axis=1))
     keys = [(k, mode) for mode in ("major", "minor") for k in range(12)]
-    profiles = np.array([np.roll(_KK_MAJOR if mode == "major" else _KK_MINOR, k) for k, mode in keys])
+    profiles = np.array([np.roll(KK_MAJOR if mode == "major" else KK_MINOR, k) for k, mode in keys])
     h = hist - hist.mean(axis=1, keepdims=True)
     q = profiles - profiles.mean(axis=1, keepdims=True)
     norm = np.linalg.norm(h, axis=1)
@@ -158,61 +157,41 @@ def _parallel_count(y: np.ndarray, x: np.ndarray, a: np.ndarray, b: np.ndarray) 
 
 
 def _guided_line(prob, switch_penalty, rng, rest_weight, factor, moves, parallel):
-    """:func:`~capsule_lib.techniques.gan.train.sample_line` with a voice-leading score.
+    """:func:`~capsule_lib.techniques.gan.lines.sample_line` with a voice-leading score.
 
     ``factor`` ``(n, steps, pitches)`` multiplies the pitch states' emissions; ``moves`` is a
     list of ``(n, steps)`` lines (pitch index, -1 rest) of voices already decided; a
     transition that makes a parallel fifth/octave with one of them is multiplied by
-    ``exp(-parallel)``.  Returns ``(n, steps)`` states (``pitches`` = rest).
+    ``exp(-parallel)`` (in both passes of :func:`~capsule_lib.techniques.gan.lines.ffbs`).
+    Returns ``(n, steps)`` states (``pitches`` = rest).
     """
-    eps = 1e-6
     n, steps, pitches = prob.shape
-    rest = np.clip(1 - prob.sum(axis=-1, keepdims=True), eps, 1) * rest_weight
-    e = np.concatenate([np.clip(prob, eps, 1) * factor, rest], axis=-1)
-    e = e / e.sum(axis=-1, keepdims=True)
     n_states = pitches + 1
     change = min(1.0, float(np.exp(-switch_penalty)))
     keep = 1.0 - np.exp(-parallel)  # share of a parallel transition's weight taken away
     lines = [np.asarray(l) for l in moves]
-    alpha = np.empty_like(e)
-    a = e[:, 0] / e[:, 0].sum(axis=-1, keepdims=True)
-    alpha[:, 0] = a
-    for t in range(1, steps):
-        pred = (1 - change) * a + change / n_states
-        if keep > 0:
-            for line in lines:
-                prev, cur = line[:, t - 1], line[:, t]
-                rows = np.flatnonzero((prev >= 0) & (cur >= 0) & (prev != cur))
-                if len(rows):
-                    sub = _parallel_sums(a[rows, :pitches], prev[rows], cur[rows])
-                    pred[rows, :pitches] -= (change / n_states) * keep * sub
-            pred = np.maximum(pred, 0.0)
-        a = pred * e[:, t]
-        a /= a.sum(axis=-1, keepdims=True)
-        alpha[:, t] = a
-    path = np.empty((n, steps), np.int64)
-    rows = np.arange(n)
+    if keep <= 0 or not lines:
+        return ffbs(line_emissions(prob, rest_weight, factor), switch_penalty, rng)
     states = np.arange(n_states)
 
-    def draw(w):
-        c = np.cumsum(w, axis=-1)
-        u = rng.random((n, 1)) * c[:, -1:]
-        return np.minimum((c < u).sum(axis=-1), n_states - 1)
+    def predict(t, a, pred):
+        for line in lines:
+            prev, cur = line[:, t - 1], line[:, t]
+            rows = np.flatnonzero((prev >= 0) & (cur >= 0) & (prev != cur))
+            if len(rows):
+                sub = _parallel_sums(a[rows, :pitches], prev[rows], cur[rows])
+                pred[rows, :pitches] -= (change / n_states) * keep * sub
+        return np.maximum(pred, 0.0)
 
-    path[:, -1] = draw(alpha[:, -1])
-    for t in range(steps - 2, -1, -1):
-        x = path[:, t + 1]
-        trans = np.full((n, n_states), change / n_states)
-        if keep > 0 and lines:
-            count = np.zeros((n, n_states))
-            x_is_pitch = (x < pitches)[:, None]
-            for line in lines:
-                prev, cur = line[:, t][:, None], line[:, t + 1][:, None]
-                count[:, :pitches] += _parallel_count(states[None, :pitches], x[:, None], prev, cur) * x_is_pitch
-            trans *= np.exp(-parallel * count)
-        trans[rows, x] += 1 - change
-        path[:, t] = draw(alpha[:, t] * trans)
-    return path
+    def jump(t, x, weights):
+        count = np.zeros((n, n_states))
+        x_is_pitch = (x < pitches)[:, None]
+        for line in lines:
+            prev, cur = line[:, t][:, None], line[:, t + 1][:, None]
+            count[:, :pitches] += _parallel_count(states[None, :pitches], x[:, None], prev, cur) * x_is_pitch
+        return weights * np.exp(-parallel * count)
+
+    return ffbs(line_emissions(prob, rest_weight, factor), switch_penalty, rng, predict=predict, jump=jump)
 
 
 def _voice_leading_factor(t, melody, mel_line, decided, voices, weights, ranges, pitch_low, scales) -> np.ndarray:
@@ -260,7 +239,7 @@ def decode_voices(output: np.ndarray, melody: np.ndarray, polyphony: list[int], 
     melody : ndarray
         ``(n, steps, pitches)`` bool: the melody the parts go with.
     polyphony, switch_penalty, rest_weight, chord_threshold
-        Per part, as for :func:`~capsule_lib.techniques.gan.train.decode`.
+        Per part, as for :func:`~capsule_lib.techniques.gan.decoder.decode`.
     seed : int
         The draw's random seed.
     weights : dict, optional
@@ -303,53 +282,7 @@ def decode_voices(output: np.ndarray, melody: np.ndarray, polyphony: list[int], 
             moves = [mel_line] + [_top_line(decided[:, j]) for j in voices]
             parallel = float(weights.get("parallel", 0.0))
         path = _guided_line(pt, float(switch_penalty[t]), rng, float(rest_weight[t]), factor, moves, parallel)
-        onehot = np.zeros(pt.shape[:-1] + (pitches + 1,), bool)
-        np.put_along_axis(onehot, path[..., None], True, axis=-1)
-        line = onehot[..., :pitches]
-        p = polyphony[t]
-        if p > 1:  # chord notes, as decode() adds them, from the voice-led probabilities
-            pg = pt * factor
-            p_line = np.where(path < pitches, np.take_along_axis(pg, np.minimum(path, pitches - 1)[..., None], -1)[..., 0], 0.0)
-            extra = (pg > float(chord_threshold[t])) & ~line & (pg <= p_line[..., None])
-            if p - 1 < pitches:
-                masked = np.where(extra, pg, -1.0)
-                kth = -np.partition(-masked, p - 2, axis=-1)[..., p - 2:p - 1]
-                extra &= masked >= kth
-            line = line | extra
+        line = with_chord_notes(path, pt * factor, polyphony[t], chord_threshold[t])  # from the voice-led probabilities
         decided[:, t] = line
         done.append(t)
     return decided
-
-
-def calibrate_jointly(output: np.ndarray, melody: np.ndarray, polyphony: list[int], *, pitch_classes, empty_bars,
-                      chords, switch_penalty, rest_weight, chord_threshold, seed: int, weights: dict, ranges=None,
-                      drums=None) -> tuple[list[float], list[float], list[float]]:
-    """The decoder's three settings per part refitted for the *joint* draw: ``(switch penalties,
-    rest weights, chord thresholds)`` so that the jointly drawn parts have the given pitch
-    classes per bar, empty bar shares and polyphonic rates (those of the real accompaniment).
-
-    :func:`~capsule_lib.techniques.gan.train.calibrate_decoder` fits each part drawn on its
-    own; drawn jointly, a part that must keep out of clashes, crossings and other keys uses
-    fewer pitch classes and chord notes at the same settings (on the quartet's validation
-    melodies the viola's pitch classes per bar fall from 3.1 to 2.8, its double stops from 5.0 %
-    to 2.9 % of its sounding steps).  Starting from those settings, each part in drawing order
-    is refitted by the same bisections, every trial a full joint draw with the other parts at
-    their current settings (one sweep: a part's settings move the parts drawn after it a little).
-    """
-    from .train import PENALTY_GRID, REST_GRID, THRESHOLD_GRID, _closest, chord_share, empty_bar_share, pitch_class_rate
-
-    settings = {"pen": list(switch_penalty), "rest": list(rest_weight), "th": list(chord_threshold)}
-
-    def stat(fn, t, key, value):
-        trial = {k: list(v) for k, v in settings.items()}
-        trial[key][t] = value
-        rolls = decode_voices(output, melody, polyphony, switch_penalty=trial["pen"], rest_weight=trial["rest"],
-                              chord_threshold=trial["th"], seed=seed, weights=weights, ranges=ranges, drums=drums)
-        return fn(rolls[:, t:t + 1])[0]
-
-    for t in voice_order(len(polyphony)):
-        settings["pen"][t] = float(_closest(PENALTY_GRID, lambda x: stat(pitch_class_rate, t, "pen", x), pitch_classes[t]))
-        settings["rest"][t] = float(_closest(REST_GRID, lambda x: stat(empty_bar_share, t, "rest", x), empty_bars[t]))
-        if polyphony[t] > 1:
-            settings["th"][t] = float(_closest(THRESHOLD_GRID, lambda x: stat(chord_share, t, "th", x), chords[t]))
-    return settings["pen"], settings["rest"], settings["th"]

@@ -19,7 +19,7 @@ measures that on the data alone, no model involved:
    drawn test pieces.  Their pass rates are what a model that matches the music's overall
    statistics could hope for.
 
-Run: ``.venv/bin/python scripts/texture_study.py [quartet|chorale|renaissance]`` (15-60 s
+Run: ``.venv/bin/python bench/texture_study.py [quartet|chorale|renaissance]`` (15-60 s
 once the data set is cached).
 """
 
@@ -31,7 +31,8 @@ import numpy as np
 
 from capsule_lib.datasets.multitrack import SAMPLE_STEPS, STEPS_PER_BAR, MultitrackDataset, build_genre_dataset
 from capsule_lib.techniques.gan.data import batch_metrics, sample_metrics
-from capsule_lib.techniques.gan.evaluate import QUALITY_BAR, quality_bar, real_music_bar
+from capsule_lib.techniques.gan.evaluate import QUALITY_BAR, quality_bar
+from gan_research import real_music_bar  # bench/ is on sys.path when a script runs
 
 SPLITS = ("train", "validation", "test")
 FEATURES = ("double stops", "sounding share", "onsets per bar", "mean pitch", "pitch spread")
