@@ -144,3 +144,9 @@ def training_run(registry, existing, name: str, technique: str, *, algorithm: st
             registry.update(name, status="failed")
         finally:
             raise
+
+
+def text_table(rows: list[list], header: list[str]) -> list[str]:
+    """``rows`` under ``header`` as lines of left-aligned columns two spaces apart (a terminal's table)."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    return ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [header, *rows]]
