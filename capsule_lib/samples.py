@@ -54,6 +54,7 @@ from typing import Iterable, Sequence
 
 from .errors import CapsuleError
 from .score import DEFAULT_RESOLUTION, Note, Score, Track
+from .techniques.spec import TECHNIQUES, technique_names  # the registry: the names a sample may be recommended for
 
 __all__ = [
     "list_samples",
@@ -65,8 +66,6 @@ __all__ = [
     "MELODY_TEMPO_RANGE",
 ]
 
-#: Technique names a sample may be recommended for.
-TECHNIQUES = ("arcnn", "gan", "transformer")
 #: Tempi the studio accepts (bpm), so every sample can be played back unchanged.
 MELODY_TEMPO_RANGE = (40, 160)
 
@@ -341,10 +340,10 @@ def _read_file(path: Path) -> dict:
     ts = spec["time_signature"]
     if len(ts) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in ts):
         raise CapsuleError(f"{label}: time_signature must be two integers like [4, 4], not {ts!r}")
-    unknown = [t for t in spec["recommended_for"] if t not in TECHNIQUES]
+    unknown = [t for t in spec["recommended_for"] if t not in technique_names()]
     if unknown or not spec["recommended_for"]:
         raise CapsuleError(
-            f"{label}: recommended_for must list one or more of {', '.join(TECHNIQUES)}"
+            f"{label}: recommended_for must list one or more of {', '.join(technique_names())}"
             + (f" (unknown: {', '.join(map(str, unknown))})" if unknown else "")
         )
     pickup = spec.get("pickup", 0)
