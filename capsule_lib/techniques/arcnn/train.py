@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -29,12 +28,12 @@ import torch.nn.functional as F
 from ...atomic import atomic_write_bytes, atomic_write_text
 from ...datasets.bach import HOP_STEPS, PITCH_HIGH, PITCH_LOW, WINDOW_STEPS, BachDataset, build_bach_dataset
 from ...errors import CapsuleError
-from ...train import TrainConfig, Trainer, TrainingTask
-from .._common import check_name_free, provenance, training_run
+from ...train import TrainConfig, TrainingTask
+from .._common import check_name_free, train_and_register
 from .data import ArcnnWindows
-from .model import ArcnnConfig, ArcnnUNet, count_parameters
+from .model import ArcnnConfig, ArcnnUNet
 
-__all__ = ["ArcnnTask", "train_arcnn", "write_card", "VALIDATION_SEED"]
+__all__ = ["ArcnnTask", "train_arcnn", "VALIDATION_SEED"]
 
 VALIDATION_SEED = 20240601
 _LR_FLOOR = 0.05
@@ -177,57 +176,27 @@ def train_arcnn(
     }
     dataset_desc = (f"Bach chorales (music21 corpus): {summary['train']['chorales']} train / "
                     f"{summary['validation']['chorales']} validation / {summary['test']['chorales']} test chorales")
-    with training_run(registry, existing, name, "arcnn", algorithm="U-Net", dataset=dataset_desc,
-                      hyperparameters=hyper,
-                      description="AR-CNN trained on Bach chorales: enhances a melody by adding and removing notes",
-                      ) as run_dir:
-        task = ArcnnTask(ds, model_config, epochs=epochs, batch_size=batch_size, max_steps_per_epoch=max_steps_per_epoch)
-        trainer = Trainer(task, config, run_dir, on_epoch_end=on_epoch_end)
-        started = time.perf_counter()
-        history = trainer.fit(resume=True)
-        # Wall-clock of the epochs actually run (a resumed run adds the earlier epochs' time).
-        train_seconds = float(sum(rec.get("seconds", 0.0) for rec in history)) or time.perf_counter() - started
-        net = trainer.modules["unet"].to("cpu").eval()
-        registry.save_weights(name, net.state_dict(), metadata={"model": model_config.to_dict(), "epochs": len(history)})
-        metrics: dict[str, Any] = {"final_loss": history[-1].get("loss")}
-        if "val_loss" in history[-1]:
-            metrics["final_val_loss"] = history[-1]["val_loss"]
-        metrics["parameters"] = count_parameters(net)
-        if evaluate and ds.split("test"):
-            from .evaluate import evaluate_arcnn
+    def evaluate_net(net):
+        from .evaluate import evaluate_arcnn
 
-            net.name = name
-            metrics["test"] = evaluate_arcnn(name, "test", model=net, dataset=ds, max_windows=eval_windows,
-                                             progress=progress)
-        hyper["provenance"] = provenance(str(trainer.device), "capsule_lib.techniques.arcnn.train_arcnn(...)")
-        card = registry.update(name, status="complete", metrics=metrics, training_time_s=round(train_seconds, 1),
-                               hyperparameters=hyper)
-        _write_card_files(card, history, summary)
-        return registry.get(name)
+        return evaluate_arcnn(name, "test", model=net, dataset=ds, max_windows=eval_windows, progress=progress)
+
+    return train_and_register(
+        registry, existing, name, "arcnn",
+        make_task=lambda: ArcnnTask(ds, model_config, epochs=epochs, batch_size=batch_size,
+                                    max_steps_per_epoch=max_steps_per_epoch),
+        config=config, module="unet", on_epoch_end=on_epoch_end,
+        card={"algorithm": "U-Net", "dataset": dataset_desc, "hyperparameters": hyper,
+              "description": "AR-CNN trained on Bach chorales: enhances a melody by adding and removing notes"},
+        weights_metadata=lambda history: {"model": model_config.to_dict(), "epochs": len(history)},
+        evaluation_key="test", evaluate=evaluate_net if evaluate and ds.split("test") else None,
+        call="capsule_lib.techniques.arcnn.train_arcnn(...)",
+        write_card=lambda card, history: _write_card_files(card, history, summary),
+    )
 
 
 def _fmt(x) -> str:
     return f"{x:.4f}" if isinstance(x, (int, float)) else "n/a"
-
-
-def write_card(name: str, registry=None, dataset: BachDataset | None = None) -> Path:
-    """(Re)write the model card files of a trained AR-CNN from its registry entry and history.
-
-    Used after re-evaluating a model (``registry.update(name, metrics=...)``) so that
-    ``README.md`` shows the new numbers.  Returns the card's folder.
-    """
-    from ...models import ModelRegistry
-
-    registry = registry if registry is not None else ModelRegistry()
-    card = registry.get(name)
-    history_path = card.path / "history.json"
-    try:
-        history = json.loads(history_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CapsuleError(f"cannot read the training history of {name}: {exc}") from None
-    ds = dataset if dataset is not None else build_bach_dataset(progress=False)
-    _write_card_files(card, history, ds.summary())
-    return card.path
 
 
 def _write_card_files(card, history, summary: dict) -> None:

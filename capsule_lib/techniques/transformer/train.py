@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -31,8 +30,8 @@ from torch.utils.data import Dataset
 
 from ...atomic import atomic_write_bytes, atomic_write_text
 from ...errors import CapsuleError
-from .._common import check_name_free, provenance, training_run
-from ...train import TrainConfig, Trainer, TrainingTask
+from .._common import check_name_free, train_and_register
+from ...train import TrainConfig, TrainingTask
 from .model import TransformerConfig, TransformerXL
 from .tokens import PAD
 
@@ -223,31 +222,23 @@ def train_transformer(
     }
     dataset_desc = (f"classical pieces (music21 corpus): {summary['train']['pieces']} train / "
                     f"{summary['validation']['pieces']} validation / {summary['test']['pieces']} test")
-    with training_run(registry, existing, name, "transformer", algorithm="TransformerXL", dataset=dataset_desc,
-                      hyperparameters=hyper,
-                      description="Transformer-XL over performance tokens: extends a melody by up to 30 s",
-                      ) as run_dir:
-        task = TransformerTask(ds, model_config, epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch)
-        trainer = Trainer(task, config, run_dir, on_epoch_end=on_epoch_end)
-        started = time.perf_counter()
-        history = trainer.fit(resume=True)
-        train_seconds = float(sum(rec.get("seconds", 0.0) for rec in history)) or time.perf_counter() - started
-        net = trainer.modules["transformer"].to("cpu").eval()
-        registry.save_weights(name, net.state_dict(), metadata={"model": model_config.to_dict()})
-        metrics: dict[str, Any] = {"final_loss": history[-1].get("loss"), "parameters": sum(p.numel() for p in net.parameters())}
-        if "val_loss" in history[-1]:
-            metrics["final_val_loss"] = history[-1]["val_loss"]
-        if evaluate and ds.split("test"):
-            from .evaluate import evaluate_transformer
+    def evaluate_net(net):
+        from .evaluate import evaluate_transformer
 
-            net.name = name
-            metrics["evaluation"] = evaluate_transformer(name, model=net, dataset=ds, max_pieces=eval_pieces,
-                                                         progress=progress)
-        hyper["provenance"] = provenance(str(trainer.device), "capsule_lib.techniques.transformer.train_transformer(...)")
-        card = registry.update(name, status="complete", metrics=metrics, training_time_s=round(train_seconds, 1),
-                               hyperparameters=hyper)
-        write_card_files(card, list(history), summary)
-        return registry.get(name)
+        return evaluate_transformer(name, model=net, dataset=ds, max_pieces=eval_pieces, progress=progress)
+
+    return train_and_register(
+        registry, existing, name, "transformer",
+        make_task=lambda: TransformerTask(ds, model_config, epochs=epochs, batch_size=batch_size,
+                                          steps_per_epoch=steps_per_epoch),
+        config=config, module="transformer", on_epoch_end=on_epoch_end,
+        card={"algorithm": "TransformerXL", "dataset": dataset_desc, "hyperparameters": hyper,
+              "description": "Transformer-XL over performance tokens: extends a melody by up to 30 s"},
+        weights_metadata=lambda history: {"model": model_config.to_dict()},
+        evaluation_key="evaluation", evaluate=evaluate_net if evaluate and ds.split("test") else None,
+        call="capsule_lib.techniques.transformer.train_transformer(...)",
+        write_card=lambda card, history: write_card_files(card, history, summary),
+    )
 
 
 def _fmt(x) -> str:
