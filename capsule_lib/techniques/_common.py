@@ -5,13 +5,17 @@ arguments every run takes and finds the melody, :func:`resolve_model` turns a mo
 into a network, :func:`finish_inference` saves the result; progress bars.  Training:
 :func:`check_name_free`, :func:`train_and_register` (register, train with the shared
 :class:`~capsule_lib.train.Trainer`, save the weights, evaluate, record provenance, write
-the card -- or mark the model failed), :func:`provenance`.  Reports: :func:`text_table`.
+the card -- or mark the model failed), :func:`provenance`.  Model cards: :func:`write_history`
+(``history.json`` and the loss plot), :func:`provenance_lines`, :func:`card_number`.
+Reports: :func:`text_table`.
 
 Nothing here imports torch at import time: the functions that need it import it when called.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import platform
 import sys
@@ -198,8 +202,8 @@ def training_run(registry, existing, name: str, technique: str, *, algorithm: st
 
 
 def train_and_register(registry, existing, name: str, technique: str, *, make_task: Callable, config, module: str,
-                       card: dict, weights_metadata: Callable[[list], dict], evaluation_key: str,
-                       evaluate: Callable | None, call: str, write_card: Callable, on_epoch_end=None):
+                       card: dict, weights_metadata: Callable[[list], dict], evaluation: tuple | None,
+                       write_card: Callable, on_epoch_end=None):
     """A technique's whole training job, after its arguments and data are ready; returns the finished card.
 
     Registers ``name`` (``card``: its ``algorithm``, ``dataset``, ``hyperparameters`` and
@@ -207,12 +211,15 @@ def train_and_register(registry, existing, name: str, technique: str, *, make_ta
     trains ``make_task()`` with :class:`~capsule_lib.train.Trainer` and ``config`` (checkpoints in
     the run folder, so an interrupted run resumes), saves the weights of the trained module
     ``module`` with ``weights_metadata(history)``, stores the final losses, the parameter count
-    and, when ``evaluate`` is given, ``evaluate(net)`` under ``evaluation_key``, records the
-    provenance (``call``: the Python call when not run as ``capsule``), marks the model
-    complete and calls ``write_card(card, history)``.  If anything fails the model is marked failed.
+    and, for ``evaluation = (key, evaluate)``, ``evaluate(net)`` under ``key``, records the
+    provenance (the command, or else the registry's training function of ``technique``), marks
+    the model complete and calls ``write_card(card, history)``.  If anything fails the model is
+    marked failed.
     """
     from ..train import Trainer  # torch, loaded by a training job only
 
+    package, _, function = spec.technique(technique).train_ref.partition(":")
+    call = f"{package.rsplit('.', 1)[0]}.{function}(...)"  # capsule_lib.techniques.arcnn.train_arcnn(...)
     hyper = card["hyperparameters"]
     with training_run(registry, existing, name, technique, **card) as run_dir:
         trainer = Trainer(make_task(), config, run_dir, on_epoch_end=on_epoch_end)
@@ -226,14 +233,47 @@ def train_and_register(registry, existing, name: str, technique: str, *, make_ta
         if "val_loss" in history[-1]:
             metrics["final_val_loss"] = history[-1]["val_loss"]
         metrics["parameters"] = count_parameters(net)
-        if evaluate is not None:
+        if evaluation is not None:
+            key, evaluate = evaluation
             net.name = name
-            metrics[evaluation_key] = evaluate(net)
+            metrics[key] = evaluate(net)
         hyper["provenance"] = provenance(str(trainer.device), call)
         finished = registry.update(name, status="complete", metrics=metrics, training_time_s=round(train_seconds, 1),
                                    hyperparameters=hyper)
         write_card(finished, list(history))
         return registry.get(name)
+
+
+def card_number(x) -> str:
+    """A metric as a model card writes it: four decimals, or ``n/a`` when it was not measured."""
+    return f"{x:.4f}" if isinstance(x, (int, float)) else "n/a"
+
+
+def write_history(card, history, draw: Callable) -> bool:
+    """Write ``history.json`` and ``loss.png`` (the figure ``draw(history)`` returns) into the card's
+    folder; False when there is no plot (matplotlib missing): the card then shows none."""
+    from ..atomic import atomic_write_bytes, atomic_write_text
+
+    history = list(history)
+    atomic_write_text(card.path / "history.json", json.dumps(history, indent=1) + "\n")
+    try:
+        fig = draw(history)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        atomic_write_bytes(card.path / "loss.png", buf.getvalue())
+    except (ImportError, CapsuleError):
+        return False
+    return True
+
+
+def provenance_lines(card, *notes: str) -> list[str]:
+    """The model card's "Provenance" section (none for a card without provenance), then ``notes``."""
+    run = card.hyperparameters.get("provenance")
+    if not run:
+        return []
+    return ["", "## Provenance", "", f"- Produced by: `{run['command']}`",
+            f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
+            f"- Finished: {run['finished']}.", *notes]
 
 
 def text_table(rows: list[list], header: list[str]) -> list[str]:

@@ -204,13 +204,23 @@ class TechniqueSpec:
 FunctionRef = Union[str, Callable]
 
 
-def _function(ref: FunctionRef | None, role: str, technique: str) -> Callable:
-    if ref is None:
-        raise CapsuleError(f"the {technique} technique has no {role} function")
-    if callable(ref):
-        return ref
-    module, _, name = ref.partition(":")
-    return getattr(importlib.import_module(module), name)
+class _Imported:
+    """A :class:`Technique` attribute ``<role>`` that reads as the function its field ``<role>_ref``
+    names (imported then), or :class:`CapsuleError` when the technique has none."""
+
+    def __set_name__(self, owner, name: str):
+        self.role = name
+
+    def __get__(self, record, owner=None) -> Callable:
+        if record is None:
+            return self
+        ref = getattr(record, f"{self.role}_ref")
+        if ref is None:
+            raise CapsuleError(f"the {record.name} technique has no {self.role} function")
+        if callable(ref):
+            return ref
+        module, _, name = ref.partition(":")
+        return getattr(importlib.import_module(module), name)
 
 
 def _no_note(result) -> str:
@@ -222,7 +232,8 @@ class Technique:
     """One technique as the command line, the panels and the studio use it.
 
     The library functions are named, not imported (``"capsule_lib.techniques.arcnn.sample:enhance"``),
-    so that reading a record loads no torch; the properties of the same name import them.
+    so that reading a record loads no torch; the attributes ``run``, ``load``, ``train`` and
+    ``evaluate`` are those functions, imported on first use.
 
     Attributes
     ----------
@@ -272,25 +283,11 @@ class Technique:
     def name(self) -> str:
         return self.spec.name
 
-    @property
-    def run(self) -> Callable:
-        """The library function that runs the technique on a score (imports it)."""
-        return _function(self.run_ref, "run", self.name)
-
-    @property
-    def load(self) -> Callable:
-        """The function that loads one of its models by name (imports it)."""
-        return _function(self.load_ref, "load", self.name)
-
-    @property
-    def train(self) -> Callable:
-        """Its training function (imports it); :class:`CapsuleError` if it has none."""
-        return _function(self.train_ref, "training", self.name)
-
-    @property
-    def evaluate(self) -> Callable:
-        """Its evaluation function (imports it); :class:`CapsuleError` if it has none."""
-        return _function(self.evaluate_ref, "evaluation", self.name)
+    # ``record.run`` is the function ``record.run_ref`` names, imported on first use.
+    run = _Imported()
+    load = _Imported()
+    train = _Imported()
+    evaluate = _Imported()
 
 
 def technique_names() -> tuple[str, ...]:

@@ -16,21 +16,20 @@ model ``complete`` -- or ``failed`` if anything goes wrong.
 
 from __future__ import annotations
 
-import io
 import json
 import math
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 
-from ...atomic import atomic_write_bytes, atomic_write_text
+from ...atomic import atomic_write_text
 from ...datasets.bach import HOP_STEPS, PITCH_HIGH, PITCH_LOW, WINDOW_STEPS, BachDataset, build_bach_dataset
 from ...errors import CapsuleError
 from ...train import TrainConfig, TrainingTask
-from .._common import check_name_free, train_and_register
+from .._common import card_number, check_name_free, provenance_lines, train_and_register, write_history
 from .data import ArcnnWindows
+from .evaluate import evaluate_arcnn
 from .model import ArcnnConfig, ArcnnUNet
 
 __all__ = ["ArcnnTask", "train_arcnn", "VALIDATION_SEED"]
@@ -176,10 +175,6 @@ def train_arcnn(
     }
     dataset_desc = (f"Bach chorales (music21 corpus): {summary['train']['chorales']} train / "
                     f"{summary['validation']['chorales']} validation / {summary['test']['chorales']} test chorales")
-    def evaluate_net(net):
-        from .evaluate import evaluate_arcnn
-
-        return evaluate_arcnn(name, "test", model=net, dataset=ds, max_windows=eval_windows, progress=progress)
 
     return train_and_register(
         registry, existing, name, "arcnn",
@@ -189,32 +184,25 @@ def train_arcnn(
         card={"algorithm": "U-Net", "dataset": dataset_desc, "hyperparameters": hyper,
               "description": "AR-CNN trained on Bach chorales: enhances a melody by adding and removing notes"},
         weights_metadata=lambda history: {"model": model_config.to_dict(), "epochs": len(history)},
-        evaluation_key="test", evaluate=evaluate_net if evaluate and ds.split("test") else None,
-        call="capsule_lib.techniques.arcnn.train_arcnn(...)",
+        evaluation=(("test", lambda net: evaluate_arcnn(name, "test", model=net, dataset=ds,
+                                                        max_windows=eval_windows, progress=progress))
+                    if evaluate and ds.split("test") else None),
         write_card=lambda card, history: _write_card_files(card, history, summary),
     )
 
 
-def _fmt(x) -> str:
-    return f"{x:.4f}" if isinstance(x, (int, float)) else "n/a"
+def _draw_loss(card, history):
+    from ...plot import plot_loss, subplots  # matplotlib: only when a card is written
+
+    keys = [k for k in ("loss", "val_loss", "val_hidden_loss") if any(k in r for r in history)]
+    fig, ax = subplots(figsize=(7, 3.5), layout="constrained", standalone=True)
+    plot_loss(history, keys=keys, ax=ax)
+    ax.set_title(f"{card.name}: binary cross entropy per cell")
+    return fig
 
 
 def _write_card_files(card, history, summary: dict) -> None:
-    folder: Path = card.path
-    atomic_write_text(folder / "history.json", json.dumps(list(history), indent=1) + "\n")
-    try:
-        from ...plot import plot_loss, subplots
-
-        keys = [k for k in ("loss", "val_loss", "val_hidden_loss") if any(k in r for r in history)]
-        fig, ax = subplots(figsize=(7, 3.5), layout="constrained", standalone=True)
-        plot_loss(list(history), keys=keys, ax=ax)
-        ax.set_title(f"{card.name}: binary cross entropy per cell")
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-        atomic_write_bytes(folder / "loss.png", buf.getvalue())
-        has_plot = True
-    except (ImportError, CapsuleError):
-        has_plot = False
+    has_plot = write_history(card, history, lambda h: _draw_loss(card, h))
     hp = card.hyperparameters
     m = card.metrics
     lines = [
@@ -233,7 +221,7 @@ def _write_card_files(card, history, summary: dict) -> None:
         f"- Training: {json.dumps(hp['training'])}, {hp['lr_schedule']}, Adam, binary cross entropy.",
         f"- Wall-clock training time: {card.training_time_s:.0f} s ({card.training_time_s / 60:.1f} min).", "",
         "## Results", "",
-        f"- Final training loss {_fmt(m.get('final_loss'))}, validation loss {_fmt(m.get('final_val_loss'))} "
+        f"- Final training loss {card_number(m.get('final_loss'))}, validation loss {card_number(m.get('final_val_loss'))} "
         "(binary cross entropy per cell).",
     ]
     test = m.get("test")
@@ -252,12 +240,7 @@ def _write_card_files(card, history, summary: dict) -> None:
                           metrics_table({"damaged input": m3["input"], "enhanced": m3["output"], "Bach": m3["bach"]})]
     if has_plot:
         lines += ["", "![loss curves](loss.png)"]
-    run = hp.get("provenance")
-    if run:
-        lines += ["", "## Provenance", "",
-                  f"- Produced by: `{run['command']}`",
-                  f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
-                  f"- Finished: {run['finished']}.",
-                  f"- Test results above: `capsule evaluate {card.name} --split test --json` reproduces them.",
-                  "- A sample model is that folder (`$CAPSULE_HOME/models/NAME/`) copied to `data/models/NAME/`."]
-    atomic_write_text(folder / "README.md", "\n".join(lines) + "\n")
+    lines += provenance_lines(
+        card, f"- Test results above: `capsule evaluate {card.name} --split test --json` reproduces them.",
+        "- A sample model is that folder (`$CAPSULE_HOME/models/NAME/`) copied to `data/models/NAME/`.")
+    atomic_write_text(card.path / "README.md", "\n".join(lines) + "\n")
