@@ -123,3 +123,9 @@ def add_input_output(parser, output_metavar: str = "OUT", output_help: str | Non
     """The ``IN`` argument and the required ``-o OUT`` of a command that reads music and writes a file."""
     parser.add_argument("input", metavar="IN", help="MIDI file, sample name or composition id")
     parser.add_argument("-o", "--output", required=True, metavar=output_metavar, help=output_help)
+
+
+def add_quiet_json(parser, quiet_help: str | None = None) -> None:
+    """``--quiet`` (no progress bars) and ``--json`` (machine-readable output)."""
+    parser.add_argument("--quiet", action="store_true", help=quiet_help)
+    parser.add_argument("--json", action="store_true")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CapsuleError
-from ._shared import (Parser, add_input_output, check_output, load_input, positive_int, print_fields, print_json,
-                      print_table, split_tag)
+from ._shared import (Parser, add_input_output, add_quiet_json, check_output, load_input, positive_int, print_fields,
+                      print_json, print_table, split_tag)
 
 __all__ = ["add_commands"]
 
@@ -136,30 +136,18 @@ def cmd_data(args) -> None:
     if args.dataset == "classical":
         from ..datasets.classical import build_classical_dataset
 
-        ds = build_classical_dataset(force=args.rebuild, progress=not args.quiet, limit=args.limit)
-        summary = ds.summary()
-        if args.json:
-            print_json(summary)
-            return
-        print(f"classical pieces: {summary.get('pieces', '?')} kept, {summary.get('skipped', 0)} skipped")
-        print_table([[name, summary[name]["pieces"], summary[name]["tokens"]] for name in ("train", "validation", "test")],
-                    ["SPLIT", "PIECES", "TOKENS"])
-        print(f"split: {summary.get('split_rule', '')}")
+        s = build_classical_dataset(force=args.rebuild, progress=not args.quiet, limit=args.limit).summary()
+        _show_summary(args, s, f"classical pieces: {s.get('pieces', '?')} kept, {s.get('skipped', 0)} skipped",
+                      ["PIECES", "TOKENS"], f"split: {s.get('split_rule', '')}")
         return
     ds = build_bach_dataset(force=args.rebuild, progress=not args.quiet, limit=args.limit)
-    summary = ds.summary()
-    summary["cache"] = str(getattr(ds, "cache_path", "") or "")
-    if args.json:
-        print_json(summary)
-        return
-    print(f"Bach chorales: {summary['chorales']} kept, {summary['skipped']} skipped (unparsable), "
-          f"{summary['duplicates']} duplicates dropped, {summary['repeats_not_expanded']} with repeats not expanded")
-    print_table([[name, summary[name]["chorales"], summary[name]["windows"], summary[name]["notes"]]
-                 for name in ("train", "validation", "test")], ["SPLIT", "CHORALES", "WINDOWS", "NOTES"])
-    print(f"split: {summary['split_rule']}; pitches MIDI {summary['pitch_range'][0]}-{summary['pitch_range'][1]}; "
-          f"windows of {summary['window_steps']} steps sliding by {summary['hop_steps']}")
-    if summary["cache"]:
-        print(f"cache: {summary['cache']}")
+    s = ds.summary()
+    s["cache"] = str(getattr(ds, "cache_path", "") or "")
+    _show_summary(args, s, f"Bach chorales: {s['chorales']} kept, {s['skipped']} skipped (unparsable), "
+                           f"{s['duplicates']} duplicates dropped, {s['repeats_not_expanded']} with repeats not expanded",
+                  ["CHORALES", "WINDOWS", "NOTES"],
+                  f"split: {s['split_rule']}; pitches MIDI {s['pitch_range'][0]}-{s['pitch_range'][1]}; "
+                  f"windows of {s['window_steps']} steps sliding by {s['hop_steps']}")
 
 
 def _cmd_data_multitrack(args) -> None:
@@ -176,19 +164,28 @@ def _cmd_data_multitrack(args) -> None:
         from ..datasets.multitrack import build_genre_dataset
 
         ds = build_genre_dataset(args.dataset, force=args.rebuild, progress=not args.quiet, limit=args.limit)
-    summary = ds.summary()
-    summary["cache"] = str(ds.cache_path or "")
-    for name in ("train", "validation", "test"):
-        summary[name]["samples"] = int(len(ds.samples(name)))
+    s = ds.summary()
+    s["cache"] = str(ds.cache_path or "")
+    for name in _SPLITS:
+        s[name]["samples"] = int(len(ds.samples(name)))
+    _show_summary(args, s, f"{s['source']}: {s['pieces']} pieces kept, {s['skipped']} skipped, "
+                           f"{s['duplicates']} duplicates dropped; tracks {', '.join(s['tracks'])}",
+                  ["PIECES", "SAMPLES", "NOTES"], f"split: {s['split_rule']}; samples of {s['sample']}")
+
+
+_SPLITS = ("train", "validation", "test")
+
+
+def _show_summary(args, summary: dict, headline: str, columns: list[str], split_line: str) -> None:
+    """A data set's summary: all of it as JSON (``--json``), or the headline, one row per split with
+    ``columns`` (the summary's keys in lower case), the split rule and the cache folder if any."""
     if args.json:
         print_json(summary)
         return
-    print(f"{summary['source']}: {summary['pieces']} pieces kept, {summary['skipped']} skipped, "
-          f"{summary['duplicates']} duplicates dropped; tracks {', '.join(summary['tracks'])}")
-    print_table([[name, summary[name]["pieces"], summary[name]["samples"], summary[name]["notes"]]
-                 for name in ("train", "validation", "test")], ["SPLIT", "PIECES", "SAMPLES", "NOTES"])
-    print(f"split: {summary['split_rule']}; samples of {summary['sample']}")
-    if summary["cache"]:
+    print(headline)
+    print_table([[name, *(summary[name][c.lower()] for c in columns)] for name in _SPLITS], ["SPLIT", *columns])
+    print(split_line)
+    if summary.get("cache"):
         print(f"cache: {summary['cache']}")
 
 
@@ -225,29 +222,15 @@ def add_commands(sub) -> None:
     i.set_defaults(func=cmd_instrument)
 
     c = sub.add_parser("compositions", help="list, show, add, tag, rename, delete and export compositions")
-    csub = c.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
-    csub.required = True
-    x = csub.add_parser("list"); x.add_argument("--json", action="store_true")
-    x = csub.add_parser("show"); x.add_argument("id"); x.add_argument("--json", action="store_true")
+    csub = _add_record_actions(c, "id", cmd_compositions)
     x = csub.add_parser("add"); x.add_argument("file", metavar="FILE.mid"); x.add_argument("--title")
-    x = csub.add_parser("tag"); x.add_argument("id"); x.add_argument("tag", metavar="KEY=VALUE")
-    x = csub.add_parser("untag"); x.add_argument("id"); x.add_argument("key", metavar="KEY")
     x = csub.add_parser("rename"); x.add_argument("id"); x.add_argument("title", metavar="TITLE")
-    x = csub.add_parser("delete"); x.add_argument("id")
     x = csub.add_parser("export"); x.add_argument("id"); x.add_argument("-o", "--output", required=True, metavar="FILE")
-    c.set_defaults(func=cmd_compositions)
 
     m = sub.add_parser("models", help="list, show, export and import models")
-    msub = m.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
-    msub.required = True
-    x = msub.add_parser("list"); x.add_argument("--json", action="store_true")
-    x = msub.add_parser("show"); x.add_argument("name"); x.add_argument("--json", action="store_true")
+    msub = _add_record_actions(m, "name", cmd_models)
     x = msub.add_parser("export"); x.add_argument("name"); x.add_argument("-o", "--output", required=True, metavar="FILE.tar.gz")
     x = msub.add_parser("import"); x.add_argument("file", metavar="FILE.tar.gz"); x.add_argument("--name", help="import under another name")
-    x = msub.add_parser("delete"); x.add_argument("name")
-    x = msub.add_parser("tag"); x.add_argument("name"); x.add_argument("tag", metavar="KEY=VALUE")
-    x = msub.add_parser("untag"); x.add_argument("name"); x.add_argument("key", metavar="KEY")
-    m.set_defaults(func=cmd_models)
 
     d = sub.add_parser("data", help="build (or load the cache of) a training data set")
     d.add_argument("dataset", choices=["bach", "classical", "chorale", "quartet", "renaissance", "lpd5", "midi"],
@@ -256,10 +239,23 @@ def add_commands(sub) -> None:
                    help="lpd5/midi: the folder of LPD-5 .npz or MIDI files you have (nothing is downloaded)")
     d.add_argument("--limit", type=positive_int, help="only the first N chorales (quick runs)")
     d.add_argument("--rebuild", action="store_true", help="ignore the cache and parse again")
-    d.add_argument("--quiet", action="store_true", help="no progress bar")
-    d.add_argument("--json", action="store_true")
+    add_quiet_json(d, "no progress bar")
     d.set_defaults(func=cmd_data)
 
     x = sub.add_parser("doctor", help="what works here (Python, PyTorch, audio, widgets, MIDI, data), each with its fix")
     x.add_argument("--json", action="store_true")
     x.set_defaults(func=cmd_doctor)
+
+
+def _add_record_actions(parser, key: str, func):
+    """The actions compositions and models share (list, show, delete, tag, untag), each record named
+    by ``key``; returns the subparsers for the others."""
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    actions.required = True
+    x = actions.add_parser("list"); x.add_argument("--json", action="store_true")
+    x = actions.add_parser("show"); x.add_argument(key); x.add_argument("--json", action="store_true")
+    x = actions.add_parser("delete"); x.add_argument(key)
+    x = actions.add_parser("tag"); x.add_argument(key); x.add_argument("tag", metavar="KEY=VALUE")
+    x = actions.add_parser("untag"); x.add_argument(key); x.add_argument("key", metavar="KEY")
+    parser.set_defaults(func=func)
+    return actions

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ..errors import CapsuleError
 from ..techniques.spec import Technique, TechniqueSpec, technique, technique_names
-from ._shared import add_input_output, check_output, is_composition_id, load_input, positive_float, positive_int, print_json
+from ._shared import (add_input_output, add_quiet_json, check_output, is_composition_id, load_input, positive_float,
+                      positive_int, print_json)
 
 __all__ = ["add_commands", "run_technique"]
 
@@ -148,8 +149,7 @@ def add_commands(sub) -> None:
     t.add_argument("--max-steps", type=positive_int, help="cut every epoch to N batches (smoke runs)")
     t.add_argument("--eval-windows", type=positive_int, help="evaluate on at most N test windows")
     t.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
-    t.add_argument("--json", action="store_true")
+    add_quiet_json(t, "no progress bars")
     t.set_defaults(func=cmd_train)
 
     v = sub.add_parser("evaluate", help="evaluate a model on its held-out test data")
@@ -159,8 +159,7 @@ def add_commands(sub) -> None:
     v.add_argument("--limit", type=positive_int, help="only the first N chorales/pieces")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--dataset", default=None, metavar="FOLDER", help="gan: the data folder of a model trained on LPD-5/MIDI files")
-    v.add_argument("--quiet", action="store_true")
-    v.add_argument("--json", action="store_true")
+    add_quiet_json(v)
     v.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("cross-validate", help="gan: the quality bar over the held-out pieces of several folds, pooled")

@@ -33,6 +33,7 @@ from .evaluate import evaluate_transformer
 from ...train import TrainConfig, TrainingTask
 from .model import TransformerConfig, TransformerXL
 from .tokens import PAD
+from .views import plot_training
 
 __all__ = ["TransformerTask", "train_transformer", "STEPS_PER_EPOCH"]
 
@@ -237,21 +238,10 @@ def train_transformer(
     )
 
 
-def _draw_loss(history):
-    from ...plot import plot_loss, subplots  # matplotlib: only when a card is written
-
-    fig, (a1, a2) = subplots(1, 2, figsize=(11, 3.5), standalone=True)
-    plot_loss(history, keys=[k for k in ("loss", "val_loss") if any(k in r for r in history)], ax=a1)
-    a1.set_title("cross entropy per token (nats)")
-    plot_loss(history, keys=[k for k in ("perplexity", "val_perplexity") if any(k in r for r in history)], ax=a2,
-              log=True)
-    a2.set_title("perplexity")
-    return fig
-
-
 def write_card_files(card, history, summary: dict) -> None:
     """``history.json``, ``loss.png`` (loss and perplexity) and ``README.md`` for a trained model."""
-    has_plot = write_history(card, history, _draw_loss)
+    has_plot = write_history(card, history,
+                             lambda h: plot_training(h, figsize=(11, 3.5), layout=None, standalone=True))
     hp, m = card.hyperparameters, card.metrics
     lines = [
         f"# {card.name} -- Transformer-XL over performance tokens", "", card.description, "",
