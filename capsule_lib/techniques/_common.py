@@ -203,18 +203,19 @@ def training_run(registry, existing, name: str, technique: str, *, algorithm: st
 
 def train_and_register(registry, existing, name: str, technique: str, *, make_task: Callable, config, module: str,
                        card: dict, weights_metadata: Callable[[list], dict], evaluation: tuple | None,
-                       write_card: Callable, on_epoch_end=None):
+                       write_card: Callable, on_epoch_end=None, metrics: Callable | None = None):
     """A technique's whole training job, after its arguments and data are ready; returns the finished card.
 
     Registers ``name`` (``card``: its ``algorithm``, ``dataset``, ``hyperparameters`` and
     ``description``; ``existing``: an unfinished card to resume, see :func:`check_name_free`),
     trains ``make_task()`` with :class:`~capsule_lib.train.Trainer` and ``config`` (checkpoints in
     the run folder, so an interrupted run resumes), saves the weights of the trained module
-    ``module`` with ``weights_metadata(history)``, stores the final losses, the parameter count
-    and, for ``evaluation = (key, evaluate)``, ``evaluate(net)`` under ``key``, records the
-    provenance (the command, or else the registry's training function of ``technique``), marks
-    the model complete and calls ``write_card(card, history)``.  If anything fails the model is
-    marked failed.
+    ``module`` with ``weights_metadata(history)``, stores its metrics -- ``metrics(history,
+    trainer.modules)``, by default the final training and validation losses and the parameter
+    count -- and, for ``evaluation = (key, evaluate)``, ``evaluate(net)`` under ``key``, records
+    the provenance (the command, or else the registry's training function of ``technique``),
+    marks the model complete and calls ``write_card(card, history, run_folder)``.  If anything
+    fails the model is marked failed.
     """
     from ..train import Trainer  # torch, loaded by a training job only
 
@@ -229,19 +230,30 @@ def train_and_register(registry, existing, name: str, technique: str, *, make_ta
         train_seconds = float(sum(rec.get("seconds", 0.0) for rec in history)) or time.perf_counter() - started
         net = trainer.modules[module].to("cpu").eval()
         registry.save_weights(name, net.state_dict(), metadata=weights_metadata(history))
-        metrics: dict[str, Any] = {"final_loss": history[-1].get("loss")}
-        if "val_loss" in history[-1]:
-            metrics["final_val_loss"] = history[-1]["val_loss"]
-        metrics["parameters"] = count_parameters(net)
+        results = (metrics or _loss_metrics(module))(history, trainer.modules)
         if evaluation is not None:
             key, evaluate = evaluation
             net.name = name
-            metrics[key] = evaluate(net)
+            results[key] = evaluate(net)
         hyper["provenance"] = provenance(str(trainer.device), call)
-        finished = registry.update(name, status="complete", metrics=metrics, training_time_s=round(train_seconds, 1),
+        finished = registry.update(name, status="complete", metrics=results, training_time_s=round(train_seconds, 1),
                                    hyperparameters=hyper)
-        write_card(finished, list(history))
+        write_card(finished, list(history), run_dir)
         return registry.get(name)
+
+
+def _loss_metrics(module: str) -> Callable:
+    """The metrics of a model trained on one loss: the last epoch's training and validation loss,
+    and the parameter count of ``module``."""
+
+    def metrics(history: list, modules: dict) -> dict:
+        out: dict[str, Any] = {"final_loss": history[-1].get("loss")}
+        if "val_loss" in history[-1]:
+            out["final_val_loss"] = history[-1]["val_loss"]
+        out["parameters"] = count_parameters(modules[module])
+        return out
+
+    return metrics
 
 
 def card_number(x) -> str:

@@ -187,7 +187,7 @@ def train_arcnn(
         evaluation=(("test", lambda net: evaluate_arcnn(name, "test", model=net, dataset=ds,
                                                         max_windows=eval_windows, progress=progress))
                     if evaluate and ds.split("test") else None),
-        write_card=lambda card, history: _write_card_files(card, history, summary),
+        write_card=lambda card, history, run_dir: _write_card_files(card, history, summary),
     )
 
 

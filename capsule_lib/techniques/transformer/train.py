@@ -234,7 +234,7 @@ def train_transformer(
         evaluation=(("evaluation", lambda net: evaluate_transformer(name, model=net, dataset=ds,
                                                                     max_pieces=eval_pieces, progress=progress))
                     if evaluate and ds.split("test") else None),
-        write_card=lambda card, history: write_card_files(card, history, summary),
+        write_card=lambda card, history, run_dir: write_card_files(card, history, summary),
     )
 
 
