@@ -253,7 +253,7 @@ class Technique:
     report : callable
         ``report(result) -> list[str]``: the lines ``capsule evaluate`` prints for a result.
     add_options : callable, optional
-        ``add_options(parser)`` adds the run subcommand's options; None: one ``--name`` per
+        ``add_options(parser)`` adds the run subcommand's options; None: one ``--<parameter-name>`` per
         parameter of :attr:`spec`, with its default and range.
     run_arguments : callable, optional
         ``run_arguments(args) -> dict``: the parsed options as ``run``'s keyword arguments;
