@@ -45,6 +45,7 @@ from .errors import CapsuleError
 from .paths import capsule_home, ensure_dir, sample_models_dir
 from .store import delete_folder, export_path, jsonable, locked, sweep_leftovers
 from .tags import MAX_USER_TAGS, remove_tag, set_tag, system_tags, user_tags, validate_tag
+from .technique_registry import TECHNIQUES, technique_names
 
 __all__ = [
     "model_history",
@@ -58,7 +59,6 @@ __all__ = [
     "MAX_ARCHIVE_BYTES",
 ]
 
-TECHNIQUES = ("arcnn", "gan", "transformer")
 STATUSES = ("training", "complete", "failed")
 #: The only file types an imported archive may hold: none of them is ever unpickled.
 ALLOWED_EXTENSIONS = (".json", ".safetensors", ".md", ".png", ".mid", ".midi", ".txt")
@@ -78,8 +78,9 @@ def _now_iso() -> str:
 
 
 def _check_technique(technique) -> str:
-    if technique not in TECHNIQUES:
-        raise CapsuleError(f"unknown technique {technique!r} (expected {', '.join(TECHNIQUES[:-1])} or {TECHNIQUES[-1]})")
+    names = technique_names()
+    if technique not in names:
+        raise CapsuleError(f"unknown technique {technique!r} (expected {', '.join(names[:-1])} or {names[-1]})")
     return technique
 
 

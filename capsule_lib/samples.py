@@ -56,6 +56,7 @@ from .errors import CapsuleError
 from .keys import LETTER_PITCH_CLASSES
 from .paths import data_dir
 from .score import DEFAULT_RESOLUTION, Note, Score, Track
+from .technique_registry import TECHNIQUES, technique_names
 
 __all__ = [
     "list_samples",
@@ -67,8 +68,6 @@ __all__ = [
     "MELODY_TEMPO_RANGE",
 ]
 
-#: Technique names a sample may be recommended for.
-TECHNIQUES = ("arcnn", "gan", "transformer")
 #: Tempi the studio accepts (bpm), so every sample can be played back unchanged.
 MELODY_TEMPO_RANGE = (40, 160)
 
@@ -331,10 +330,10 @@ def _read_file(path: Path) -> dict:
     ts = spec["time_signature"]
     if len(ts) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in ts):
         raise CapsuleError(f"{label}: time_signature must be two integers like [4, 4], not {ts!r}")
-    unknown = [t for t in spec["recommended_for"] if t not in TECHNIQUES]
+    unknown = [t for t in spec["recommended_for"] if t not in technique_names()]
     if unknown or not spec["recommended_for"]:
         raise CapsuleError(
-            f"{label}: recommended_for must list one or more of {', '.join(TECHNIQUES)}"
+            f"{label}: recommended_for must list one or more of {', '.join(technique_names())}"
             + (f" (unknown: {', '.join(map(str, unknown))})" if unknown else "")
         )
     pickup = spec.get("pickup", 0)

@@ -19,7 +19,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "capsule_lib"
 #: The layers of ARCHITECTURE.md, bottom first: a module may import its own layer and those below.
 #: A module's layer is that of the longest prefix listed (``datasets.bach`` -> ``datasets``).
 LAYERS = (
-    ("foundation", ("errors", "_lazy", "_workers", "threads", "atomic", "paths", "tags", "card_schema")),
+    ("foundation", ("errors", "_lazy", "_workers", "threads", "atomic", "paths", "tags", "card_schema",
+                    "technique_registry")),
     ("music", ("score", "keys", "performance", "edit", "midi", "roll", "m21", "metrics", "samples", "audio", "plot", "views",
                "recording")),
     ("storage and training", ("store", "models", "cards", "train")),

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from capsule_lib import CapsuleError, ModelRegistry, Note, Score, Track
-from capsule_lib.techniques.arcnn import corruption_score, edit_summary, model_card_text, model_history, window_score
+from capsule_lib.models import model_card_text, model_history
+from capsule_lib.techniques.arcnn import corruption_score, edit_summary, window_score
 
 WINDOW = np.array([[s, p, 4] for s in range(0, 128, 4) for p in (60, 64, 67)], dtype=np.int32)
 

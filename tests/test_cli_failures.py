@@ -261,7 +261,7 @@ def test_main_turns_a_stray_os_error_into_one_line(capsys, monkeypatch):
     def vanished(args):
         raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/gone/folder")
 
-    monkeypatch.setattr(cli, "cmd_samples", vanished)
+    monkeypatch.setattr(cli.library, "cmd_samples", vanished)
     code = main(["samples"])
     out, err = capsys.readouterr()
     assert_one_line_error(code, out, err, "/gone/folder")

@@ -48,7 +48,8 @@ def test_cli_evaluate_json_format(in_tiny_home, capsys, monkeypatch):
 
 
 def failing_result():
-    """An evaluation as the shipped cards store it: with piece-bootstrap intervals."""
+    """An evaluation whose quality bar fails (the piece-bootstrap intervals the shipped cards also
+    store are research evaluation: ``bench/gan_research.py evaluate`` prints them, not ``capsule``)."""
     tracks = {"alto": {"empty_bar_rate": {"generated": 0.09, "ground_truth": 0.06},
                        "polyphonic_rate": {"generated": 0.2, "ground_truth": 0.1}}}
     return {"model": "m", "split": "test", "n_samples": 9, "n_pieces": 3, "tracks": tracks, "tonal_distance": {},
@@ -57,12 +58,12 @@ def failing_result():
                 "alto": {"empty_bar_rate": [0.04, 0.1], "polyphonic_rate": [0.08, 0.12]}}}}
 
 
-def test_failed_checks_are_shown_with_the_ground_truths_interval(in_tiny_home, capsys, monkeypatch):
+def test_failed_checks_are_named(in_tiny_home, capsys, monkeypatch):
     monkeypatch.setattr("capsule_lib.techniques.gan.evaluate.evaluate_gan", lambda *a, **k: failing_result())
     capsys.readouterr()
     assert main(["evaluate", "tiny-gan"]) == 0
     out = capsys.readouterr().out
-    assert "quality bar: not passed" in out and "90% interval" in out and "is outside it" in out
+    assert "quality bar: not passed: alto" in out and "interval" not in out
 
 
 def test_cross_validation_is_a_bench_script_not_a_command(capsys):

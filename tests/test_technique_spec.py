@@ -92,3 +92,78 @@ def test_reading_the_definitions_loads_no_torch():
             "[technique_spec(t) for t in ('arcnn', 'gan', 'transformer')]\n"
             "assert 'torch' not in sys.modules and 'music21' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- the registry: a new technique is one folder and one name --------------------------------------------
+
+
+def _echo_run(score, model="echo-model", seed=None, save=True, *, repeat=2, parent=None, title=None,
+              return_composition=False):
+    """A technique that plays the melody ``repeat`` times (what a fourth technique's ``run`` looks like)."""
+    from capsule_lib.score import Note
+    from capsule_lib.techniques._common import finish_inference
+    from capsule_lib.techniques.spec import technique
+
+    repeat = technique("echo").spec["repeat"].check(repeat)
+    melody = score.tracks[0]
+    length = score.end
+    notes = tuple(Note(n.start + k * length, n.pitch, n.duration, n.velocity) for k in range(repeat) for n in melody.notes)
+    result = score.replace(tracks=(melody.replace(notes=notes), *score.tracks[1:]))
+    return finish_inference(result, "echo", None, {"repeat": repeat, "seed": seed}, save=save, parent=parent,
+                            title=title, return_composition=return_composition)
+
+
+@pytest.fixture
+def echo_registered(monkeypatch):
+    """A fourth technique, ``echo``, registered as a folder would be: its ``technique`` module and one
+    more name in the registry."""
+    import types
+
+    from capsule_lib import technique_registry
+    from capsule_lib.techniques.spec import Technique, TechniqueSpec
+
+    echo_spec = TechniqueSpec("echo", "Echo", "Echo", "Echoing", "echo-model", "Plays the melody again.",
+                              (Parameter("repeat", "Repeats", "int", 2, 1, 4, step=1, help="How often it plays."),))
+    module = types.ModuleType("capsule_lib.techniques.echo.technique")
+    module.TECHNIQUE = Technique(echo_spec, "echo", "Echo: play a melody again", run_ref=_echo_run,
+                                 load_ref=lambda name: None)
+    monkeypatch.setitem(sys.modules, "capsule_lib.techniques.echo", types.ModuleType("capsule_lib.techniques.echo"))
+    monkeypatch.setitem(sys.modules, "capsule_lib.techniques.echo.technique", module)
+    monkeypatch.setattr(technique_registry, "TECHNIQUES", (*technique_registry.TECHNIQUES, "echo"))
+    return module.TECHNIQUE
+
+
+def test_a_registered_technique_gets_a_command_with_its_options_and_runs(echo_registered, tmp_path, capsys):
+    from capsule_lib import CompositionStore
+    from capsule_lib.cli import main
+    from capsule_lib.midi import read_midi
+
+    args = build_parser().parse_args(["echo", "x.mid", "-o", "y.mid"])
+    assert (args.repeat, args.model, args.technique) == (2, "echo-model", "echo")
+    out = tmp_path / "echo.mid"
+    assert main(["echo", "ode_to_joy", "-o", str(out), "--repeat", "3", "--title", "thrice"]) == 0
+    line = capsys.readouterr().out.strip()
+    comp = CompositionStore().get(line.split("(composition ")[1].rstrip(")"))
+    assert line.startswith(str(out)) and comp.technique == "echo" and comp.parameters["repeat"] == 3
+    from capsule_lib import load_sample
+
+    assert len(read_midi(out).tracks[0].notes) == 3 * len(load_sample("ode_to_joy").tracks[0].notes)
+    assert main(["echo", "ode_to_joy", "-o", str(tmp_path / "x.mid"), "--repeat", "9"]) == 2  # the spec's range
+    assert main(["train", "echo"]) == 2  # no trainer: not a choice of 'capsule train'
+
+
+def test_a_registered_technique_gets_a_panel_and_a_place_in_the_studio(echo_registered):
+    from capsule_lib import ModelRegistry, load_sample
+    from capsule_lib.widgets import Studio, available_techniques, technique_panel
+
+    assert available_techniques()[-1] == "echo"
+    reg = ModelRegistry()
+    reg.create("echo-model", "echo")
+    reg.update("echo-model", status="complete")
+    panel = technique_panel("echo", load_sample("ode_to_joy"), show=False)
+    assert [r["name"] for r in panel.form.parameters] == ["model", "repeat"] and panel.button.description == "Echo again"
+    panel.form["repeat"] = 4
+    result, comp = panel.run()
+    assert comp.technique == "echo" and len(result.tracks[0].notes) == 4 * len(load_sample("ode_to_joy").tracks[0].notes)
+    studio = Studio("ode_to_joy", "echo", seed=1)
+    assert ("Echo", "echo") in list(studio.technique.options)

@@ -1,15 +1,31 @@
-"""Bookkeeping the techniques' training jobs share: name checks and provenance for model cards."""
+"""What every technique does the same way, written once.
+
+Running (``enhance``, ``extend``, ``accompany``): :func:`start_inference` checks the
+arguments every run takes and finds the melody, :func:`resolve_model` turns a model name
+into a network, :func:`finish_inference` saves the result; progress bars.  Training:
+:func:`check_name_free`, :func:`train_and_register` (register, train with the shared
+:class:`~capsule_lib.train.Trainer`, save the weights, evaluate, record provenance, write
+the card -- or mark the model failed), :func:`provenance`.  Model cards: :func:`write_history`
+(``history.json`` and the loss plot), :func:`provenance_lines`, :func:`card_number`.
+Reports: :func:`text_table`.
+
+Nothing here imports torch at import time: the functions that need it import it when called.
+"""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import platform
 import sys
 import threading
 import time
 from contextlib import contextmanager
+from typing import Any, Callable
 
 from ..errors import CapsuleError
+from . import spec
 
 
 def check_name_free(registry, name: str, technique: str):
@@ -112,6 +128,45 @@ def check_flags(**flags) -> None:
             raise CapsuleError(f"{name} must be True or False, got {value!r}")
 
 
+def start_inference(verb: str, score, *, seed, max_seed: int, track, progress, **flags) -> tuple:
+    """The checks every technique's run makes once its own parameters are checked, in one order:
+    ``seed`` (None draws one), the True/False ``flags`` (``save=...``), ``progress``, then the
+    melody track ``track`` of ``score`` (it must exist and not be a drum track).
+
+    Returns ``(seed used, melody track index, melody track)``; ``verb`` (``"enhance"``) names
+    the call in the errors.
+    """
+    used_seed = check_seed(seed, max_seed)
+    check_flags(**flags)
+    if progress is not None:
+        check_flags(progress=progress)
+    if not score.tracks:
+        raise CapsuleError(f"the score has no tracks; give {verb} a melody")
+    ti = score.track_index(track)
+    melody = score.tracks[ti]
+    if melody.is_drum:
+        raise CapsuleError(f"track {melody.name or ti!r} is a drum track; {verb} needs a melody")
+    return used_seed, ti, melody
+
+
+def resolve_model(model, technique: str, what: str, *, needs: str | None = None):
+    """The network ``model`` names (a registered model of ``technique``, loaded by the registry's
+    ``load``) or is (a torch module, with the attribute ``needs`` if given); ``what`` names the
+    network in the error."""
+    from torch import nn  # torch only once a model is resolved: importing a sampler stays light
+
+    if isinstance(model, str):
+        return spec.technique(technique).load(model)
+    if isinstance(model, nn.Module) and (needs is None or hasattr(model, needs)):
+        return model
+    raise CapsuleError(f"model must be a model name or {what}, not {type(model).__name__}")
+
+
+def count_parameters(model) -> int:
+    """The number of weights of a torch module."""
+    return sum(p.numel() for p in model.parameters())
+
+
 def finish_inference(result, technique: str, net, parameters: dict, *, save: bool, parent, title,
                      return_composition: bool):
     """Save ``result`` as a composition of ``technique`` (model: the network's ``name``) when
@@ -144,3 +199,96 @@ def training_run(registry, existing, name: str, technique: str, *, algorithm: st
             registry.update(name, status="failed")
         finally:
             raise
+
+
+def train_and_register(registry, existing, name: str, technique: str, *, make_task: Callable, config, module: str,
+                       card: dict, weights_metadata: Callable[[list], dict], evaluation: tuple | None,
+                       write_card: Callable, on_epoch_end=None, metrics: Callable | None = None):
+    """A technique's whole training job, after its arguments and data are ready; returns the finished card.
+
+    Registers ``name`` (``card``: its ``algorithm``, ``dataset``, ``hyperparameters`` and
+    ``description``; ``existing``: an unfinished card to resume, see :func:`check_name_free`),
+    trains ``make_task()`` with :class:`~capsule_lib.train.Trainer` and ``config`` (checkpoints in
+    the run folder, so an interrupted run resumes), saves the weights of the trained module
+    ``module`` with ``weights_metadata(history)``, stores its metrics -- ``metrics(history,
+    trainer.modules)``, by default the final training and validation losses and the parameter
+    count -- and, for ``evaluation = (key, evaluate)``, ``evaluate(net)`` under ``key``, records
+    the provenance (the command, or else the registry's training function of ``technique``),
+    marks the model complete and calls ``write_card(card, history, run_folder)``.  If anything
+    fails the model is marked failed.
+    """
+    from ..train import Trainer  # torch, loaded by a training job only
+
+    package, _, function = spec.technique(technique).train_ref.partition(":")
+    call = f"{package.rsplit('.', 1)[0]}.{function}(...)"  # capsule_lib.techniques.arcnn.train_arcnn(...)
+    hyper = card["hyperparameters"]
+    with training_run(registry, existing, name, technique, **card) as run_dir:
+        trainer = Trainer(make_task(), config, run_dir, on_epoch_end=on_epoch_end)
+        started = time.perf_counter()
+        history = trainer.fit(resume=True)
+        # Wall-clock of the epochs actually run (a resumed run adds the earlier epochs' time).
+        train_seconds = float(sum(rec.get("seconds", 0.0) for rec in history)) or time.perf_counter() - started
+        net = trainer.modules[module].to("cpu").eval()
+        registry.save_weights(name, net.state_dict(), metadata=weights_metadata(history))
+        results = (metrics or _loss_metrics(module))(history, trainer.modules)
+        if evaluation is not None:
+            key, evaluate = evaluation
+            net.name = name
+            results[key] = evaluate(net)
+        hyper["provenance"] = provenance(str(trainer.device), call)
+        finished = registry.update(name, status="complete", metrics=results, training_time_s=round(train_seconds, 1),
+                                   hyperparameters=hyper)
+        write_card(finished, list(history), run_dir)
+        return registry.get(name)
+
+
+def _loss_metrics(module: str) -> Callable:
+    """The metrics of a model trained on one loss: the last epoch's training and validation loss,
+    and the parameter count of ``module``."""
+
+    def metrics(history: list, modules: dict) -> dict:
+        out: dict[str, Any] = {"final_loss": history[-1].get("loss")}
+        if "val_loss" in history[-1]:
+            out["final_val_loss"] = history[-1]["val_loss"]
+        out["parameters"] = count_parameters(modules[module])
+        return out
+
+    return metrics
+
+
+def card_number(x) -> str:
+    """A metric as a model card writes it: four decimals, or ``n/a`` when it was not measured."""
+    return f"{x:.4f}" if isinstance(x, (int, float)) else "n/a"
+
+
+def write_history(card, history, draw: Callable) -> bool:
+    """Write ``history.json`` and ``loss.png`` (the figure ``draw(history)`` returns) into the card's
+    folder; False when there is no plot (matplotlib missing): the card then shows none."""
+    from ..atomic import atomic_write_bytes, atomic_write_text
+
+    history = list(history)
+    atomic_write_text(card.path / "history.json", json.dumps(history, indent=1) + "\n")
+    try:
+        fig = draw(history)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        atomic_write_bytes(card.path / "loss.png", buf.getvalue())
+    except (ImportError, CapsuleError):
+        return False
+    return True
+
+
+def provenance_lines(card, *notes: str) -> list[str]:
+    """The model card's "Provenance" section (none for a card without provenance), then ``notes``."""
+    run = card.hyperparameters.get("provenance")
+    if not run:
+        return []
+    return ["", "## Provenance", "", f"- Produced by: `{run['command']}`",
+            f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
+            f"- Finished: {run['finished']}.", *notes]
+
+
+def text_table(rows: list[list], header: list[str]) -> list[str]:
+    """``rows`` under ``header`` as lines of left-aligned columns two spaces apart (a terminal's table)."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    return ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [header, *rows]]

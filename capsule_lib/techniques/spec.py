@@ -1,10 +1,15 @@
-"""What a technique asks of its user, said once: each parameter's console label, kind, default, range and help.
+"""The technique registry: what each technique asks of its user and where its functions live, said once.
 
-A technique's folder holds its :class:`TechniqueSpec` in ``params.py`` (``arcnn/params.py``,
-``gan/params.py``, ``transformer/params.py``).  Everything that shows or checks a parameter
-reads it from there -- the sampler's defaults and range checks, the command line's
-defaults, the technique panels and the studio -- so a default changed in one place
-changes everywhere.  The modules are plain data: importing them loads no torch.
+A technique's folder holds its :class:`TechniqueSpec` in ``params.py`` (each parameter's
+console label, kind, default, range and help) and its :class:`Technique` record in
+``technique.py`` (the spec, the command-line verb, and references to its run, load, train
+and evaluate functions and to its report).  :data:`capsule_lib.technique_registry.TECHNIQUES` lists the folders.
+Everything that shows, checks or runs a technique reads it from there -- the sampler's
+defaults and range checks, the command line's subcommands and defaults, the technique
+panels and the studio -- so a default changed in one place changes everywhere, and a new
+technique is one new folder plus one name in that registry.  The records are plain
+data: the functions are named as ``"module:function"`` strings and imported on first
+call, so reading the registry loads no torch.
 
 >>> from capsule_lib.techniques.spec import technique_spec
 >>> spec = technique_spec("arcnn")
@@ -18,15 +23,16 @@ import importlib
 import math
 from dataclasses import dataclass, field
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Callable, Union
 
+from .. import technique_registry
 from ..errors import CapsuleError
 
-__all__ = ["Parameter", "TechniqueSpec", "technique_spec", "technique_names", "KINDS"]
+__all__ = ["Parameter", "TechniqueSpec", "Technique", "technique", "technique_spec", "technique_names", "KINDS"]
 
 #: The kinds of parameter a widget knows how to show.
 KINDS = ("int", "float", "choice", "bool")
-TECHNIQUES = ("arcnn", "gan", "transformer")
+#: The registry: one folder ``techniques/<name>/`` per name, in the console's order.
 
 
 @dataclass(frozen=True)
@@ -193,13 +199,108 @@ class TechniqueSpec:
                 "parameters": [p.to_dict() for p in self.parameters]}
 
 
+#: A function named by ``"package.module:function"`` (imported on first call) or the function itself.
+FunctionRef = Union[str, Callable]
+
+
+class _Imported:
+    """A :class:`Technique` attribute ``<role>`` that reads as the function its field ``<role>_ref``
+    names (imported then), or :class:`CapsuleError` when the technique has none."""
+
+    def __set_name__(self, owner, name: str):
+        self.role = name
+
+    def __get__(self, record, owner=None) -> Callable:
+        if record is None:
+            return self
+        ref = getattr(record, f"{self.role}_ref")
+        if ref is None:
+            raise CapsuleError(f"the {record.name} technique has no {self.role} function")
+        if callable(ref):
+            return ref
+        module, _, name = ref.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+def _no_note(result) -> str:
+    return ""
+
+
+@dataclass(frozen=True)
+class Technique:
+    """One technique as the command line, the panels and the studio use it.
+
+    The library functions are named, not imported (``"capsule_lib.techniques.arcnn.sample:enhance"``),
+    so that reading a record loads no torch; the attributes ``run``, ``load``, ``train`` and
+    ``evaluate`` are those functions, imported on first use.
+
+    Attributes
+    ----------
+    spec : TechniqueSpec
+        Its parameters with their console labels, defaults and ranges.
+    command : str
+        The command-line subcommand that runs it (``"enhance"``).
+    help : str
+        That subcommand's line in ``capsule --help``.
+    model_help : str
+        The help of its ``--model`` option (default: none).
+    run_ref, load_ref, train_ref, evaluate_ref : str or callable
+        ``run(score, model=..., seed=..., parent=..., title=..., return_composition=..., **parameters)``;
+        ``load(model_name)``; ``train(name, **train_arguments(args))`` -> ModelCard;
+        ``evaluate(name, **evaluate_arguments(args))`` -> a JSON-able result.  ``train_ref`` and
+        ``evaluate_ref`` may be None (no trainer, no evaluation).
+    report : callable
+        ``report(result) -> list[str]``: the lines ``capsule evaluate`` prints for a result.
+    add_options : callable, optional
+        ``add_options(parser)`` adds the run subcommand's options; None: one ``--<parameter-name>`` per
+        parameter of :attr:`spec`, with its default and range.
+    run_arguments : callable, optional
+        ``run_arguments(args) -> dict``: the parsed options as ``run``'s keyword arguments;
+        None: each parameter of :attr:`spec` under its own name (as the default options give them).
+    train_arguments, evaluate_arguments : callable
+        The ``capsule train`` / ``capsule evaluate`` options as keyword arguments.
+    result_note : callable
+        ``result_note(score) -> str``: words the run command adds after the composition id.
+    """
+
+    spec: TechniqueSpec
+    command: str
+    help: str
+    run_ref: FunctionRef
+    load_ref: FunctionRef
+    train_ref: FunctionRef | None = None
+    evaluate_ref: FunctionRef | None = None
+    model_help: str | None = None
+    report: Callable[[Any], list] = lambda result: []
+    add_options: Callable | None = None
+    run_arguments: Callable | None = None
+    train_arguments: Callable = lambda args: {}
+    evaluate_arguments: Callable = lambda args: {}
+    result_note: Callable[[Any], str] = _no_note
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    # ``record.run`` is the function ``record.run_ref`` names, imported on first use.
+    run = _Imported()
+    load = _Imported()
+    train = _Imported()
+    evaluate = _Imported()
+
+
 def technique_names() -> tuple[str, ...]:
-    """The techniques, in the console's order."""
-    return TECHNIQUES
+    """The techniques, in the console's order (:data:`capsule_lib.technique_registry.TECHNIQUES`)."""
+    return technique_registry.TECHNIQUES
+
+
+def technique(name: str) -> Technique:
+    """The :class:`Technique` record of ``name`` (read from ``techniques/<name>/technique.py``)."""
+    if name not in technique_names():
+        raise CapsuleError(f"no technique {name!r} (there are {', '.join(technique_names())})")
+    return importlib.import_module(f"{__package__}.{name}.technique").TECHNIQUE
 
 
 def technique_spec(name: str) -> TechniqueSpec:
-    """The :class:`TechniqueSpec` of ``name`` (read from ``techniques/<name>/params.py``)."""
-    if name not in TECHNIQUES:
-        raise CapsuleError(f"no technique {name!r} (there are {', '.join(TECHNIQUES)})")
-    return importlib.import_module(f"{__package__}.{name}.params").SPEC
+    """The :class:`TechniqueSpec` of ``name`` (its record's, from ``techniques/<name>/params.py``)."""
+    return technique(name).spec

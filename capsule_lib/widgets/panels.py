@@ -9,7 +9,10 @@ whose parent is the previous result (or the input's composition), so the history
 kept; the result line names it (title, technique, model, parent).  The work is done by
 :meth:`_TechniquePanel.run`, which tests and scripts can call without clicking.
 
-:func:`technique_panel` picks the panel of a technique by name.
+:func:`technique_panel` picks the panel of a technique by name: every technique of the
+registry (:data:`~capsule_lib.technique_registry.TECHNIQUES`) has one -- its own class where it
+draws or runs differently (the GAN's instruments, the Transformer's extension line), else
+the plain panel of its parameters, which calls the technique's ``run``.
 """
 
 from __future__ import annotations
@@ -18,15 +21,15 @@ from typing import Callable
 
 from ..errors import CapsuleError
 from ..score import Score
-from ..techniques.spec import Parameter, technique_spec
+from ..techniques.spec import Parameter, technique, technique_names, technique_spec
 
 __all__ = ["ArcnnPanel", "GanPanel", "TransformerPanel", "arcnn_panel", "gan_panel", "transformer_panel",
            "technique_panel", "model_picker", "model_choices", "model_parameter", "available_techniques",
            "instrument_options", "instrument_parameter"]
 
 def available_techniques() -> list[str]:
-    """Techniques that have a panel now."""
-    return list(_PANELS)
+    """Techniques that have a panel: every technique of the registry."""
+    return list(technique_names())
 
 
 def model_choices(technique: str, registry=None) -> list[tuple[str, str]]:
@@ -138,8 +141,10 @@ class _TechniquePanel:
         """The current values of the technique's parameters, under the library's names."""
         return {name: self.form[name] for name in self.spec.names}
 
-    def _call(self, source: Score, seed, parent, title):  # pragma: no cover - subclasses
-        raise NotImplementedError
+    def _call(self, source: Score, seed, parent, title):
+        """The technique's ``run`` on ``source`` with the form's parameters, saved as a composition."""
+        return technique(self.technique).run(source, model=self.model, seed=seed, parent=parent, title=title,
+                                             return_composition=True, **self.parameters)
 
     def run(self):
         """Run the technique once with the current settings; returns ``(score, composition)``."""
@@ -196,12 +201,6 @@ class ArcnnPanel(_TechniquePanel):
     """AR-CNN controls (the console's names and ranges, and Harmonize) with "Enhance again"."""
 
     technique, icon = "arcnn", "magic"
-
-    def _call(self, source, seed, parent, title):
-        from ..techniques.arcnn import enhance
-
-        return enhance(source, model=self.model, seed=seed, parent=parent, title=title, return_composition=True,
-                       **self.parameters)
 
 
 def instrument_options() -> list[tuple[str, int]]:
@@ -271,12 +270,6 @@ class TransformerPanel(_TechniquePanel):
 
     technique, icon = "transformer", "forward"
 
-    def _call(self, source, seed, parent, title):
-        from ..techniques.transformer.sample import extend
-
-        return extend(source, model=self.model, seed=seed, parent=parent, title=title, return_composition=True,
-                      **self.parameters)
-
     def _draw(self, before: Score, after: Score):
         import matplotlib.pyplot as plt
         from IPython.display import display
@@ -305,12 +298,13 @@ def transformer_panel(score: Score, parent: str | None = None, **kwargs) -> Tran
     return TransformerPanel(score, parent, **kwargs)
 
 
-_PANELS = {"arcnn": arcnn_panel, "gan": gan_panel, "transformer": transformer_panel}
+#: The techniques whose panel is a class of its own; the others get the plain panel of their parameters.
+_PANELS = {"arcnn": ArcnnPanel, "gan": GanPanel, "transformer": TransformerPanel}
 
 
-def technique_panel(technique: str, score: Score, parent: str | None = None, **kwargs):
-    """The panel of ``technique`` for ``score``; a clear error for one that has not landed yet."""
-    if technique not in _PANELS:
-        known = ", ".join(_PANELS)
-        raise CapsuleError(f"no panel for technique {technique!r} (available: {known})")
-    return _PANELS[technique](score, parent, **kwargs)
+def technique_panel(name: str, score: Score, parent: str | None = None, **kwargs):
+    """The panel of technique ``name`` for ``score``; a clear error for a name the registry does not know."""
+    if name not in technique_names():
+        raise CapsuleError(f"no panel for technique {name!r} (available: {', '.join(technique_names())})")
+    panel = _PANELS.get(name) or type(f"{name.title()}Panel", (_TechniquePanel,), {"technique": name})
+    return panel(score, parent, **kwargs)

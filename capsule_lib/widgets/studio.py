@@ -33,6 +33,7 @@ from typing import Callable
 from ..errors import CapsuleError
 from ..score import Score
 from ..techniques.spec import Parameter, technique_names, technique_spec
+from ..techniques.spec import technique as technique_record  # `technique` names a technique's name here
 from .describe import composition_line, composition_row, family, lineage_forest, technique_title
 from .session import StudioSession
 
@@ -553,13 +554,7 @@ class Studio:
         return [model, *technique_spec(technique).parameters]
 
     def _load_model(self, technique: str, model: str) -> None:
-        if technique == "arcnn":
-            from ..techniques.arcnn.model import load_arcnn as load
-        elif technique == "gan":
-            from ..techniques.gan.sample import load_gan as load
-        else:
-            from ..techniques.transformer.model import load_transformer as load
-        load(model)
+        technique_record(technique).load(model)
 
     def _form_changed(self, change) -> None:
         if not self._quiet:

@@ -2,13 +2,19 @@
 
 One file per part, each readable alone (after magenta's coconet):
 
-``model``     the U-Net and its :class:`ArcnnConfig`; loading registered models
-``data``      chorale windows as roll tensors, transposition augmentation
-``corrupt``   the online corruption (notes removed, stray notes added, cells hidden)
-``sample``    :func:`enhance` -- the sampler with hard caps and windowing
-``train``     :class:`ArcnnTask` for the shared harness and :func:`train_arcnn`
-``evaluate``  :func:`evaluate_arcnn` -- NLL vs a pitch-frequency baseline, restoration F1
-``views``     what notebook 03 shows: windows and corruptions as scores, the model card
+``params``     its parameters with the console's labels, defaults and ranges (``SPEC``)
+``technique``  its record in the registry: the ``capsule enhance`` options, what ``capsule evaluate`` prints
+``model``      the U-Net and its :class:`ArcnnConfig`; loading registered models
+``data``       chorale windows as roll tensors, transposition augmentation
+``corrupt``    the online corruption (notes removed, stray notes added, cells hidden)
+``gibbs``      the annealed blocked Gibbs schedule the sampler follows
+``sample``     :func:`enhance` -- the sampler with hard caps and windowing
+``train``      :class:`ArcnnTask` for the shared harness and :func:`train_arcnn`
+``evaluate``   :func:`evaluate_arcnn` -- NLL vs a pitch-frequency baseline, restoration F1
+``views``      what notebook 03 shows: windows and corruptions as scores, edit summaries
+
+Its model card and training history are read like any model's, with
+:func:`capsule_lib.model_card_text` and :func:`capsule_lib.model_history`.
 
 Names load lazily, so ``import capsule_lib.techniques.arcnn`` does not import torch.
 """
@@ -24,8 +30,8 @@ _LAZY = {
     "evaluate_arcnn": "evaluate",
     "corrupt_window": "corrupt",
     "ArcnnWindows": "data",
-    "window_score": "views", "corruption_score": "views", "model_history": "views",
-    "model_card_text": "views", "edit_summary": "views", "plot_unet": "views", "metrics_table": "views",
+    "window_score": "views", "corruption_score": "views",
+    "edit_summary": "views", "plot_unet": "views", "metrics_table": "views",
 }
 
 __all__ = list(_LAZY)

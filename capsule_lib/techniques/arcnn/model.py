@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ...errors import CapsuleError
+from .._common import count_parameters  # re-exported: part of this module's API (tests, notebooks)
 
 __all__ = ["ArcnnConfig", "ArcnnUNet", "load_arcnn", "count_parameters"]
 
@@ -107,10 +108,6 @@ class ArcnnUNet(nn.Module):
         for up, merge in zip(self.up, self.merge):
             h = merge(torch.cat([up(h), skips.pop()], dim=1))
         return self.head(h).squeeze(1)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def load_arcnn(name: str = "arcnn-bach", registry=None) -> ArcnnUNet:

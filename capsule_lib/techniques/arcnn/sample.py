@@ -79,7 +79,7 @@ import numpy as np
 
 from ...datasets.bach import HOP_STEPS, N_PITCHES, PITCH_HIGH, PITCH_LOW, RESOLUTION, WINDOW_STEPS, window_starts
 from ...errors import CapsuleError
-from .._common import check_flags, check_seed, finish_inference, progress_bar
+from .._common import finish_inference, progress_bar, resolve_model, start_inference
 from ...score import Note, Score, Track
 from .corrupt import visible_above
 from .data import model_input
@@ -393,7 +393,7 @@ def _from_grid(start: int, pitch: int, duration: int, resolution: int, velocity:
 
 def enhance(
     score: Score,
-    model="arcnn-bach",
+    model=SPEC.default_model,
     sampling_iterations: int = DEFAULTS["sampling_iterations"],
     max_remove_pct: float = DEFAULTS["max_remove_pct"],
     max_notes_added: int = DEFAULTS["max_notes_added"],
@@ -463,21 +463,14 @@ def enhance(
     remove_pct = _check_real("max_remove_pct", max_remove_pct)
     max_added = _check_int("max_notes_added", max_notes_added)
     risk = _check_real("creative_risk", creative_risk)
-    used_seed = check_seed(seed, _MAX_SEED)
-    check_flags(harmonize=harmonize, save=save, return_composition=return_composition)
-    if progress is not None:
-        check_flags(progress=progress)
-    if not score.tracks:
-        raise CapsuleError("the score has no tracks; give enhance a melody")
-    ti = score.track_index(track)
-    melody = score.tracks[ti]
-    if melody.is_drum:
-        raise CapsuleError(f"track {melody.name or ti!r} is a drum track; enhance needs a melody")
+    used_seed, ti, melody = start_inference("enhance", score, seed=seed, max_seed=_MAX_SEED, track=track,
+                                            progress=progress, harmonize=harmonize, save=save,
+                                            return_composition=return_composition)
     if not melody.notes:
         raise CapsuleError("the melody has no notes; record or load one first")
     if not any(PITCH_LOW <= n.pitch <= PITCH_HIGH for n in melody.notes):
         raise CapsuleError(f"no melody note lies in the model's pitch range {PITCH_LOW}-{PITCH_HIGH} (F#1-A6)")
-    net = _resolve_model(model)
+    net = resolve_model(model, "arcnn", "an AR-CNN network")
 
     grid = np.array([_to_grid(n, score.resolution) for n in melody.notes], dtype=np.int64)
     n_input = len(melody.notes)
@@ -508,13 +501,3 @@ def enhance(
                             return_composition=return_composition)
 
 
-def _resolve_model(model):
-    from torch import nn
-
-    from .model import load_arcnn
-
-    if isinstance(model, str):
-        return load_arcnn(model)
-    if isinstance(model, nn.Module):
-        return model
-    raise CapsuleError(f"model must be a model name or an AR-CNN network, not {type(model).__name__}")

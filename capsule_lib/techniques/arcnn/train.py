@@ -16,25 +16,23 @@ model ``complete`` -- or ``failed`` if anything goes wrong.
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import time
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 
-from ...atomic import atomic_write_bytes, atomic_write_text
+from ...atomic import atomic_write_text
 from ...datasets.bach import HOP_STEPS, PITCH_HIGH, PITCH_LOW, WINDOW_STEPS, BachDataset, build_bach_dataset
 from ...errors import CapsuleError
-from ...train import TrainConfig, Trainer, TrainingTask
-from .._common import check_name_free, provenance, training_run
+from ...train import TrainConfig, TrainingTask
+from .._common import card_number, check_name_free, provenance_lines, train_and_register, write_history
 from .data import ArcnnWindows
-from .model import ArcnnConfig, ArcnnUNet, count_parameters
+from .evaluate import evaluate_arcnn
+from .model import ArcnnConfig, ArcnnUNet
 
-__all__ = ["ArcnnTask", "train_arcnn", "write_card", "VALIDATION_SEED"]
+__all__ = ["ArcnnTask", "train_arcnn", "VALIDATION_SEED"]
 
 VALIDATION_SEED = 20240601
 _LR_FLOOR = 0.05
@@ -177,75 +175,34 @@ def train_arcnn(
     }
     dataset_desc = (f"Bach chorales (music21 corpus): {summary['train']['chorales']} train / "
                     f"{summary['validation']['chorales']} validation / {summary['test']['chorales']} test chorales")
-    with training_run(registry, existing, name, "arcnn", algorithm="U-Net", dataset=dataset_desc,
-                      hyperparameters=hyper,
-                      description="AR-CNN trained on Bach chorales: enhances a melody by adding and removing notes",
-                      ) as run_dir:
-        task = ArcnnTask(ds, model_config, epochs=epochs, batch_size=batch_size, max_steps_per_epoch=max_steps_per_epoch)
-        trainer = Trainer(task, config, run_dir, on_epoch_end=on_epoch_end)
-        started = time.perf_counter()
-        history = trainer.fit(resume=True)
-        # Wall-clock of the epochs actually run (a resumed run adds the earlier epochs' time).
-        train_seconds = float(sum(rec.get("seconds", 0.0) for rec in history)) or time.perf_counter() - started
-        net = trainer.modules["unet"].to("cpu").eval()
-        registry.save_weights(name, net.state_dict(), metadata={"model": model_config.to_dict(), "epochs": len(history)})
-        metrics: dict[str, Any] = {"final_loss": history[-1].get("loss")}
-        if "val_loss" in history[-1]:
-            metrics["final_val_loss"] = history[-1]["val_loss"]
-        metrics["parameters"] = count_parameters(net)
-        if evaluate and ds.split("test"):
-            from .evaluate import evaluate_arcnn
 
-            net.name = name
-            metrics["test"] = evaluate_arcnn(name, "test", model=net, dataset=ds, max_windows=eval_windows,
-                                             progress=progress)
-        hyper["provenance"] = provenance(str(trainer.device), "capsule_lib.techniques.arcnn.train_arcnn(...)")
-        card = registry.update(name, status="complete", metrics=metrics, training_time_s=round(train_seconds, 1),
-                               hyperparameters=hyper)
-        _write_card_files(card, history, summary)
-        return registry.get(name)
+    return train_and_register(
+        registry, existing, name, "arcnn",
+        make_task=lambda: ArcnnTask(ds, model_config, epochs=epochs, batch_size=batch_size,
+                                    max_steps_per_epoch=max_steps_per_epoch),
+        config=config, module="unet", on_epoch_end=on_epoch_end,
+        card={"algorithm": "U-Net", "dataset": dataset_desc, "hyperparameters": hyper,
+              "description": "AR-CNN trained on Bach chorales: enhances a melody by adding and removing notes"},
+        weights_metadata=lambda history: {"model": model_config.to_dict(), "epochs": len(history)},
+        evaluation=(("test", lambda net: evaluate_arcnn(name, "test", model=net, dataset=ds,
+                                                        max_windows=eval_windows, progress=progress))
+                    if evaluate and ds.split("test") else None),
+        write_card=lambda card, history, run_dir: _write_card_files(card, history, summary),
+    )
 
 
-def _fmt(x) -> str:
-    return f"{x:.4f}" if isinstance(x, (int, float)) else "n/a"
+def _draw_loss(card, history):
+    from ...plot import plot_loss, subplots  # matplotlib: only when a card is written
 
-
-def write_card(name: str, registry=None, dataset: BachDataset | None = None) -> Path:
-    """(Re)write the model card files of a trained AR-CNN from its registry entry and history.
-
-    Used after re-evaluating a model (``registry.update(name, metrics=...)``) so that
-    ``README.md`` shows the new numbers.  Returns the card's folder.
-    """
-    from ...models import ModelRegistry
-
-    registry = registry if registry is not None else ModelRegistry()
-    card = registry.get(name)
-    history_path = card.path / "history.json"
-    try:
-        history = json.loads(history_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CapsuleError(f"cannot read the training history of {name}: {exc}") from None
-    ds = dataset if dataset is not None else build_bach_dataset(progress=False)
-    _write_card_files(card, history, ds.summary())
-    return card.path
+    keys = [k for k in ("loss", "val_loss", "val_hidden_loss") if any(k in r for r in history)]
+    fig, ax = subplots(figsize=(7, 3.5), layout="constrained", standalone=True)
+    plot_loss(history, keys=keys, ax=ax)
+    ax.set_title(f"{card.name}: binary cross entropy per cell")
+    return fig
 
 
 def _write_card_files(card, history, summary: dict) -> None:
-    folder: Path = card.path
-    atomic_write_text(folder / "history.json", json.dumps(list(history), indent=1) + "\n")
-    try:
-        from ...plot import plot_loss, subplots
-
-        keys = [k for k in ("loss", "val_loss", "val_hidden_loss") if any(k in r for r in history)]
-        fig, ax = subplots(figsize=(7, 3.5), layout="constrained", standalone=True)
-        plot_loss(list(history), keys=keys, ax=ax)
-        ax.set_title(f"{card.name}: binary cross entropy per cell")
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-        atomic_write_bytes(folder / "loss.png", buf.getvalue())
-        has_plot = True
-    except (ImportError, CapsuleError):
-        has_plot = False
+    has_plot = write_history(card, history, lambda h: _draw_loss(card, h))
     hp = card.hyperparameters
     m = card.metrics
     lines = [
@@ -264,7 +221,7 @@ def _write_card_files(card, history, summary: dict) -> None:
         f"- Training: {json.dumps(hp['training'])}, {hp['lr_schedule']}, Adam, binary cross entropy.",
         f"- Wall-clock training time: {card.training_time_s:.0f} s ({card.training_time_s / 60:.1f} min).", "",
         "## Results", "",
-        f"- Final training loss {_fmt(m.get('final_loss'))}, validation loss {_fmt(m.get('final_val_loss'))} "
+        f"- Final training loss {card_number(m.get('final_loss'))}, validation loss {card_number(m.get('final_val_loss'))} "
         "(binary cross entropy per cell).",
     ]
     test = m.get("test")
@@ -283,12 +240,7 @@ def _write_card_files(card, history, summary: dict) -> None:
                           metrics_table({"damaged input": m3["input"], "enhanced": m3["output"], "Bach": m3["bach"]})]
     if has_plot:
         lines += ["", "![loss curves](loss.png)"]
-    run = hp.get("provenance")
-    if run:
-        lines += ["", "## Provenance", "",
-                  f"- Produced by: `{run['command']}`",
-                  f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
-                  f"- Finished: {run['finished']}.",
-                  f"- Test results above: `capsule evaluate {card.name} --split test --json` reproduces them.",
-                  "- A sample model is that folder (`$CAPSULE_HOME/models/NAME/`) copied to `data/models/NAME/`."]
-    atomic_write_text(folder / "README.md", "\n".join(lines) + "\n")
+    lines += provenance_lines(
+        card, f"- Test results above: `capsule evaluate {card.name} --split test --json` reproduces them.",
+        "- A sample model is that folder (`$CAPSULE_HOME/models/NAME/`) copied to `data/models/NAME/`.")
+    atomic_write_text(card.path / "README.md", "\n".join(lines) + "\n")

@@ -1,4 +1,4 @@
-"""Pictures and summaries that notebook 03 shows: windows as scores, a corruption, a model card.
+"""Pictures and summaries that notebook 03 shows: windows as scores, a corruption, an edit summary, the U-Net.
 
 Kept here, not in notebook cells, so the notebook stays short and these stay tested.
 """
@@ -9,13 +9,11 @@ import numpy as np
 
 from ...datasets.bach import RESOLUTION
 from ...errors import CapsuleError
-from ...models import model_card_text, model_history  # noqa: F401 - re-exported for the technique
 from ...score import Note, Score, Track
 from ...views import metrics_table  # noqa: F401 - re-exported for the technique
 from .corrupt import corrupt_window
 
-__all__ = ["window_score", "corruption_score", "model_history", "model_card_text", "edit_summary", "plot_unet",
-           "metrics_table"]
+__all__ = ["window_score", "corruption_score", "edit_summary", "plot_unet", "metrics_table"]
 
 
 def _notes(rows) -> tuple[Note, ...]:

@@ -1,11 +1,14 @@
 """The Transformer technique: performance tokens and a Transformer-XL that extends a melody.
 
-``tokens``    the console's 310-token performance vocabulary, encoder and decoder
-``model``     the Transformer-XL (segment recurrence memory, relative positions)
-``sample``    next-token filtering (TopK, Nucleus, Random) and :func:`extend`
-``train``     :class:`TransformerTask` for the shared harness and :func:`train_transformer`
-``evaluate``  :func:`evaluate_transformer` -- token NLL vs a bigram baseline, extension statistics
-``views``     what notebook 04 shows: training curves, attention, the next-token distribution
+``params``     its parameters with the console's labels, defaults and ranges (``SPEC``)
+``technique``  its record in the registry: the ``capsule extend`` options, what ``capsule evaluate`` prints
+``tokens``     the console's 310-token performance vocabulary, encoder and decoder
+``model``      the Transformer-XL (segment recurrence memory, relative positions)
+``guide``      the decoding-time guide that keeps an extension in its prompt's key and register
+``sample``     next-token filtering (TopK, Nucleus, Random) and :func:`extend`
+``train``      :class:`TransformerTask` for the shared harness and :func:`train_transformer`
+``evaluate``   :func:`evaluate_transformer` -- token NLL vs a bigram baseline, extension statistics
+``views``      what notebook 04 shows: training curves, attention, the next-token distribution
 
 The classical pieces it trains on are built by :mod:`capsule_lib.datasets.classical`.
 

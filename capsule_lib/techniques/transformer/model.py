@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from ...errors import CapsuleError
+from .._common import count_parameters  # re-exported: part of this module's API (tests, notebooks)
 from .tokens import VOCAB_SIZE
 
 __all__ = [
@@ -303,10 +304,6 @@ class TransformerXL(nn.Module):
         if return_attention:
             return logits, new_mems, attentions
         return logits, new_mems
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def load_transformer(name: str = "transformer-classical", registry=None) -> TransformerXL:

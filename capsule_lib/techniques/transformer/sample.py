@@ -61,7 +61,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import CapsuleError
-from .._common import check_flags, check_seed, finish_inference, progress_bar
+from .._common import finish_inference, progress_bar, resolve_model, start_inference
 from ...score import Note, Score
 from . import tokens as tok
 from .params import SPEC
@@ -418,24 +418,12 @@ def _prompt_notes(score: Score, seconds: float) -> list[Note]:
             if tok.PITCH_LOW <= n.pitch <= tok.PITCH_HIGH and score.step_to_seconds(n.end) > cut + 1e-9]
 
 
-def _resolve_model(model):
-    from torch import nn
-
-    from .model import load_transformer
-
-    if isinstance(model, str):
-        return load_transformer(model)
-    if isinstance(model, nn.Module) and hasattr(model, "config"):
-        return model
-    raise CapsuleError(f"model must be a model name or a TransformerXL network, not {type(model).__name__}")
-
-
 # --------------------------------------------------------------------------- public entry point
 
 
 def extend(
     score: Score,
-    model="transformer-classical",
+    model=SPEC.default_model,
     sampling: str = DEFAULTS["sampling"],
     threshold: float = DEFAULTS["threshold"],
     creative_risk: float = DEFAULTS["creative_risk"],
@@ -524,19 +512,12 @@ def extend(
     ext_dur = _check_real("extension_duration", extension_duration)
     rest = _check_real("max_rest", max_rest)
     note_len = _check_real("max_note_length", max_note_length)
-    used_seed = check_seed(seed, _MAX_SEED)
-    check_flags(save=save, return_composition=return_composition, follow_prompt=follow_prompt)
-    if progress is not None:
-        check_flags(progress=progress)
-    if not score.tracks:
-        raise CapsuleError("the score has no tracks; give extend a melody")
-    ti = score.track_index(track)
-    melody = score.tracks[ti]
-    if melody.is_drum:
-        raise CapsuleError(f"track {melody.name or ti!r} is a drum track; extend needs a melody")
+    used_seed, ti, melody = start_inference("extend", score, seed=seed, max_seed=_MAX_SEED, track=track,
+                                            progress=progress, save=save, return_composition=return_composition,
+                                            follow_prompt=follow_prompt)
     if not any(n for t in score.tracks if not t.is_drum for n in t.notes):
         raise CapsuleError("the score has no notes; record or load a melody first")
-    net = _resolve_model(model)
+    net = resolve_model(model, "transformer", "a TransformerXL network", needs="config")
 
     encoded = [int(t) for t in tok.encode(score, start=True)]
     if not any(tok.NOTE_ON_BASE <= t < tok.NOTE_OFF_BASE for t in encoded):

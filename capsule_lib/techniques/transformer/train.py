@@ -17,11 +17,8 @@ card (``README.md``, ``history.json``, ``loss.png``) and mark it complete.
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import time
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -29,12 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ...atomic import atomic_write_bytes, atomic_write_text
+from ...atomic import atomic_write_text
 from ...errors import CapsuleError
-from .._common import check_name_free, provenance, training_run
-from ...train import TrainConfig, Trainer, TrainingTask
+from .._common import card_number, check_name_free, provenance_lines, train_and_register, write_history
+from .evaluate import evaluate_transformer
+from ...train import TrainConfig, TrainingTask
 from .model import TransformerConfig, TransformerXL
 from .tokens import PAD
+from .views import plot_training
 
 __all__ = ["TransformerTask", "train_transformer", "STEPS_PER_EPOCH"]
 
@@ -223,57 +222,26 @@ def train_transformer(
     }
     dataset_desc = (f"classical pieces (music21 corpus): {summary['train']['pieces']} train / "
                     f"{summary['validation']['pieces']} validation / {summary['test']['pieces']} test")
-    with training_run(registry, existing, name, "transformer", algorithm="TransformerXL", dataset=dataset_desc,
-                      hyperparameters=hyper,
-                      description="Transformer-XL over performance tokens: extends a melody by up to 30 s",
-                      ) as run_dir:
-        task = TransformerTask(ds, model_config, epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch)
-        trainer = Trainer(task, config, run_dir, on_epoch_end=on_epoch_end)
-        started = time.perf_counter()
-        history = trainer.fit(resume=True)
-        train_seconds = float(sum(rec.get("seconds", 0.0) for rec in history)) or time.perf_counter() - started
-        net = trainer.modules["transformer"].to("cpu").eval()
-        registry.save_weights(name, net.state_dict(), metadata={"model": model_config.to_dict()})
-        metrics: dict[str, Any] = {"final_loss": history[-1].get("loss"), "parameters": sum(p.numel() for p in net.parameters())}
-        if "val_loss" in history[-1]:
-            metrics["final_val_loss"] = history[-1]["val_loss"]
-        if evaluate and ds.split("test"):
-            from .evaluate import evaluate_transformer
 
-            net.name = name
-            metrics["evaluation"] = evaluate_transformer(name, model=net, dataset=ds, max_pieces=eval_pieces,
-                                                         progress=progress)
-        hyper["provenance"] = provenance(str(trainer.device), "capsule_lib.techniques.transformer.train_transformer(...)")
-        card = registry.update(name, status="complete", metrics=metrics, training_time_s=round(train_seconds, 1),
-                               hyperparameters=hyper)
-        write_card_files(card, list(history), summary)
-        return registry.get(name)
-
-
-def _fmt(x) -> str:
-    return f"{x:.4f}" if isinstance(x, (int, float)) else "n/a"
+    return train_and_register(
+        registry, existing, name, "transformer",
+        make_task=lambda: TransformerTask(ds, model_config, epochs=epochs, batch_size=batch_size,
+                                          steps_per_epoch=steps_per_epoch),
+        config=config, module="transformer", on_epoch_end=on_epoch_end,
+        card={"algorithm": "TransformerXL", "dataset": dataset_desc, "hyperparameters": hyper,
+              "description": "Transformer-XL over performance tokens: extends a melody by up to 30 s"},
+        weights_metadata=lambda history: {"model": model_config.to_dict()},
+        evaluation=(("evaluation", lambda net: evaluate_transformer(name, model=net, dataset=ds,
+                                                                    max_pieces=eval_pieces, progress=progress))
+                    if evaluate and ds.split("test") else None),
+        write_card=lambda card, history, run_dir: write_card_files(card, history, summary),
+    )
 
 
 def write_card_files(card, history, summary: dict) -> None:
     """``history.json``, ``loss.png`` (loss and perplexity) and ``README.md`` for a trained model."""
-    folder: Path = card.path
-    atomic_write_text(folder / "history.json", json.dumps(list(history), indent=1) + "\n")
-    has_plot = False
-    try:
-        from ...plot import plot_loss, subplots
-
-        fig, (a1, a2) = subplots(1, 2, figsize=(11, 3.5), standalone=True)
-        plot_loss(history, keys=[k for k in ("loss", "val_loss") if any(k in r for r in history)], ax=a1)
-        a1.set_title("cross entropy per token (nats)")
-        plot_loss(history, keys=[k for k in ("perplexity", "val_perplexity") if any(k in r for r in history)], ax=a2,
-                  log=True)
-        a2.set_title("perplexity")
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-        atomic_write_bytes(folder / "loss.png", buf.getvalue())
-        has_plot = True
-    except (ImportError, CapsuleError):
-        pass
+    has_plot = write_history(card, history,
+                             lambda h: plot_training(h, figsize=(11, 3.5), layout=None, standalone=True))
     hp, m = card.hyperparameters, card.metrics
     lines = [
         f"# {card.name} -- Transformer-XL over performance tokens", "", card.description, "",
@@ -288,24 +256,19 @@ def write_card_files(card, history, summary: dict) -> None:
         f"- Training: {json.dumps(hp['training'])}; {hp['lr_schedule']}.",
         f"- Wall-clock training time: {card.training_time_s:.0f} s ({card.training_time_s / 60:.1f} min).", "",
         "## Results", "",
-        f"- Final training loss {_fmt(m.get('final_loss'))}, validation loss {_fmt(m.get('final_val_loss'))} "
+        f"- Final training loss {card_number(m.get('final_loss'))}, validation loss {card_number(m.get('final_val_loss'))} "
         "(nats per token, crops of two segments).",
     ]
     ev = m.get("evaluation")
     if ev:
-        lines.append(f"- Validation NLL {_fmt(ev.get('val_nll'))}, test NLL {_fmt(ev.get('test_nll'))} nats per token "
-                     f"vs bigram baseline {_fmt(ev.get('baseline_nll'))} (test).")
+        lines.append(f"- Validation NLL {card_number(ev.get('val_nll'))}, test NLL {card_number(ev.get('test_nll'))} nats per token "
+                     f"vs bigram baseline {card_number(ev.get('baseline_nll'))} (test).")
         ext = ev.get("extensions")
         if ext:
-            lines.append(f"- Extensions of {ext['n']} held-out prompts: in-scale ratio {_fmt(ext['in_scale_ratio'])} "
-                         f"(prompts {_fmt(ext['prompt_in_scale_ratio'])}), longest rest {_fmt(ext['longest_rest_s'])} s, "
-                         f"longest note {_fmt(ext['longest_note_s'])} s, pitch range {_fmt(ext['pitch_range'])} semitones.")
+            lines.append(f"- Extensions of {ext['n']} held-out prompts: in-scale ratio {card_number(ext['in_scale_ratio'])} "
+                         f"(prompts {card_number(ext['prompt_in_scale_ratio'])}), longest rest {card_number(ext['longest_rest_s'])} s, "
+                         f"longest note {card_number(ext['longest_note_s'])} s, pitch range {card_number(ext['pitch_range'])} semitones.")
     if has_plot:
         lines += ["", "![loss and perplexity](loss.png)"]
-    run = hp.get("provenance")
-    if run:
-        lines += ["", "## Provenance", "", f"- Produced by: `{run['command']}`",
-                  f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
-                  f"- Finished: {run['finished']}.",
-                  f"- `capsule evaluate {card.name} --json` reproduces the evaluation."]
-    atomic_write_text(folder / "README.md", "\n".join(lines) + "\n")
+    lines += provenance_lines(card, f"- `capsule evaluate {card.name} --json` reproduces the evaluation.")
+    atomic_write_text(card.path / "README.md", "\n".join(lines) + "\n")

@@ -7,11 +7,15 @@ from typing import Sequence
 __all__ = ["plot_training", "plot_attention", "plot_next_token"]
 
 
-def plot_training(history: Sequence[dict]):
-    """Cross entropy per token (left) and perplexity on a log scale (right), training and validation."""
+def plot_training(history: Sequence[dict], **figure):
+    """Cross entropy per token (left) and perplexity on a log scale (right), training and validation.
+
+    ``figure``: arguments of :func:`capsule_lib.plot.subplots` (default 11 x 3.2 inches, constrained
+    layout, shown by pyplot); the model card draws it ``standalone``.
+    """
     from ...plot import plot_loss, subplots
 
-    fig, (a1, a2) = subplots(1, 2, figsize=(11, 3.2), layout="constrained")
+    fig, (a1, a2) = subplots(1, 2, **{"figsize": (11, 3.2), "layout": "constrained", **figure})
     plot_loss(history, keys=[k for k in ("loss", "val_loss") if any(k in r for r in history)], ax=a1)
     a1.set_title("cross entropy per token (nats)")
     plot_loss(history, keys=[k for k in ("perplexity", "val_perplexity") if any(k in r for r in history)], ax=a2,
