@@ -167,3 +167,6 @@ def test_a_registered_technique_gets_a_panel_and_a_place_in_the_studio(echo_regi
     assert comp.technique == "echo" and len(result.tracks[0].notes) == 4 * len(load_sample("ode_to_joy").tracks[0].notes)
     studio = Studio("ode_to_joy", "echo", seed=1)
     assert ("Echo", "echo") in list(studio.technique.options)
+    version = studio.session.run("echo", "echo-model", {"repeat": 3})
+    assert version.technique == "echo" and version.composition.parameters["repeat"] == 3
+    assert len(version.score.tracks[0].notes) == 3 * len(load_sample("ode_to_joy").tracks[0].notes)

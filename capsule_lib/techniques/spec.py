@@ -261,6 +261,9 @@ class Technique:
         The ``capsule train`` / ``capsule evaluate`` options as keyword arguments.
     result_note : callable
         ``result_note(score) -> str``: words the run command adds after the composition id.
+    melody_only : bool
+        It reads the melody (the first track) alone and writes the rest, as the GAN's accompaniment:
+        the studio hands it the melody, so running it again replaces its parts instead of stacking.
     """
 
     spec: TechniqueSpec
@@ -277,6 +280,7 @@ class Technique:
     train_arguments: Callable = lambda args: {}
     evaluate_arguments: Callable = lambda args: {}
     result_note: Callable[[Any], str] = _no_note
+    melody_only: bool = False
 
     @property
     def name(self) -> str:

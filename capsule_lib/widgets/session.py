@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from ..errors import CapsuleError
 from ..score import Score
+from ..techniques.spec import technique as technique_record
 from ..techniques.spec import technique_spec
 from .describe import result_title
 
@@ -148,21 +149,10 @@ class StudioSession:
             seed = secrets.randbelow(2**31) if self.seed is None else self.seed + self.runs
             self.runs += 1
             title = result_title(self.title, technique, self._count(technique) + 1)
-        if technique == "arcnn":
-            from ..techniques.arcnn import enhance
-
-            result = enhance(source, model=model, seed=seed, save=False, **params)
-        elif technique == "gan":
-            from ..techniques.gan.sample import accompany
-
-            # The GAN writes the whole accompaniment: it reads the melody alone, so "again" replaces, never stacks.
-            result = accompany(source.replace(tracks=source.tracks[:1]), model=model, seed=seed, save=False)
-        elif technique == "transformer":
-            from ..techniques.transformer.sample import extend
-
-            result = extend(source, model=model, seed=seed, save=False, **params)
-        else:  # pragma: no cover - technique_spec refuses others
-            raise CapsuleError(f"no technique {technique!r}")
+        record = technique_record(technique)
+        # A technique that writes the whole accompaniment (the GAN) reads the melody alone: "again" replaces, never stacks.
+        given = source.replace(tracks=source.tracks[:1]) if record.melody_only else source
+        result = record.run(given, model=model, seed=seed, save=False, **params)
         # Saved here, not by the library function, so a studio given its own store keeps everything there.
         comp = self.store.add(result, technique=technique, title=title, model=model, parent=parent,
                               parameters={**params, "seed": seed, "notes_before": len(source.notes),

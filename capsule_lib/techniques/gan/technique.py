@@ -56,5 +56,5 @@ TECHNIQUE = Technique(
     run_ref="capsule_lib.techniques.gan.sample:accompany", load_ref="capsule_lib.techniques.gan.sample:load_gan",
     train_ref="capsule_lib.techniques.gan.train:train_gan", evaluate_ref="capsule_lib.techniques.gan.evaluate:evaluate_gan",
     report=report, add_options=add_options, train_arguments=train_arguments, evaluate_arguments=evaluate_arguments,
-    result_note=result_note,
+    result_note=result_note, melody_only=True,
 )
