@@ -22,7 +22,7 @@ from ...errors import CapsuleError
 from ...models import ModelRegistry, load_network
 from ...score import Note, Score, Track
 from ...threads import InferenceThreads
-from .._common import check_flags, check_seed, finish_inference, working_bar
+from .._common import finish_inference, start_inference, working_bar
 from .data import roll_to_notes
 from .decoder import EVAL_SEED, SWITCH_PENALTY, DecoderSettings, decode, joint_decoding
 from .model import GanConfig, build_generator
@@ -179,16 +179,8 @@ def accompany(
     """
     if not isinstance(score, Score):
         raise CapsuleError(f"accompany needs a Score, not {type(score).__name__}")
-    if not score.tracks:
-        raise CapsuleError("the score has no tracks; give accompany a melody")
-    used_seed = check_seed(seed, _MAX_SEED)
-    check_flags(save=save, return_composition=return_composition)
-    if progress is not None:
-        check_flags(progress=progress)
-    ti = score.track_index(track)
-    melody = score.tracks[ti]
-    if melody.is_drum:
-        raise CapsuleError(f"track {melody.name or ti!r} is a drum track; accompany needs a melody")
+    used_seed, ti, melody = start_inference("accompany", score, seed=seed, max_seed=_MAX_SEED, track=track,
+                                            progress=progress, save=save, return_composition=return_composition)
     if not melody.notes:
         raise CapsuleError("the melody has no notes; record or load one first")
     net = load_gan(model) if isinstance(model, str) else model

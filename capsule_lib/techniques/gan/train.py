@@ -31,7 +31,6 @@ import dataclasses
 import io
 import json
 import math
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -44,8 +43,8 @@ from ...datasets.multitrack import MultitrackDataset
 from ...errors import CapsuleError
 from ...midi import write_midi
 from ...models import ModelRegistry
-from ...train import TrainConfig, Trainer, TrainingTask
-from .._common import check_name_free, provenance, training_run
+from ...train import TrainConfig, TrainingTask
+from .._common import check_name_free, count_parameters, train_and_register
 from .card import write_card_files
 from .data import GanSamples, batch_metrics, resolve_dataset, roll_to_score
 from .decoder import (
@@ -352,35 +351,34 @@ def train_gan(
                     f"validation / {summary['test']['pieces']} test pieces")
     algo_name = "MuseGAN" if algorithm == "musegan" else "U-Net"
     desc = description or f"{algo_name} accompaniment ({', '.join(ds.spec.tracks[1:])}) for a melody, trained on {summary['source']}"
-    with training_run(registry, existing, name, "gan", algorithm=algo_name, dataset=dataset_desc,
-                      hyperparameters=hyper, description=desc) as run_dir:
-        trainer = Trainer(task, config, run_dir, on_epoch_end=on_epoch_end)
-        started = time.perf_counter()
-        history = trainer.fit(resume=True)
-        train_seconds = float(sum(rec.get("seconds", 0.0) for rec in history)) or time.perf_counter() - started
-        gen = trainer.modules["generator"].to("cpu").eval()
-        registry.save_weights(name, gen.state_dict(), metadata={"model": model_config.to_dict(), "epochs": len(history)})
+    def metrics(history: list, modules: dict) -> dict:
+        # The losses of the last epoch, both networks' sizes, and the decoder settings fitted after it.
         last = history[-1]
-        metrics: dict[str, Any] = {k: last[k] for k in ("critic_loss", "generator_loss", "wasserstein") if k in last}
-        metrics["parameters"] = {"generator": sum(p.numel() for p in gen.parameters()),
-                                 "critic": sum(p.numel() for p in trainer.modules["critic"].parameters())}
-        hyper["switch_penalty"] = task.switch_penalty
-        hyper["pitch_classes_target"] = task.density
-        hyper["chord_threshold"] = task.chord_threshold
-        hyper["rest_weight"] = task.rest_weight
-        hyper["empty_bar_target"] = task.empty_bars
-        hyper["chord_share"] = task.chords
-        if evaluate and len(ds.samples("test")):
-            gan = LoadedGan(gen, ds.spec, DecoderSettings(
-                tuple(task.polyphony), tuple(task.switch_penalty), tuple(task.chord_threshold), tuple(task.rest_weight),
-                voice_leading), name=name, fold=ds.fold)
-            metrics["test"] = evaluate_gan(gan, "test", dataset=ds)
-        hyper["provenance"] = provenance(str(trainer.device), "capsule_lib.techniques.gan.train_gan(...)")
-        card = registry.update(name, status="complete", metrics=metrics, training_time_s=round(train_seconds, 1),
-                               hyperparameters=hyper)
+        out: dict[str, Any] = {k: last[k] for k in ("critic_loss", "generator_loss", "wasserstein") if k in last}
+        out["parameters"] = {part: count_parameters(modules[part]) for part in ("generator", "critic")}
+        hyper.update(switch_penalty=task.switch_penalty, pitch_classes_target=task.density,
+                     chord_threshold=task.chord_threshold, rest_weight=task.rest_weight,
+                     empty_bar_target=task.empty_bars, chord_share=task.chords)
+        return out
+
+    def evaluate_test(gen) -> dict:
+        gan = LoadedGan(gen, ds.spec, DecoderSettings(
+            tuple(task.polyphony), tuple(task.switch_penalty), tuple(task.chord_threshold), tuple(task.rest_weight),
+            voice_leading), name=name, fold=ds.fold)
+        return evaluate_gan(gan, "test", dataset=ds)
+
+    def write_card(card, history, run_dir) -> None:
         final_samples = sorted((run_dir / "samples").glob("epoch_*/sample_1.mid"))
-        write_card_files(card, list(history), summary, final_samples[-1] if final_samples else None)
-        return registry.get(name)
+        write_card_files(card, history, summary, final_samples[-1] if final_samples else None)
+
+    return train_and_register(
+        registry, existing, name, "gan", make_task=lambda: task, config=config, module="generator",
+        on_epoch_end=on_epoch_end, metrics=metrics,
+        card={"algorithm": algo_name, "dataset": dataset_desc, "hyperparameters": hyper, "description": desc},
+        weights_metadata=lambda history: {"model": model_config.to_dict(), "epochs": len(history)},
+        evaluation=("test", evaluate_test) if evaluate and len(ds.samples("test")) else None,
+        write_card=write_card,
+    )
 
 
 def retune_for_joint_decoding(name: str, voice_leading=True, registry=None, progress: bool = False):
