@@ -29,8 +29,12 @@ def long_melody(minutes: float) -> Score:
         at += -(-part.tracks[0].end // bar) * bar
         i += 1
     notes = [n for n in notes if n.start < target]
-    return Score(tracks=(Track(name="melody", notes=tuple(notes)),), tempo=TEMPO, resolution=res,
-                 title=f"{minutes:g}-minute medley")
+    return Score(
+        tracks=(Track(name="melody", notes=tuple(notes)),),
+        tempo=TEMPO,
+        resolution=res,
+        title=f"{minutes:g}-minute medley",
+    )
 
 
 def with_tempo_changes(score: Score, n_changes: int) -> Score:
@@ -65,12 +69,14 @@ def machine_line() -> str:
     import torch
 
     try:
-        load = "load average %.2f %.2f %.2f" % os.getloadavg()
+        load = "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         load = ""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count()
-    return (f"machine: {platform.system()} {platform.machine()}, {cores} cores, torch {torch.__version__}, "
-            f"python {platform.python_version()}; {load}")
+    return (
+        f"machine: {platform.system()} {platform.machine()}, {cores} cores, torch {torch.__version__}, "
+        f"python {platform.python_version()}; {load}"
+    )

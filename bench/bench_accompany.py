@@ -18,9 +18,9 @@ import os
 import platform
 
 import torch
+from _timing import median_time  # bench/ is on sys.path when a script runs
 
 import capsule_lib as cl
-from _timing import median_time  # bench/ is on sys.path when a script runs
 from capsule_lib import CapsuleError
 from capsule_lib.techniques.gan import GanConfig, build_generator, load_gan
 
@@ -33,15 +33,16 @@ def _melody_8_bars() -> cl.Score:
     return melody.replace(tracks=(track.replace(notes=notes),))
 
 
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--models", nargs="*", default=["musegan-chorale", "musegan-quartet", "musegan-renaissance"])
     args = ap.parse_args()
     melody = _melody_8_bars()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), python {platform.python_version()}"
+    )
     print(f"\n### Accompanying an 8-bar melody ({melody.n_bars} bars of Ode to Joy), median of {args.runs} runs\n")
     print("| model | generator parameters | accompany median (s) | of which generator forward (s) |")
     print("|---|---|---|---|")
@@ -67,8 +68,10 @@ def main() -> None:
         wmed = median_time(lambda: cl.accompany(melody, model=wide, seed=next(seed), save=False), args.runs)
         n = sum(p.numel() for p in wide.generator.parameters())
         print(f"| baseline: 4x wider generator (random weights) | {n / 1e6:.2f} M | {wmed:.3f} | - |")
-        print(f"\nratio: the shipped size is {wmed / med:.1f}x faster than the 4x wider one; "
-              f"target <= 0.2 s -> {'met' if med <= 0.2 else 'MISSED'}")
+        print(
+            f"\nratio: the shipped size is {wmed / med:.1f}x faster than the 4x wider one; "
+            f"target <= 0.2 s -> {'met' if med <= 0.2 else 'MISSED'}"
+        )
 
 
 if __name__ == "__main__":

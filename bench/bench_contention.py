@@ -26,8 +26,9 @@ import os
 import statistics
 import time
 
-import capsule_lib as cl
 from _long import Competitors, long_melody, machine_line  # bench/ is on sys.path when a script runs
+
+import capsule_lib as cl
 from capsule_lib.edit import crop_bars
 
 POLICIES = {"torch default": str(os.cpu_count() or 1), "1 thread": "1", "adaptive": None}
@@ -77,14 +78,15 @@ def main() -> None:
                     print(f"  {name}, {policy}, {n} competitors: {results[(name, policy, n)]:.3f} s", flush=True)
     os.environ.pop("CAPSULE_THREADS", None)
     quiet = min(args.competitors)
-    print(f"\nmedian seconds (slowdown against the same workload's best quiet time)")
+    print("\nmedian seconds (slowdown against the same workload's best quiet time)")
     print("| workload | policy | " + " | ".join(f"{n} competitors" for n in args.competitors) + " |")
     print("|---|---|" + "---|" * len(args.competitors))
     for name in jobs:
         best = min(results[(name, p, quiet)] for p in POLICIES)
         for policy in POLICIES:
-            cells = [f"{results[(name, policy, n)]:.3f} ({results[(name, policy, n)] / best:.1f}x)"
-                     for n in args.competitors]
+            cells = [
+                f"{results[(name, policy, n)]:.3f} ({results[(name, policy, n)] / best:.1f}x)" for n in args.competitors
+            ]
             print(f"| {name} | {policy} | " + " | ".join(cells) + " |")
 
 

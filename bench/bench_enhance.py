@@ -31,11 +31,11 @@ import time
 
 import numpy as np
 import torch
+from _timing import median_time  # bench/ is on sys.path when a script runs
 from torch import nn
 
 import capsule_lib as cl
-from _timing import median_time  # bench/ is on sys.path when a script runs
-from capsule_lib.datasets.bach import build_bach_dataset
+from capsule_lib.datasets.bach import PITCH_LOW, build_bach_dataset
 from capsule_lib.metrics import METRICS, mean_metrics, track_metrics
 from capsule_lib.techniques.arcnn import load_arcnn
 from capsule_lib.techniques.arcnn.corrupt import add_stray_notes, remove_notes
@@ -43,7 +43,6 @@ from capsule_lib.techniques.arcnn.data import model_input, notes_to_roll
 from capsule_lib.techniques.arcnn.evaluate import _prf, restoration_scores
 from capsule_lib.techniques.arcnn.model import _block
 from capsule_lib.techniques.arcnn.views import window_score
-from capsule_lib.datasets.bach import PITCH_LOW
 
 
 class ConsoleUNet(nn.Module):
@@ -92,7 +91,6 @@ def roll_to_notes(roll: np.ndarray) -> np.ndarray:
     return np.array(rows, dtype=np.int32).reshape(-1, 3)
 
 
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
@@ -101,8 +99,10 @@ def main() -> None:
     ap.add_argument("--model", default="arcnn-bach")
     args = ap.parse_args()
     torch.manual_seed(0)
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, torch "
-          f"{torch.__version__} ({torch.get_num_threads()} threads), python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, torch "
+        f"{torch.__version__} ({torch.get_num_threads()} threads), python {platform.python_version()}"
+    )
 
     # -- speed ------------------------------------------------------------------------
     melody = cl.crop_bars(cl.load_sample("ode_to_joy"), 0, 8)
@@ -113,7 +113,7 @@ def main() -> None:
     n_console = sum(p.numel() for p in console.parameters())
     roll128 = np.zeros((128, 128), bool)
     for n in melody.with_resolution(4).notes:
-        roll128[n.start:n.end, n.pitch] = True
+        roll128[n.start : n.end, n.pitch] = True
 
     def console_predict(r):
         with torch.inference_mode():
@@ -127,8 +127,10 @@ def main() -> None:
     print("|---|---|---|---|")
     print(f"| capsule_lib.enhance (defaults) | U-Net {n_ours / 1e6:.2f} M params, 128 x 64 | 12 | {ours:.3f} |")
     print(f"| console re-implementation | U-Net {n_console / 1e6:.1f} M params, 128 x 128 | 100 | {theirs:.3f} |")
-    print(f"\nratio: {theirs / ours:.1f}x faster (target >= 10x); enhance target <= 0.5 s -> "
-          f"{'met' if ours <= 0.5 else 'MISSED'}")
+    print(
+        f"\nratio: {theirs / ours:.1f}x faster (target >= 10x); enhance target <= 0.5 s -> "
+        f"{'met' if ours <= 0.5 else 'MISSED'}"
+    )
 
     # -- quality: same trained network, two sampling algorithms ------------------------
     ds = build_bach_dataset(progress=False)
@@ -164,11 +166,17 @@ def main() -> None:
     print("| | damaged input | capsule_lib sampler | console sampler (1 cell x 100) | Bach |")
     print("|---|---|---|---|---|")
     print(f"| restoration F1 | {ours_q['corrupted']['f1']:.3f} | {ours_q['f1']:.3f} | {console_q['f1']:.3f} | 1 |")
-    m_in, m_ours, m_bach, m_con = (ours_q["metrics"]["input"], ours_q["metrics"]["output"], ours_q["metrics"]["bach"],
-                                   console_q["metrics"])
+    m_in, m_ours, m_bach, m_con = (
+        ours_q["metrics"]["input"],
+        ours_q["metrics"]["output"],
+        ours_q["metrics"]["bach"],
+        console_q["metrics"],
+    )
     for k in METRICS:
+
         def f(v):
             return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
         print(f"| {k} | {f(m_in[k])} | {f(m_ours[k])} | {f(m_con[k])} | {f(m_bach[k])} |")
 
     def gap(m):  # rates: absolute difference; counts (pitches used): relative difference

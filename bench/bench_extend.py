@@ -41,8 +41,10 @@ def main() -> None:
         torch.manual_seed(0)
         model, label = TransformerXL(TransformerConfig()).eval(), "random-init default config"
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), python {platform.python_version()}"
+    )
     prompt = encode(cl.load_sample("ode_to_joy"))
 
     def run(use_cache: bool, seed: int):
@@ -63,8 +65,10 @@ def main() -> None:
     print("|---|---|---|---|")
     print(f"| with memory (cache) | {med_c:.2f} | {n_tokens:.0f} | {1000 * med_c / n_tokens:.1f} |")
     print(f"| without memory (recompute context) | {med_u:.2f} | {n_tokens:.0f} | {1000 * med_u / n_tokens:.1f} |")
-    print(f"\nratio: {med_u / med_c:.1f}x faster with memory; {music:.1f} s of music generated; same tokens: {same}; "
-          f"target <= 3 s -> {'met' if med_c <= 3 else 'MISSED'}")
+    print(
+        f"\nratio: {med_u / med_c:.1f}x faster with memory; {music:.1f} s of music generated; same tokens: {same}; "
+        f"target <= 3 s -> {'met' if med_c <= 3 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

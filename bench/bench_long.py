@@ -28,9 +28,9 @@ import time
 from contextlib import contextmanager
 
 import numpy as np
+from _long import long_melody, machine_line, with_tempo_changes  # bench/ is on sys.path when a script runs
 
 import capsule_lib as cl
-from _long import long_melody, machine_line, with_tempo_changes  # bench/ is on sys.path when a script runs
 from capsule_lib.techniques.arcnn import sample as arcnn_sample
 from capsule_lib.techniques.transformer import tokens
 
@@ -42,7 +42,7 @@ def _old_render(notes, alive, w0):
     roll = np.zeros((W, P), dtype=bool)
     for (s, p, d), ok in zip(notes, alive):
         if ok and lo <= p <= hi and s < w0 + W and s + d > w0:
-            roll[max(s - w0, 0): min(s + d - w0, W), p - lo] = True
+            roll[max(s - w0, 0) : min(s + d - w0, W), p - lo] = True
     return roll
 
 

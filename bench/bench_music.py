@@ -56,9 +56,15 @@ HERE = Path(__file__).resolve().parent
 FOLK_FILE = HERE / "folk_melodies.json"
 #: (corpus file, tunes taken): German, Luxembourgish, Irish, Swiss folk songs and fiddle tunes.
 FOLK_SOURCES = (
-    ("essenFolksong/kinder0", 5), ("essenFolksong/erk10", 5), ("essenFolksong/boehme10", 5),
-    ("essenFolksong/fink0", 5), ("essenFolksong/lux", 5), ("essenFolksong/irl", 5),
-    ("essenFolksong/zuccal0", 5), ("essenFolksong/altdeu10", 5), ("ryansMammoth", 8),
+    ("essenFolksong/kinder0", 5),
+    ("essenFolksong/erk10", 5),
+    ("essenFolksong/boehme10", 5),
+    ("essenFolksong/fink0", 5),
+    ("essenFolksong/lux", 5),
+    ("essenFolksong/irl", 5),
+    ("essenFolksong/zuccal0", 5),
+    ("essenFolksong/altdeu10", 5),
+    ("ryansMammoth", 8),
 )
 FOLK_TEMPO = 100.0
 FOLK_BARS = (8, 24)
@@ -71,8 +77,14 @@ TARGETS = {
     "enhance defaults": {"polyphony": (3.3, 4.2), "clash": (None, 0.05), "in_key": (0.95, None)},
     "enhance console": {"clash": (None, 0.062), "in_key": (0.95, None)},
     "enhance harmonize": {"polyphony": (3.5, None), "clash": (None, 0.05), "melody_kept": (1.0, None)},
-    "accompany": {"clash": (None, 0.06), "in_key": (0.92, None), "parallels": (None, 2.0), "melody_kept": (1.0, None),
-                  "in_range": (0.99, None), "bass_above": (None, 0.01)},
+    "accompany": {
+        "clash": (None, 0.06),
+        "in_key": (0.92, None),
+        "parallels": (None, 2.0),
+        "melody_kept": (1.0, None),
+        "in_range": (0.99, None),
+        "bass_above": (None, 0.01),
+    },
     "extend": {"in_key_prompt": (0.90, None), "clash": (None, 0.06), "register_kept": (1.0, None)},
 }
 
@@ -130,9 +142,14 @@ def build_folk() -> list[dict]:
             score = fine.with_resolution(4)
             if _usable(score) is not None:
                 continue
-            out.append({"name": f"{path}" + (f"#{number}" if number is not None else ""), "title": score.title,
-                        "time_signature": list(score.time_signature),
-                        "notes": [[n.start, n.pitch, n.duration] for n in score.tracks[0].notes]})
+            out.append(
+                {
+                    "name": f"{path}" + (f"#{number}" if number is not None else ""),
+                    "title": score.title,
+                    "time_signature": list(score.time_signature),
+                    "notes": [[n.start, n.pitch, n.duration] for n in score.tracks[0].notes],
+                }
+            )
             taken += 1
     return out
 
@@ -140,14 +157,25 @@ def build_folk() -> list[dict]:
 def load_folk(rebuild: bool = False) -> list[tuple[str, Score]]:
     if rebuild or not FOLK_FILE.is_file():
         tunes = build_folk()
-        FOLK_FILE.write_text(json.dumps({"resolution": 4, "tempo": FOLK_TEMPO, "sources": [list(s) for s in FOLK_SOURCES],
-                                         "tunes": tunes}, indent=None, separators=(",", ":")) + "\n")
+        FOLK_FILE.write_text(
+            json.dumps(
+                {"resolution": 4, "tempo": FOLK_TEMPO, "sources": [list(s) for s in FOLK_SOURCES], "tunes": tunes},
+                indent=None,
+                separators=(",", ":"),
+            )
+            + "\n"
+        )
     data = json.loads(FOLK_FILE.read_text())
     out = []
     for t in data["tunes"]:
         notes = tuple(Note(s, p, d, 90) for s, p, d in t["notes"])
-        score = Score(tracks=(Track(name="melody", notes=notes),), tempo=data["tempo"],
-                      time_signature=tuple(t["time_signature"]), resolution=data["resolution"], title=t["title"])
+        score = Score(
+            tracks=(Track(name="melody", notes=notes),),
+            tempo=data["tempo"],
+            time_signature=tuple(t["time_signature"]),
+            resolution=data["resolution"],
+            title=t["title"],
+        )
         out.append((t["name"], score.with_resolution(24)))
     return out
 
@@ -177,16 +205,23 @@ def _round_trip(score: Score, folder: Path, name: str) -> Score:
 
 def figures(score: Score) -> dict:
     parallels, joint = M.voice_motion(M.voice_lines(score))
-    return {"polyphony": M.polyphony(score), "clash": M.clash_rate(score), "in_key": M.in_key_rate(score),
-            "parallels_n": parallels, "joint_moves": joint}
+    return {
+        "polyphony": M.polyphony(score),
+        "clash": M.clash_rate(score),
+        "in_key": M.in_key_rate(score),
+        "parallels_n": parallels,
+        "joint_moves": joint,
+    }
 
 
 def _extension(out: Score, melody: Score, input_duration: float) -> tuple[Score, Score]:
     """(the extension alone, the prompt) of an extended score read back from MIDI."""
     end = melody.end * out.resolution // melody.resolution
     cut = max(0, end - int(round(input_duration * melody.tempo / 60 * out.resolution)))
-    pick = lambda keep: out.replace(tracks=tuple(t.replace(notes=tuple(n for n in t.notes if keep(n)))
-                                                 for t in out.tracks))
+
+    def pick(keep):
+        return out.replace(tracks=tuple(t.replace(notes=tuple(n for n in t.notes if keep(n))) for t in out.tracks))
+
     return pick(lambda n: n.start >= end), pick(lambda n: n.start < end and n.end > cut)
 
 
@@ -199,8 +234,12 @@ def _gan_extras(out: Score, melody: Score) -> dict:
         rng = part_range(t.name)
         if rng is not None and t.notes:
             in_range.append((sum(rng[0] <= n.pitch <= rng[1] for n in t.notes), len(t.notes)))
-    return {"melody_kept": float(kept), "in_range_n": sum(a for a, _ in in_range), "notes_n": sum(b for _, b in in_range),
-            "bass_above": M.above_melody_rate(out, len(out.tracks) - 1, 0)}
+    return {
+        "melody_kept": float(kept),
+        "in_range_n": sum(a for a, _ in in_range),
+        "notes_n": sum(b for _, b in in_range),
+        "bass_above": M.above_melody_rate(out, len(out.tracks) - 1, 0),
+    }
 
 
 def run_row(label: str, kind: str, fn, items, folder: Path, seed0: int = 0) -> dict:
@@ -289,14 +328,27 @@ def bach_chorales() -> tuple[list[tuple[str, np.ndarray]], int]:
     if cache.is_file():
         with np.load(cache) as d:
             notes, offsets, paths, skipped = d["notes"], d["offsets"], list(d["paths"]), int(d["skipped"])
-        return [(paths[i], notes[offsets[i]:offsets[i + 1]]) for i in range(len(paths))], skipped
-    results = parse_all(_parse_satb, chorale_paths(), workers=None, max_workers=2, desc="chorales (SATB)",
-                        unit="chorale", progress=True, chunksize=4)
+        return [(paths[i], notes[offsets[i] : offsets[i + 1]]) for i in range(len(paths))], skipped
+    results = parse_all(
+        _parse_satb,
+        chorale_paths(),
+        workers=None,
+        max_workers=2,
+        desc="chorales (SATB)",
+        unit="chorale",
+        progress=True,
+        chunksize=4,
+    )
     kept, skipped, _ = keep_unique(results, "notes")
     cache.parent.mkdir(parents=True, exist_ok=True)
     offsets = np.cumsum([0] + [len(r["notes"]) for r in kept])
-    np.savez_compressed(cache, notes=np.concatenate([r["notes"] for r in kept]), offsets=offsets,
-                        paths=np.array([r["path"] for r in kept]), skipped=len(skipped))
+    np.savez_compressed(
+        cache,
+        notes=np.concatenate([r["notes"] for r in kept]),
+        offsets=offsets,
+        paths=np.array([r["path"] for r in kept]),
+        skipped=len(skipped),
+    )
     return [(r["path"], r["notes"]) for r in kept], len(skipped)
 
 
@@ -305,9 +357,10 @@ def bach_row(folder: Path) -> dict:
     chorales, skipped = bach_chorales()
     rows = []
     for path, notes in chorales:
-        tracks = tuple(Track(name=v, program=52, notes=tuple(Note(int(s), int(p), int(d), 90)
-                                                             for t, s, p, d in notes if t == k))
-                       for k, v in enumerate(VOICES))
+        tracks = tuple(
+            Track(name=v, program=52, notes=tuple(Note(int(s), int(p), int(d), 90) for t, s, p, d in notes if t == k))
+            for k, v in enumerate(VOICES)
+        )
         score = Score(tracks=tracks, tempo=100.0, resolution=4, title=path)
         rows.append(figures(_round_trip(score, folder, f"bach/{path}")))
     out = summarise(BACH, "reference", rows)
@@ -321,19 +374,33 @@ def technique_rows(which: set[str]):
     if "enhance" in which:
         out.append(("enhance defaults", "enhance defaults", lambda m, s: cl.enhance(m, seed=s, save=False)))
     if "console" in which:  # its own row name: 100 passes make it the slowest row by far
-        out.append(("enhance console settings (100 iterations, 100 %, 500 notes)", "enhance console",
-                    lambda m, s: cl.enhance(m, sampling_iterations=100, max_remove_pct=100, max_notes_added=500,
-                                            seed=s, save=False)))
+        out.append(
+            (
+                "enhance console settings (100 iterations, 100 %, 500 notes)",
+                "enhance console",
+                lambda m, s: cl.enhance(
+                    m, sampling_iterations=100, max_remove_pct=100, max_notes_added=500, seed=s, save=False
+                ),
+            )
+        )
     if "enhance" in which:
-        out.append(("enhance harmonize", "enhance harmonize",
-                    lambda m, s: cl.enhance(m, harmonize=True, seed=s, save=False)))
+        out.append(
+            ("enhance harmonize", "enhance harmonize", lambda m, s: cl.enhance(m, harmonize=True, seed=s, save=False))
+        )
     if "gan" in which:
         for name in ("musegan-chorale", "musegan-quartet", "musegan-renaissance"):
-            out.append((f"accompany {name}", "accompany", lambda m, s, n=name: cl.accompany(m, model=n, seed=s, save=False)))
+            out.append(
+                (f"accompany {name}", "accompany", lambda m, s, n=name: cl.accompany(m, model=n, seed=s, save=False))
+            )
     if "extend" in which:
         for sampling in ("topk", "nucleus"):
-            out.append((f"extend 20 s, {sampling} (extension alone)", "extend",
-                        lambda m, s, k=sampling: cl.extend(m, sampling=k, extension_duration=20.0, seed=s, save=False)))
+            out.append(
+                (
+                    f"extend 20 s, {sampling} (extension alone)",
+                    "extend",
+                    lambda m, s, k=sampling: cl.extend(m, sampling=k, extension_duration=20.0, seed=s, save=False),
+                )
+            )
     return out
 
 
@@ -367,12 +434,16 @@ def table(rows: list[dict]) -> str:
         if "bass_above" in r:
             extra.append(f"bass above melody {_fmt(r['bass_above'])}")
         if "in_key_prompt" in r:
-            extra.append(f"in prompt's key {_fmt(r['in_key_prompt'])}, register kept {_fmt(r.get('register_kept'), 2)} "
-                         f"(gap {_fmt(r.get('register_gap'), 1)} semitones), silent {_fmt(r.get('silent'), 2)}")
+            extra.append(
+                f"in prompt's key {_fmt(r['in_key_prompt'])}, register kept {_fmt(r.get('register_kept'), 2)} "
+                f"(gap {_fmt(r.get('register_gap'), 1)} semitones), silent {_fmt(r.get('silent'), 2)}"
+            )
         if r.get("seconds_per_piece") and not math.isnan(r["seconds_per_piece"]):
             extra.append(f"{r['seconds_per_piece']:.2f} s/piece")
-        lines.append(f"| {r['row']} ({r['n']}) | {_fmt(r.get('polyphony'), 2)} | {_fmt(r.get('clash'))} | "
-                     f"{_fmt(r.get('in_key'), 2)} | {_fmt(r.get('parallels'), 2)} | {'; '.join(extra)} | {_verdict(r)} |")
+        lines.append(
+            f"| {r['row']} ({r['n']}) | {_fmt(r.get('polyphony'), 2)} | {_fmt(r.get('clash'))} | "
+            f"{_fmt(r.get('in_key'), 2)} | {_fmt(r.get('parallels'), 2)} | {'; '.join(extra)} | {_verdict(r)} |"
+        )
     return "\n".join(lines)
 
 
@@ -393,8 +464,10 @@ def main(argv=None) -> dict:
     keys = [0] if args.quick else [int(k) for k in args.keys.split(",")]
     items = melodies(keys, quick=args.quick, rebuild_folk=args.rebuild_folk)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({args.threads} threads), "
-          f"python {platform.python_version()}, load average {load:.2f}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({args.threads} threads), "
+        f"python {platform.python_version()}, load average {load:.2f}"
+    )
     print(f"melodies: {len(items)} ({len(items) // len(keys)} tunes x keys {keys})", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -403,9 +476,17 @@ def main(argv=None) -> dict:
         if "bach" in which:
             rows.append(bach_row(folder))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
-        rows.append({"row": "console AR-CNN, Ode to Joy (issue 15)", "kind": "reference", "n": 1,
-                     "polyphony": CONSOLE["polyphony"], "clash": CONSOLE["clash"], "in_key": CONSOLE["in_key"],
-                     "parallels": math.nan})
+        rows.append(
+            {
+                "row": "console AR-CNN, Ode to Joy (issue 15)",
+                "kind": "reference",
+                "n": 1,
+                "polyphony": CONSOLE["polyphony"],
+                "clash": CONSOLE["clash"],
+                "in_key": CONSOLE["in_key"],
+                "parallels": math.nan,
+            }
+        )
         for label, kind, fn in technique_rows(which):
             rows.append(run_row(label, kind, fn, items, folder))
             print(table(rows[-1:]).splitlines()[-1], flush=True)

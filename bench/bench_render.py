@@ -13,8 +13,8 @@ import platform
 import warnings
 
 from _timing import median_time  # bench/ is on sys.path when a script runs
-from capsule_lib import Note, Score, Track
-from capsule_lib import audio
+
+from capsule_lib import Note, Score, Track, audio
 
 RUNS = 5
 RES = 4  # 16th-note steps
@@ -38,8 +38,12 @@ def thirty_seconds() -> Score:
             bass.append(Note(origin + beat * 4, root[0] - 12 + (0, 7, 12, 7)[beat], 4, 90))
         for k in range(0, 16, 2):
             drums.append(Note(origin + k, 42, 1, 70))
-        drums += [Note(origin, 36, 2, 110), Note(origin + 8, 36, 2, 110), Note(origin + 4, 38, 2, 100),
-                  Note(origin + 12, 38, 2, 100)]
+        drums += [
+            Note(origin, 36, 2, 110),
+            Note(origin + 8, 36, 2, 110),
+            Note(origin + 4, 38, 2, 100),
+            Note(origin + 12, 38, 2, 100),
+        ]
     return Score(
         tracks=(
             Track("melody", 0, False, tuple(melody)),
@@ -62,10 +66,14 @@ def main() -> None:
     score = thirty_seconds()
     music = score.duration_seconds
     n_notes = sum(len(t.notes) for t in score.tracks)
-    print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs")
-    print(f"score: {len(score.tracks)} tracks, {n_notes} notes, {music:.1f} s of music "
-          f"(+{audio.TAIL_SECONDS:g} s tail), 44.1 kHz stereo")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"score: {len(score.tracks)} tracks, {n_notes} notes, {music:.1f} s of music "
+        f"(+{audio.TAIL_SECONDS:g} s tail), 44.1 kHz stereo"
+    )
     print("| backend | render median (s) | x real time | WAV encode (s) | MP3 encode (s) | target < 1 s |")
     print("|---|---|---|---|---|---|")
     previous = os.environ.get("CAPSULE_AUDIO_BACKEND")
@@ -82,8 +90,10 @@ def main() -> None:
             render = timed(lambda: audio.synthesize(score))
             wav = timed(lambda: audio.wav_bytes(samples, 44100), runs=3)
             mp3 = timed(lambda: audio.mp3_bytes(samples, 44100), runs=3)
-            print(f"| {backend} | {render:.3f} | {music / render:.0f}x | {wav:.3f} | {mp3:.3f} | "
-                  f"{'met' if render < 1.0 else 'MISSED'} |")
+            print(
+                f"| {backend} | {render:.3f} | {music / render:.0f}x | {wav:.3f} | {mp3:.3f} | "
+                f"{'met' if render < 1.0 else 'MISSED'} |"
+            )
     finally:
         if previous is None:
             os.environ.pop("CAPSULE_AUDIO_BACKEND", None)

@@ -41,18 +41,28 @@ from capsule_lib.datasets.multitrack import SAMPLE_STEPS
 from capsule_lib.techniques.gan.card import write_card_files
 from capsule_lib.techniques.gan.data import batch_metrics, sample_metrics
 from capsule_lib.techniques.gan.evaluate import (
-    comparison, evaluate_gan, model_dataset, paired_tracks, quality_bar,
+    comparison,
+    evaluate_gan,
+    model_dataset,
+    paired_tracks,
+    quality_bar,
 )
 from capsule_lib.techniques.gan.sample import generate_samples, load_gan
-from capsule_lib.techniques.gan.views import cross_validation_lines, failure_intervals, metrics_comparison_table, real_music_lines
+from capsule_lib.techniques.gan.views import (
+    cross_validation_lines,
+    failure_intervals,
+    metrics_comparison_table,
+    real_music_lines,
+)
 
 #: Resamples and level of :func:`piece_interval`.
 INTERVAL_DRAWS = 2000
 INTERVAL_LEVEL = 0.9
 
 
-def piece_interval(rows: list[dict], pieces, *, draws: int = INTERVAL_DRAWS, level: float = INTERVAL_LEVEL,
-                   seed: int = 0) -> dict:
+def piece_interval(
+    rows: list[dict], pieces, *, draws: int = INTERVAL_DRAWS, level: float = INTERVAL_LEVEL, seed: int = 0
+) -> dict:
     """How much a ground-truth mean depends on *which* pieces the held-out split holds.
 
     ``rows`` are :func:`~capsule_lib.techniques.gan.data.sample_metrics` of the real
@@ -107,15 +117,30 @@ def real_music_bar(ds, split: str, truth: dict, splits=("train", "validation")) 
         real = ds.samples(other, hop=SAMPLE_STEPS)
         if len(real) == 0:
             continue
-        bar = quality_bar(paired_tracks(batch_metrics(real, ds.spec), truth, ds.spec.tracks),
-                          skip=(ds.spec.tracks[0],), label=f"{other} pieces")
-        out[other] = {"n_pieces": len(ds.split(other)), "n_samples": int(len(real)), "passed": bar["passed"],
-                      "failures": bar["failures"]}
+        bar = quality_bar(
+            paired_tracks(batch_metrics(real, ds.spec), truth, ds.spec.tracks),
+            skip=(ds.spec.tracks[0],),
+            label=f"{other} pieces",
+        )
+        out[other] = {
+            "n_pieces": len(ds.split(other)),
+            "n_samples": int(len(real)),
+            "passed": bar["passed"],
+            "failures": bar["failures"],
+        }
     return out
 
 
-def research_evaluation(model="musegan-chorale", split: str = "test", *, dataset=None, seed: int = 0,
-                        max_samples: int | None = None, limit: int | None = None, progress: bool = False) -> dict:
+def research_evaluation(
+    model="musegan-chorale",
+    split: str = "test",
+    *,
+    dataset=None,
+    seed: int = 0,
+    max_samples: int | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+) -> dict:
     """:func:`~capsule_lib.techniques.gan.evaluate_gan` (same arguments) plus
     ``"ground_truth_interval": {"level", "draws", "tracks": {name: {metric: [low, high]}}}``
     (:func:`piece_interval` of the held-out pieces) and ``"real_music_bar"`` (:func:`real_music_bar`
@@ -132,8 +157,7 @@ def research_evaluation(model="musegan-chorale", split: str = "test", *, dataset
     return result
 
 
-def cross_validate(models, *, dataset=None, seed: int = 0, limit: int | None = None,
-                   progress: bool = False) -> dict:
+def cross_validate(models, *, dataset=None, seed: int = 0, limit: int | None = None, progress: bool = False) -> dict:
     """The quality bar on the held-out melodies of several cross-validation folds, pooled.
 
     Parameters
@@ -168,8 +192,10 @@ def cross_validate(models, *, dataset=None, seed: int = 0, limit: int | None = N
         raise CapsuleError(f"two models of the same fold: folds {folds}")
     for g in gans[1:]:
         if list(g.spec.tracks) != list(spec.tracks) or g.spec.name != spec.name:
-            raise CapsuleError(f"model {g.name} was trained on {g.spec.name} {list(g.spec.tracks)}, "
-                               f"not {spec.name} {list(spec.tracks)}")
+            raise CapsuleError(
+                f"model {g.name} was trained on {g.spec.name} {list(g.spec.tracks)}, "
+                f"not {spec.name} {list(spec.tracks)}"
+            )
     base = model_dataset(gans[0], dataset, limit=limit, progress=progress)
     all_fake, all_real, owners, per_fold, n_pieces = [], [], [], {}, 0
     for gan in sorted(gans, key=lambda g: g.fold):
@@ -180,17 +206,28 @@ def cross_validate(models, *, dataset=None, seed: int = 0, limit: int | None = N
         fake = generate_samples(gan, real[:, 0], seed=seed)
         fake_rows, real_rows = sample_metrics(fake, spec), sample_metrics(real, spec)
         fold = comparison(fake_rows, real_rows, spec)
-        per_fold[str(gan.fold)] = {"model": gan.name, "n_pieces": len(ds.split("test")), "n_samples": int(len(real)),
-                                   "tracks": fold["tracks"], "failures": fold["quality_bar"]["failures"],
-                                   "real_music_bar": real_music_bar(ds, "test", batch_metrics(None, spec, real_rows),
-                                                                    splits=("train",))}
+        per_fold[str(gan.fold)] = {
+            "model": gan.name,
+            "n_pieces": len(ds.split("test")),
+            "n_samples": int(len(real)),
+            "tracks": fold["tracks"],
+            "failures": fold["quality_bar"]["failures"],
+            "real_music_bar": real_music_bar(ds, "test", batch_metrics(None, spec, real_rows), splits=("train",)),
+        }
         owners.append(owner + n_pieces)  # piece ids unique over the folds, for the piece bootstrap
         n_pieces += len(ds.split("test"))
         all_fake += fake_rows
         all_real += real_rows
-    return {"models": [g.name for g in gans], "folds": sorted(folds), "n_pieces": n_pieces,
-            "n_samples": len(all_real), "seed": seed, **comparison(all_fake, all_real, spec),
-            "ground_truth_interval": _interval(all_real, np.concatenate(owners), seed), "per_fold": per_fold}
+    return {
+        "models": [g.name for g in gans],
+        "folds": sorted(folds),
+        "n_pieces": n_pieces,
+        "n_samples": len(all_real),
+        "seed": seed,
+        **comparison(all_fake, all_real, spec),
+        "ground_truth_interval": _interval(all_real, np.concatenate(owners), seed),
+        "per_fold": per_fold,
+    }
 
 
 def record_cross_validation(name: str, result: dict, registry=None):
@@ -248,8 +285,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
     x = sub.add_parser("cross-validate", help="the quality bar over the held-out pieces of several folds, pooled")
-    x.add_argument("models", nargs="+", metavar="MODEL",
-                   help="models trained by one command with different --fold values (fold 0: the fixed split)")
+    x.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="models trained by one command with different --fold values (fold 0: the fixed split)",
+    )
     x.add_argument("--record", action="store_true", help="store the result in the fold-0 model's card and README")
     x.set_defaults(func=_cmd_cross_validate)
     v = sub.add_parser("evaluate", help="evaluate_gan with piece-bootstrap intervals and real music on the bar")
@@ -257,7 +298,9 @@ def main(argv=None) -> int:
     v.add_argument("--split", default="test", choices=["test", "validation", "train"])
     v.set_defaults(func=_cmd_evaluate)
     for p in (x, v):
-        p.add_argument("--dataset", default=None, metavar="FOLDER", help="the data folder of models trained on LPD-5/MIDI files")
+        p.add_argument(
+            "--dataset", default=None, metavar="FOLDER", help="the data folder of models trained on LPD-5/MIDI files"
+        )
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--quiet", action="store_true")
         p.add_argument("--json", action="store_true")

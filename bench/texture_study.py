@@ -28,11 +28,11 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from gan_research import real_music_bar  # bench/ is on sys.path when a script runs
 
 from capsule_lib.datasets.multitrack import SAMPLE_STEPS, STEPS_PER_BAR, MultitrackDataset, build_genre_dataset
 from capsule_lib.techniques.gan.data import batch_metrics, sample_metrics
 from capsule_lib.techniques.gan.evaluate import QUALITY_BAR, quality_bar
-from gan_research import real_music_bar  # bench/ is on sys.path when a script runs
 
 SPLITS = ("train", "validation", "test")
 FEATURES = ("double stops", "sounding share", "onsets per bar", "mean pitch", "pitch spread")
@@ -67,8 +67,13 @@ def piece_table(ds) -> dict:
         values += [[float(r["tracks"][t].get(m, np.nan)) for t, m in checks] for r in sample_metrics(samples, ds.spec)]
         owner += [k] * len(samples)
         split += [piece.split] * len(samples)
-    return {"owner": np.asarray(owner), "split": np.asarray(split), "features": np.concatenate(features),
-            "checks": checks, "values": np.asarray(values)}
+    return {
+        "owner": np.asarray(owner),
+        "split": np.asarray(split),
+        "features": np.concatenate(features),
+        "checks": checks,
+        "values": np.asarray(values),
+    }
 
 
 def _bar(candidate, truth, checks) -> dict:
@@ -105,12 +110,16 @@ def bar_feasibility(ds, table: dict | None = None, draws: int = 1000, seed: int 
             for f in o["failures"]:
                 check = f.split(":")[0]
                 failed_checks[check] = failed_checks.get(check, 0) + 1
-            training = np.nanmean(values[np.isin(owner, order[n_test + n_val:])], axis=0)
+            training = np.nanmean(values[np.isin(owner, order[n_test + n_val :])], axis=0)
             passed["training"] += _bar(training, truth, checks)["passed"]
-    return {"draws": draws, "test_pieces": n_test, "oracle_passed": passed["oracle"] / draws,
-            "training_music_passed": passed["training"] / draws,
-            "oracle_failures_median": float(np.median(oracle_failures)),
-            "oracle_failed_checks": {k: v / draws for k, v in sorted(failed_checks.items(), key=lambda kv: -kv[1])}}
+    return {
+        "draws": draws,
+        "test_pieces": n_test,
+        "oracle_passed": passed["oracle"] / draws,
+        "training_music_passed": passed["training"] / draws,
+        "oracle_failures_median": float(np.median(oracle_failures)),
+        "oracle_failed_checks": {k: v / draws for k, v in sorted(failed_checks.items(), key=lambda kv: -kv[1])},
+    }
 
 
 def study(ds, draws: int = 1000) -> dict:
@@ -122,10 +131,13 @@ def study(ds, draws: int = 1000) -> dict:
     """
     table = piece_table(ds)
     split, x, values = table["split"], table["features"], table["values"]
-    out = {"pieces": {s: len(ds.split(s)) for s in SPLITS}, "means": {m: {} for m in TEXTURE},
-           "predicted": {m: {} for m in TEXTURE},
-           "real_music_bar": real_music_bar(ds, "test", batch_metrics(ds.samples("test", hop=SAMPLE_STEPS), ds.spec)),
-           "feasibility": bar_feasibility(ds, table, draws)}
+    out = {
+        "pieces": {s: len(ds.split(s)) for s in SPLITS},
+        "means": {m: {} for m in TEXTURE},
+        "predicted": {m: {} for m in TEXTURE},
+        "real_music_bar": real_music_bar(ds, "test", batch_metrics(ds.samples("test", hop=SAMPLE_STEPS), ds.spec)),
+        "feasibility": bar_feasibility(ds, table, draws),
+    }
     fit, test = split != "test", split == "test"
     mu, sd = np.nanmean(x[fit], 0), np.nanstd(x[fit], 0) + 1e-9
 
@@ -141,34 +153,47 @@ def study(ds, draws: int = 1000) -> dict:
         coef = np.linalg.lstsq(design(x[ok_fit]), y[ok_fit], rcond=None)[0]
         pred, truth = np.clip(design(x[ok_test]) @ coef, 0, 1), y[ok_test]
         r = np.corrcoef(pred, truth)[0, 1] if pred.std() > 0 and truth.std() > 0 else float("nan")
-        out["predicted"][metric][track] = {"fit_mean": float(y[ok_fit].mean()), "truth": float(truth.mean()),
-                                           "predicted": float(pred.mean()), "correlation": float(r)}
+        out["predicted"][metric][track] = {
+            "fit_mean": float(y[ok_fit].mean()),
+            "truth": float(truth.mean()),
+            "predicted": float(pred.mean()),
+            "correlation": float(r),
+        }
     return out
 
 
 def main(genre: str = "quartet") -> None:
     ds = build_genre_dataset(genre, progress=False)
     r = study(ds)
-    print(f"{genre}: samples (4 bars, not overlapping) of "
-          + ", ".join(f"{n} {s}" for s, n in r["pieces"].items()) + " pieces\n")
+    print(
+        f"{genre}: samples (4 bars, not overlapping) of "
+        + ", ".join(f"{n} {s}" for s, n in r["pieces"].items())
+        + " pieces\n"
+    )
     print("1. mean texture per split")
     for metric, per_track in r["means"].items():
         for name, means in per_track.items():
             print(f"   {name:>10} {metric:<16}" + "".join(f"{s:>12} {m:.3f}" for s, m in means.items()))
     print("\n2. the quality bar with real music in place of the generated accompaniment, against the test pieces")
     for split, bar in r["real_music_bar"].items():
-        print(f"   {split} pieces: " + ("passed" if bar["passed"] else f"{len(bar['failures'])} failed checks: "
-                                        + "; ".join(bar["failures"])))
+        print(
+            f"   {split} pieces: "
+            + ("passed" if bar["passed"] else f"{len(bar['failures'])} failed checks: " + "; ".join(bar["failures"]))
+        )
     print("\n3. texture predicted from the melody (least squares on train + validation samples)")
     for metric, per_track in r["predicted"].items():
         for name, p in per_track.items():
-            print(f"   {name:>10} {metric:<16} train+validation mean {p['fit_mean']:.3f}   test: truth "
-                  f"{p['truth']:.3f}, predicted {p['predicted']:.3f} (per-sample correlation {p['correlation']:.2f})")
+            print(
+                f"   {name:>10} {metric:<16} train+validation mean {p['fit_mean']:.3f}   test: truth "
+                f"{p['truth']:.3f}, predicted {p['predicted']:.3f} (per-sample correlation {p['correlation']:.2f})"
+            )
     f = r["feasibility"]
     print(f"\n4. the bar against {f['draws']} random draws of {f['test_pieces']} test pieces")
-    print(f"   oracle (the mean of all {len(ds.pieces)} pieces) passes {f['oracle_passed']:.1%} of draws "
-          f"(median failed checks: {f['oracle_failures_median']:.0f}); the draw's training music passes "
-          f"{f['training_music_passed']:.1%}")
+    print(
+        f"   oracle (the mean of all {len(ds.pieces)} pieces) passes {f['oracle_passed']:.1%} of draws "
+        f"(median failed checks: {f['oracle_failures_median']:.0f}); the draw's training music passes "
+        f"{f['training_music_passed']:.1%}"
+    )
     for check, share in list(f["oracle_failed_checks"].items())[:6]:
         print(f"   oracle fails {check} in {share:.0%} of draws")
 

@@ -130,8 +130,16 @@ def _probe() -> _BackendState:
         raw = getattr(getattr(fluidsynth, "_fl", None), "fluid_synth_write_float", None)
         if raw is not None:
             # Float output skips FluidSynth's 16-bit dither and clipping: we normalise ourselves.
-            raw.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-                            ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+            raw.argtypes = [
+                ctypes.c_void_p,
+                ctypes.c_int,
+                ctypes.c_void_p,
+                ctypes.c_int,
+                ctypes.c_int,
+                ctypes.c_void_p,
+                ctypes.c_int,
+                ctypes.c_int,
+            ]
             raw.restype = ctypes.c_int
             state.write_float = raw
         return state
@@ -153,8 +161,9 @@ def audio_backend() -> str:
     if state.module is not None:
         return "fluidsynth"
     if choice == "fluidsynth":
-        raise CapsuleError(f"FluidSynth is required by {_ENV_BACKEND} but {state.problem}; "
-                           "install the system package libfluidsynth3")
+        raise CapsuleError(
+            f"FluidSynth is required by {_ENV_BACKEND} but {state.problem}; install the system package libfluidsynth3"
+        )
     with _LOCK:
         if not state.warned:
             state.warned = True
@@ -445,7 +454,7 @@ def _wavetable(family: int, n_harmonics: int, cache: dict) -> np.ndarray:
     key = (family, n_harmonics)
     table = cache.get(key)
     if table is None:
-        amps = _FAMILIES[family][0][:max(1, n_harmonics)]
+        amps = _FAMILIES[family][0][: max(1, n_harmonics)]
         phase = np.arange(_TABLE_SIZE) * (2 * np.pi / _TABLE_SIZE)
         table = sum(a * np.sin(k * phase) for k, a in enumerate(amps, start=1) if a)
         table = (table / np.max(np.abs(table))).astype(np.float32)
@@ -530,7 +539,7 @@ def _render_builtin(score: Score, rate: int, n_frames: int) -> np.ndarray:
                 if sound is None:
                     sound = drums[pitch] = _drum_sound(pitch, rate)
                 sound = sound[: n_frames - first]
-                mono[first:first + len(sound)] += loudness * sound
+                mono[first : first + len(sound)] += loudness * sound
                 continue
             freq = 440.0 * 2.0 ** ((pitch - 69) / 12)
             n_on = max(1, int(round(seconds(end) * rate)) - first)
@@ -540,7 +549,7 @@ def _render_builtin(score: Score, rate: int, n_frames: int) -> np.ndarray:
             # Phase as a table index: cheap enough to render minutes of music in well under a second.
             index = (np.arange(n_total, dtype=np.float64) * (freq * _TABLE_SIZE / rate)).astype(np.int64)
             voice = table[index & (_TABLE_SIZE - 1)]
-            mono[first:first + n_total] += loudness * envelope * voice
+            mono[first : first + n_total] += loudness * envelope * voice
     return np.repeat(mono[:, None], 2, axis=1)
 
 

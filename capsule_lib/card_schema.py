@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Mapping
 from numbers import Integral, Real
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .errors import CapsuleError
 
@@ -65,6 +66,7 @@ def _int(lo: int, hi: int) -> Check:
     def check(value, where):
         if isinstance(value, bool) or not isinstance(value, Integral) or not lo <= value <= hi:
             raise _fail(where, f"must be a whole number {lo}-{hi}, not {_short(value)}")
+
     return check
 
 
@@ -73,6 +75,7 @@ def _number(lo: float = -math.inf, hi: float = math.inf) -> Check:
         if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or not lo <= value <= hi:
             bounds = "" if (lo, hi) == (-math.inf, math.inf) else f" {lo:g}-{hi:g}"
             raise _fail(where, f"must be a finite number{bounds}, not {_short(value)}")
+
     return check
 
 
@@ -80,6 +83,7 @@ def _text(max_len: int = 256) -> Check:
     def check(value, where):
         if not isinstance(value, str) or len(value) > max_len:
             raise _fail(where, f"must be text of at most {max_len} characters, not {_short(value)}")
+
     return check
 
 
@@ -87,6 +91,7 @@ def _choice(*options: str) -> Check:
     def check(value, where):
         if value not in options:
             raise _fail(where, f"must be one of {', '.join(options)}, not {_short(value)}")
+
     return check
 
 
@@ -101,11 +106,13 @@ def _list(item: Check, min_len: int = 0, max_len: int = MAX_GAN_TRACKS) -> Check
             raise _fail(where, f"must be a list of {min_len}-{max_len} items, not {_short(value)}")
         for i, x in enumerate(value):
             item(x, f"{where}[{i}]")
+
     return check
 
 
 def _object(fields: Mapping[str, Check], required: tuple[str, ...] = ()) -> Check:
     """A JSON object whose listed fields (when present) pass their checks; other keys are free."""
+
     def check(value, where):
         if not isinstance(value, dict):
             raise _fail(where, f"must be an object, not {_short(value)}")
@@ -115,6 +122,7 @@ def _object(fields: Mapping[str, Check], required: tuple[str, ...] = ()) -> Chec
         for key, field_check in fields.items():
             if key in value:
                 field_check(value[key], f"{where}.{key}")
+
     return check
 
 
@@ -147,13 +155,16 @@ MODEL_FIELDS: dict[str, dict[str, Check]] = {
 
 _per_track = _list(_number())
 _GAN_FIELDS: dict[str, Check] = {
-    "genre": _object({
-        "name": _text(),
-        "description": _text(4096),
-        "tracks": _list(_text(64), 2),
-        "programs": _list(_int(0, 127), 2),
-        "is_drum": _list(_bool, 2),
-    }, required=("name", "tracks", "programs")),
+    "genre": _object(
+        {
+            "name": _text(),
+            "description": _text(4096),
+            "tracks": _list(_text(64), 2),
+            "programs": _list(_int(0, 127), 2),
+            "is_drum": _list(_bool, 2),
+        },
+        required=("name", "tracks", "programs"),
+    ),
     "polyphony": _list(_int(1, 16), 2),
     # The decoder settings: one per accompaniment track (or none: the defaults).
     "switch_penalty": _per_track,
@@ -221,8 +232,9 @@ def _finite_float(text: str) -> float:
 def parse_card_json(data: bytes | str, label: str) -> Any:
     """Parse a card's JSON text within the bounds above; CapsuleError names ``label`` if it is not."""
     if len(data) > MAX_CARD_BYTES:
-        raise CapsuleError(f"{label} is {len(data) / 2**20:.1f} MB; a model's JSON files hold at most "
-                           f"{MAX_CARD_BYTES // 2**20} MB")
+        raise CapsuleError(
+            f"{label} is {len(data) / 2**20:.1f} MB; a model's JSON files hold at most {MAX_CARD_BYTES // 2**20} MB"
+        )
     try:
         text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
         value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)

@@ -47,8 +47,16 @@ TESTED_PYTHON = (3, 11)
 MIN_TORCH = "2.2"
 #: Packages the notebooks import, with the lowest version pyproject.toml accepts (a test keeps them equal).
 ESSENTIAL_PACKAGES = {
-    "numpy": "1.26", "mido": "1.3", "pretty_midi": "0.2.10", "music21": "9.1", "pypianoroll": "1.0.4",
-    "safetensors": "0.4", "tqdm": "4.66", "matplotlib": "3.8", "ipython": "8.20", "ipywidgets": "8.1",
+    "numpy": "1.26",
+    "mido": "1.3",
+    "pretty_midi": "0.2.10",
+    "music21": "9.1",
+    "pypianoroll": "1.0.4",
+    "safetensors": "0.4",
+    "tqdm": "4.66",
+    "matplotlib": "3.8",
+    "ipython": "8.20",
+    "ipywidgets": "8.1",
     "anywidget": "0.9",
 }
 #: Packages behind one optional feature each, checked with that feature.
@@ -123,8 +131,10 @@ class DoctorReport:
             + "</td></tr>"
             for c in self.checks
         )
-        return (f"<table><caption>Composer Capsules doctor</caption>{rows}</table>"
-                f"<p><b>{html.escape(self.summary())}</b></p>")
+        return (
+            f"<table><caption>Composer Capsules doctor</caption>{rows}</table>"
+            f"<p><b>{html.escape(self.summary())}</b></p>"
+        )
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "summary": self.summary(), "checks": [asdict(c) for c in self.checks]}
@@ -163,8 +173,12 @@ def _on_sagemaker() -> bool:
 def _check_python() -> Check:
     here = platform.python_version()
     if sys.version_info[:2] < MIN_PYTHON:
-        return Check("Python", FAIL, f"{here} is older than {'.'.join(map(str, MIN_PYTHON))}",
-                     "install Python 3.11 (the version the project is tested with) and run make lab again")
+        return Check(
+            "Python",
+            FAIL,
+            f"{here} is older than {'.'.join(map(str, MIN_PYTHON))}",
+            "install Python 3.11 (the version the project is tested with) and run make lab again",
+        )
     tested = "" if sys.version_info[:2] == TESTED_PYTHON else f"; tested with {'.'.join(map(str, TESTED_PYTHON))}"
     return Check("Python", OK, f"{here} ({sys.executable}){tested}")
 
@@ -185,9 +199,13 @@ def _check_torch() -> Check:
         return Check("PyTorch", OK, f"{version}, CPU build{' with Apple MPS' if mps else ''}, {threads}")
     if torch.cuda.is_available():
         return Check("PyTorch", OK, f"{version}, CUDA {cuda} build, GPU: {torch.cuda.get_device_name(0)}, {threads}")
-    return Check("PyTorch", WARN, f"{version}, CUDA {cuda} build but no GPU here: the CPU does the work, {threads}",
-                 f"the CPU build is about 2.5 GB smaller: pip install --force-reinstall torch=={version.split('+')[0]} "
-                 f"--index-url {CPU_INDEX}")
+    return Check(
+        "PyTorch",
+        WARN,
+        f"{version}, CUDA {cuda} build but no GPU here: the CPU does the work, {threads}",
+        f"the CPU build is about 2.5 GB smaller: pip install --force-reinstall torch=={version.split('+')[0]} "
+        f"--index-url {CPU_INDEX}",
+    )
 
 
 def _check_packages() -> Check:
@@ -201,9 +219,15 @@ def _check_packages() -> Check:
         else:
             found.append(f"{dist} {version}")
     if missing or old:
-        problems = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"too old: {', '.join(old)}"] if old else [])
-        return Check("packages", FAIL, "; ".join(problems),
-                     "pip install -r requirements.txt (in a checkout: make install), or pip install composer-capsules")
+        problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"too old: {', '.join(old)}"] if old else []
+        )
+        return Check(
+            "packages",
+            FAIL,
+            "; ".join(problems),
+            "pip install -r requirements.txt (in a checkout: make install), or pip install composer-capsules",
+        )
     return Check("packages", OK, f"all {len(found)} present: {', '.join(found)}")
 
 
@@ -213,8 +237,10 @@ def _fluidsynth_fix() -> str:
     if (Path(sys.prefix) / "conda-meta").is_dir():
         lib = Path(sys.prefix) / "lib"
         if any(lib.glob("libfluidsynth.so*")) or any(lib.glob("libfluidsynth*.dylib")):
-            return (f"conda's FluidSynth is installed but not on the library path: export LD_LIBRARY_PATH={lib} "
-                    "before starting Jupyter (or conda env config vars set LD_LIBRARY_PATH=...), then restart the kernel")
+            return (
+                f"conda's FluidSynth is installed but not on the library path: export LD_LIBRARY_PATH={lib} "
+                "before starting Jupyter (or conda env config vars set LD_LIBRARY_PATH=...), then restart the kernel"
+            )
         return "conda install -c conda-forge fluidsynth, then restart the kernel"
     if sys.platform == "darwin":
         return "brew install fluid-synth, then restart the kernel"
@@ -260,41 +286,76 @@ def _check_widgets() -> Check:
     kernel = _version("anywidget")
     if kernel is None:
         return Check("widgets", FAIL, "anywidget is not installed in this kernel", "pip install anywidget")
-    fronts = [f"{label} {v}" for label, dist in (("JupyterLab", "jupyterlab"), ("Notebook", "notebook"))
-              if (v := _version(dist))]
+    fronts = [
+        f"{label} {v}"
+        for label, dist in (("JupyterLab", "jupyterlab"), ("Notebook", "notebook"))
+        if (v := _version(dist))
+    ]
     server_env = SAGEMAKER_SERVER_ENV / "share" / "jupyter" / "labextensions"
     found = _labextension("anywidget", [server_env] if _on_sagemaker() else [])
-    where_server_runs = ("the environment that runs the Jupyter server (SageMaker: JupyterSystemEnv; "
-                         "sagemaker/on-start.sh installs it there)")
+    where_server_runs = (
+        "the environment that runs the Jupyter server (SageMaker: JupyterSystemEnv; "
+        "sagemaker/on-start.sh installs it there)"
+    )
     if found is None:
         if importlib.util.find_spec("google") and importlib.util.find_spec("google.colab"):
-            return Check("widgets", OK, f"anywidget {kernel} in Colab's front end "
-                         "(if a widget stays blank: from google.colab import output; output.enable_custom_widget_manager())")
+            return Check(
+                "widgets",
+                OK,
+                f"anywidget {kernel} in Colab's front end "
+                "(if a widget stays blank: from google.colab import output; output.enable_custom_widget_manager())",
+            )
         if fronts:
-            return Check("widgets", WARN, f"anywidget {kernel}, but its front-end extension is missing beside "
-                         f"{' and '.join(fronts)}", f"pip install --force-reinstall anywidget=={kernel}")
-        return Check("widgets", WARN, f"anywidget {kernel} in the kernel; no JupyterLab or Notebook here and no anywidget "
-                     "front end found (fine in VS Code or Colab; a Jupyter server elsewhere needs it too, or widgets "
-                     "show \"Failed to load model class 'AnyModel'\")", f"pip install anywidget=={kernel} in {where_server_runs}")
+            return Check(
+                "widgets",
+                WARN,
+                f"anywidget {kernel}, but its front-end extension is missing beside {' and '.join(fronts)}",
+                f"pip install --force-reinstall anywidget=={kernel}",
+            )
+        return Check(
+            "widgets",
+            WARN,
+            f"anywidget {kernel} in the kernel; no JupyterLab or Notebook here and no anywidget "
+            "front end found (fine in VS Code or Colab; a Jupyter server elsewhere needs it too, or widgets "
+            "show \"Failed to load model class 'AnyModel'\")",
+            f"pip install anywidget=={kernel} in {where_server_runs}",
+        )
     try:
         front = json.loads((found / "package.json").read_text(encoding="utf-8")).get("version", "?")
     except (OSError, ValueError):
         front = "?"
     if _release(front)[:2] != _release(kernel)[:2]:
-        return Check("widgets", WARN, f"the front end has anywidget {front} ({found}) but the kernel {kernel}: widgets "
-                     "may show \"Failed to load model class 'AnyModel'\"", f"pip install anywidget=={kernel} in {where_server_runs}")
+        return Check(
+            "widgets",
+            WARN,
+            f"the front end has anywidget {front} ({found}) but the kernel {kernel}: widgets "
+            "may show \"Failed to load model class 'AnyModel'\"",
+            f"pip install anywidget=={kernel} in {where_server_runs}",
+        )
     manager = _labextension("@jupyter-widgets/jupyterlab-manager", [server_env] if _on_sagemaker() else [])
     if manager is None:
-        return Check("widgets", WARN, f"anywidget {kernel}, but the ipywidgets front end (jupyterlab_widgets) is missing",
-                     f"pip install jupyterlab_widgets in {where_server_runs}")
-    return Check("widgets", OK, f"anywidget {kernel} in kernel and front end"
-                 + (f"; {', '.join(fronts)}" if fronts else f"; front end in {found.parent}"))
+        return Check(
+            "widgets",
+            WARN,
+            f"anywidget {kernel}, but the ipywidgets front end (jupyterlab_widgets) is missing",
+            f"pip install jupyterlab_widgets in {where_server_runs}",
+        )
+    return Check(
+        "widgets",
+        OK,
+        f"anywidget {kernel} in kernel and front end"
+        + (f"; {', '.join(fronts)}" if fronts else f"; front end in {found.parent}"),
+    )
 
 
 def _check_midi() -> Check:
     if _version("python-rtmidi") is None:
-        return Check("MIDI", WARN, "python-rtmidi missing: hardware keyboards cannot be recorded "
-                     "(the virtual keyboard still works)", "pip install python-rtmidi")
+        return Check(
+            "MIDI",
+            WARN,
+            "python-rtmidi missing: hardware keyboards cannot be recorded (the virtual keyboard still works)",
+            "pip install python-rtmidi",
+        )
     from .recording import midi_status
 
     status = midi_status()
@@ -318,8 +379,12 @@ def _check_home() -> Check:
         return Check("capsule home", FAIL, f"{home} is not writable ({exc.strerror or exc})", fix)
     source = "$CAPSULE_HOME" if os.environ.get("CAPSULE_HOME") else "default"
     if _on_sagemaker() and SAGEMAKER_VOLUME not in home.resolve().parents:
-        return Check("capsule home", WARN, f"{home} is writable but lost when the notebook instance stops",
-                     f"export CAPSULE_HOME={SAGEMAKER_VOLUME}/.capsule (sagemaker/on-start.sh sets it for the kernel)")
+        return Check(
+            "capsule home",
+            WARN,
+            f"{home} is writable but lost when the notebook instance stops",
+            f"export CAPSULE_HOME={SAGEMAKER_VOLUME}/.capsule (sagemaker/on-start.sh sets it for the kernel)",
+        )
     return Check("capsule home", OK, f"{home} is writable ({source})")
 
 
@@ -328,10 +393,18 @@ def _check_data() -> Check:
     from .samples import list_samples
 
     folder = paths.data_dir()
-    source = ("$CAPSULE_DATA" if os.environ.get("CAPSULE_DATA")
-              else "installed package" if folder == paths._packaged_data() else "repository checkout")
-    fix = ("pip install --force-reinstall composer-capsules, or set CAPSULE_DATA to the data/ folder of a checkout"
-           if source != "$CAPSULE_DATA" else "point CAPSULE_DATA at the project's data/ folder, or unset it")
+    source = (
+        "$CAPSULE_DATA"
+        if os.environ.get("CAPSULE_DATA")
+        else "installed package"
+        if folder == paths._packaged_data()
+        else "repository checkout"
+    )
+    fix = (
+        "pip install --force-reinstall composer-capsules, or set CAPSULE_DATA to the data/ folder of a checkout"
+        if source != "$CAPSULE_DATA"
+        else "point CAPSULE_DATA at the project's data/ folder, or unset it"
+    )
     try:
         melodies = list_samples()
     except CapsuleError as exc:
@@ -340,8 +413,11 @@ def _check_data() -> Check:
     models = sorted(p.name for p in models_dir.iterdir() if (p / "model.json").is_file()) if models_dir.is_dir() else []
     if not melodies or not models:
         return Check("data", FAIL, f"{len(melodies)} sample melodies and {len(models)} sample models in {folder}", fix)
-    return Check("data", OK, f"{len(melodies)} sample melodies, {len(models)} sample models ({', '.join(models)}) "
-                 f"in {folder} ({source})")
+    return Check(
+        "data",
+        OK,
+        f"{len(melodies)} sample melodies, {len(models)} sample models ({', '.join(models)}) in {folder} ({source})",
+    )
 
 
 #: name, check, whether the notebooks need it (a crash in an essential check is a failure)
@@ -376,9 +452,14 @@ def doctor() -> DoctorReport:
             try:
                 checks.append(check())
             except Exception as exc:  # noqa: BLE001 - a broken check is itself a finding, never a crash
-                checks.append(Check(name, FAIL if essential else WARN,
-                                    f"could not be checked ({type(exc).__name__}: {exc})", "run capsule doctor in a "
-                                    "terminal of the same environment; report the message if it stays"))
+                checks.append(
+                    Check(
+                        name,
+                        FAIL if essential else WARN,
+                        f"could not be checked ({type(exc).__name__}: {exc})",
+                        "run capsule doctor in a terminal of the same environment; report the message if it stays",
+                    )
+                )
     return DoctorReport(checks)
 
 

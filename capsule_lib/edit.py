@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -143,7 +143,9 @@ def set_tempo(score: Score, bpm: float) -> Score:
     if not MIN_TEMPO <= bpm <= MAX_TEMPO:
         raise CapsuleError(f"tempo {bpm:g} bpm is outside {MIN_TEMPO}-{MAX_TEMPO}")
     factor = bpm / score.tempo
-    changes = tuple((step, min(max(round(change * factor, 3), MIN_BPM), MAX_BPM)) for step, change in score.tempo_changes)
+    changes = tuple(
+        (step, min(max(round(change * factor, 3), MIN_BPM), MAX_BPM)) for step, change in score.tempo_changes
+    )
     return score.replace(tempo=bpm, tempo_changes=changes)
 
 
@@ -288,8 +290,14 @@ def humanize(score: Score, spread: float = 0.12, *, seed: int = 0) -> Score:
     reach = int(round(spread * score.resolution))
     tracks = []
     for track in score.tracks:
-        moved = [Note(max(0, n.start + int(rng.integers(-reach, reach + 1))), n.pitch, n.duration, n.velocity)
-                 for n in track.notes] if reach else track.notes
+        moved = (
+            [
+                Note(max(0, n.start + int(rng.integers(-reach, reach + 1))), n.pitch, n.duration, n.velocity)
+                for n in track.notes
+            ]
+            if reach
+            else track.notes
+        )
         tracks.append(track.replace(notes=tuple(_tidy(moved))))
     return score.replace(tracks=tuple(tracks))
 
@@ -305,7 +313,9 @@ def _require(score: Score, index: int, step, pitch) -> Note:
     pitch = _check_pitch(pitch)
     note = _find(score.tracks[index], step, pitch)
     if note is None:
-        raise CapsuleError(f"no note of pitch {pitch} sounds at step {step} in track {score.tracks[index].name or index!r}")
+        raise CapsuleError(
+            f"no note of pitch {pitch} sounds at step {step} in track {score.tracks[index].name or index!r}"
+        )
     return note
 
 
@@ -327,7 +337,9 @@ def add_note(score: Score, pitch: int, start: int, duration: int, velocity: int 
         same pitch already sounds at ``start``.
     """
     index = score.track_index(track)
-    new = Note(_as_int(start, "start"), _check_pitch(pitch), _as_int(duration, "duration"), _as_int(velocity, "velocity"))
+    new = Note(
+        _as_int(start, "start"), _check_pitch(pitch), _as_int(duration, "duration"), _as_int(velocity, "velocity")
+    )
     t = score.tracks[index]
     if _find(t, new.start, new.pitch) is not None:
         raise CapsuleError(f"a note of pitch {new.pitch} already sounds at step {new.start}")

@@ -163,7 +163,9 @@ def parse_key(key) -> tuple[int, str]:
         If the key cannot be understood.
     """
     if isinstance(key, str):
-        spelled = re.sub(r"-?\s*flat\b", "b", re.sub(r"-?\s*sharp\b", "#", key, flags=re.IGNORECASE), flags=re.IGNORECASE)
+        spelled = re.sub(
+            r"-?\s*flat\b", "b", re.sub(r"-?\s*sharp\b", "#", key, flags=re.IGNORECASE), flags=re.IGNORECASE
+        )
         m = re.fullmatch(r"\s*([A-Ga-g])\s*([#♯b♭]?)\s*(major|minor|maj|min)?\s*", spelled, flags=re.IGNORECASE)
         if not m:
             raise CapsuleError(f"key {key!r} is not like 'C major' or 'A minor'")

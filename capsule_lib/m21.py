@@ -76,7 +76,14 @@ def from_music21(stream_or_score, *, resolution: int = DEFAULT_RESOLUTION, title
         tracks.append(Track(name=name, program=int(program), is_drum=is_drum, notes=tuple(notes)))
 
     flat_all = stream_or_score.flatten()
-    marks = sorted(((step(m.offset), m.getQuarterBPM()) for m in flat_all.getElementsByClass(tempo.MetronomeMark) if m.getQuarterBPM()), key=lambda x: x[0])
+    marks = sorted(
+        (
+            (step(m.offset), m.getQuarterBPM())
+            for m in flat_all.getElementsByClass(tempo.MetronomeMark)
+            if m.getQuarterBPM()
+        ),
+        key=lambda x: x[0],
+    )
     bpm = marks[0][1] if marks and marks[0][0] == 0 else 120.0
     changes = tuple((s, b) for s, b in marks if s > 0)
     sigs = flat_all.getTimeSignatures(returnDefault=True)
@@ -84,8 +91,14 @@ def from_music21(stream_or_score, *, resolution: int = DEFAULT_RESOLUTION, title
     if title is None:
         md = getattr(stream_or_score, "metadata", None)
         title = (md.title or "") if md is not None else ""
-    return Score(tracks=tuple(tracks), tempo=float(bpm), time_signature=ts, resolution=resolution,
-                 tempo_changes=changes, title=title or "")
+    return Score(
+        tracks=tuple(tracks),
+        tempo=float(bpm),
+        time_signature=ts,
+        resolution=resolution,
+        tempo_changes=changes,
+        title=title or "",
+    )
 
 
 def expand_repeats(stream) -> tuple:

@@ -68,7 +68,7 @@ silent track), never raises for an empty track.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -108,8 +108,14 @@ __all__ = [
 ]
 
 #: The per-track metric keys (pitched tracks) in the order tables show them.
-METRICS = ("empty_bar_rate", "pitches_used", "pitch_classes_used", "polyphonic_rate", "in_scale_ratio",
-           "qualified_note_rate")
+METRICS = (
+    "empty_bar_rate",
+    "pitches_used",
+    "pitch_classes_used",
+    "polyphonic_rate",
+    "in_scale_ratio",
+    "qualified_note_rate",
+)
 
 _SCALES = np.stack([key_scale((k, "major")) for k in range(12)])  # row k: the major scale on pitch class k
 
@@ -132,7 +138,7 @@ def _active(track: Track, n_steps: int) -> np.ndarray:
     """``(n_steps, 128)`` bool: which pitch sounds at each step."""
     roll = np.zeros((n_steps, 128), bool)
     for n in track.notes:
-        roll[n.start:min(n.end, n_steps), n.pitch] = True
+        roll[n.start : min(n.end, n_steps), n.pitch] = True
     return roll
 
 
@@ -240,11 +246,16 @@ def _centroids(score: Score, track: Track, n_bars: int | None = None) -> np.ndar
             if overlap > 0:
                 chroma[b, n.pitch % 12] += overlap
     pc = np.arange(12)
-    phi = np.stack([
-        np.sin(pc * 7 * np.pi / 6), np.cos(pc * 7 * np.pi / 6),
-        np.sin(pc * 3 * np.pi / 2), np.cos(pc * 3 * np.pi / 2),
-        0.5 * np.sin(pc * 2 * np.pi / 3), 0.5 * np.cos(pc * 2 * np.pi / 3),
-    ])  # (6, 12)
+    phi = np.stack(
+        [
+            np.sin(pc * 7 * np.pi / 6),
+            np.cos(pc * 7 * np.pi / 6),
+            np.sin(pc * 3 * np.pi / 2),
+            np.cos(pc * 3 * np.pi / 2),
+            0.5 * np.sin(pc * 2 * np.pi / 3),
+            0.5 * np.cos(pc * 2 * np.pi / 3),
+        ]
+    )  # (6, 12)
     total = chroma.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         norm = np.where(total > 0, chroma / total, np.nan)
@@ -267,8 +278,10 @@ def track_metrics(score: Score, track=0, n_bars: int | None = None) -> dict:
     """
     t = _track(score, track)
     if t.is_drum:
-        return {"empty_bar_rate": empty_bar_rate(score, track, n_bars),
-                "drum_in_pattern_rate": drum_in_pattern_rate(score, track)}
+        return {
+            "empty_bar_rate": empty_bar_rate(score, track, n_bars),
+            "drum_in_pattern_rate": drum_in_pattern_rate(score, track),
+        }
     return {
         "empty_bar_rate": empty_bar_rate(score, track, n_bars),
         "pitches_used": pitches_used(score, track, n_bars),
@@ -282,10 +295,13 @@ def track_metrics(score: Score, track=0, n_bars: int | None = None) -> dict:
 def score_metrics(score: Score, n_bars: int | None = None) -> dict:
     """``{"tracks": {name: metrics}, "tonal_distance": {"a|b": d}}`` for every track and pitched pair."""
     names = [t.name or f"track{i}" for i, t in enumerate(score.tracks)]
-    out = {"tracks": {names[i]: track_metrics(score, i, n_bars) for i in range(len(score.tracks))}, "tonal_distance": {}}
+    out = {
+        "tracks": {names[i]: track_metrics(score, i, n_bars) for i in range(len(score.tracks))},
+        "tonal_distance": {},
+    }
     pitched = [i for i, t in enumerate(score.tracks) if not t.is_drum]
     for x, i in enumerate(pitched):
-        for j in pitched[x + 1:]:
+        for j in pitched[x + 1 :]:
             out["tonal_distance"][f"{names[i]}|{names[j]}"] = tonal_distance(score, i, j, n_bars)
     return out
 
@@ -326,7 +342,7 @@ def sounding_roll(score: Score, resolution: int = YARDSTICK_RESOLUTION) -> np.nd
     roll = np.zeros((s.end, 128), bool)
     for t in _pitched_tracks(s):
         for n in t.notes:
-            roll[n.start:n.end, n.pitch] = True
+            roll[n.start : n.end, n.pitch] = True
     return roll
 
 
@@ -373,7 +389,7 @@ def voice_lines(score: Score, resolution: int = YARDSTICK_RESOLUTION) -> np.ndar
     lines = np.full((len(tracks), s.end), -1, np.int64)
     for v, t in enumerate(tracks):
         for n in t.notes:
-            seg = lines[v, n.start:n.end]
+            seg = lines[v, n.start : n.end]
             np.maximum(seg, n.pitch, out=seg)
     return lines
 
@@ -422,7 +438,7 @@ def above_melody_rate(score: Score, track, melody=0, resolution: int = YARDSTICK
     lines = np.full((2, s.end), -1, np.int64)
     for v, t in enumerate((s.tracks[a], s.tracks[m])):
         for n in t.notes:
-            seg = lines[v, n.start:n.end]
+            seg = lines[v, n.start : n.end]
             np.maximum(seg, n.pitch, out=seg)
     both = (lines >= 0).all(axis=0)
     return float((lines[0, both] > lines[1, both]).mean()) if both.any() else math.nan

@@ -40,7 +40,6 @@ import os
 from collections import defaultdict, deque
 from pathlib import Path
 from statistics import median
-from typing import Union
 
 from .atomic import atomic_write_bytes
 from .errors import CapsuleError
@@ -52,7 +51,7 @@ MAX_MIDI_BYTES = 16 * 1024 * 1024
 MAX_NOTES = 200_000
 MAX_BEATS = 40_000  # about five and a half hours at 120 bpm
 
-Source = Union[str, os.PathLike, bytes, bytearray, memoryview]
+Source = str | os.PathLike | bytes | bytearray | memoryview
 
 
 def _load_bytes(source: Source, max_bytes: int) -> tuple[bytes, str]:
@@ -80,7 +79,7 @@ def _load_bytes(source: Source, max_bytes: int) -> tuple[bytes, str]:
     if len(data) > max_bytes:
         raise CapsuleError(f"{label} is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
     if data[:4] == b"RIFF" and b"MThd" in data[:64]:
-        data = data[data.index(b"MThd"):]  # RMID: a standard MIDI file wrapped in RIFF
+        data = data[data.index(b"MThd") :]  # RMID: a standard MIDI file wrapped in RIFF
     if data[:4] != b"MThd":
         raise CapsuleError(f"{label} is not a MIDI file (no MThd header)")
     return data, label
@@ -200,7 +199,7 @@ def read_midi(
             title = name
 
     channels_per_track = defaultdict(int)
-    for (ti, ch), part in parts.items():
+    for (ti, _channel), part in parts.items():
         if part["notes"]:
             channels_per_track[ti] += 1
 
@@ -217,7 +216,9 @@ def read_midi(
         name = part["name"] or ("drums" if ch == 9 else f"track {len(tracks) + 1}")
         if channels_per_track[ti] > 1:
             name = f"{name} (channel {ch + 1})"
-        tracks.append(Track(name=name, program=part["program"] or 0, is_drum=ch == 9, notes=tuple(notes), pedals=pedals))
+        tracks.append(
+            Track(name=name, program=part["program"] or 0, is_drum=ch == 9, notes=tuple(notes), pedals=pedals)
+        )
 
     if not tracks:
         raise CapsuleError(f"{label} contains no notes")
@@ -333,7 +334,13 @@ def midi_bytes(score: Score) -> bytes:
         return (tick, 0, mido.MetaMessage("set_tempo", tempo=_bpm_to_mido_tempo(bpm), time=0))
 
     conductor = [
-        (0, 0, mido.MetaMessage("time_signature", numerator=score.time_signature[0], denominator=score.time_signature[1], time=0)),
+        (
+            0,
+            0,
+            mido.MetaMessage(
+                "time_signature", numerator=score.time_signature[0], denominator=score.time_signature[1], time=0
+            ),
+        ),
         bpm_msg(score.tempo, 0),
     ]
     if score.title:
@@ -361,7 +368,9 @@ def midi_bytes(score: Score) -> bytes:
         # Order within a tick: note-offs (0) before note-ons (2), so repeated notes of
         # one pitch stay separate; notes are sorted so same-start ons go shortest first.
         for n in t.notes:
-            events.append((n.start * k, 2, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity, time=0)))
+            events.append(
+                (n.start * k, 2, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity, time=0))
+            )
             events.append((n.end * k, 0, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0, time=0)))
         mid.tracks.append(_to_mtrk(events))
     buf = io.BytesIO()

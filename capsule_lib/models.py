@@ -34,10 +34,10 @@ import tarfile
 import tempfile
 import time
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
 
 from .atomic import atomic_path, atomic_write_text, os_error
 from .card_schema import MAX_CARD_BYTES, check_hyperparameters, check_json, parse_card_json
@@ -144,7 +144,7 @@ class ModelCard:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "path"}
 
     @classmethod
-    def from_dict(cls, data: Mapping, path: Path | None = None) -> "ModelCard":
+    def from_dict(cls, data: Mapping, path: Path | None = None) -> ModelCard:
         """Build and validate a card; raises CapsuleError naming the first problem."""
         if not isinstance(data, Mapping):
             raise CapsuleError("the model card is not a JSON object")
@@ -188,8 +188,13 @@ class _BoundedTarInfo(tarfile.TarInfo):
     whole into memory, so a 3 MB archive could claim a 1 GB name."""
 
     def _proc_member(self, tarfile_):  # the hook tarfile documents for subclasses
-        long_header = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
-                       tarfile.SOLARIS_XHDTYPE)
+        long_header = (
+            tarfile.GNUTYPE_LONGNAME,
+            tarfile.GNUTYPE_LONGLINK,
+            tarfile.XHDTYPE,
+            tarfile.XGLTYPE,
+            tarfile.SOLARIS_XHDTYPE,
+        )
         if self.type in long_header and self.size > MAX_HEADER_BYTES:
             raise _HeaderTooBig(f"an extended header of {self.size} bytes (at most {MAX_HEADER_BYTES})")
         return super()._proc_member(tarfile_)
@@ -252,7 +257,10 @@ class ModelRegistry:
             except (OSError, ValueError, RecursionError):
                 extra = None
             if isinstance(extra, dict):
-                card.tags = {**{k: v for k, v in card.tags.items() if k not in user_tags(card.tags)}, **user_tags(extra)}
+                card.tags = {
+                    **{k: v for k, v in card.tags.items() if k not in user_tags(card.tags)},
+                    **user_tags(extra),
+                }
         return card
 
     def _scan(self, folder: Path, sample: bool) -> dict[str, ModelCard]:
@@ -423,7 +431,10 @@ class ModelRegistry:
             tensors[key] = value.detach().to("cpu").contiguous().clone()
         meta = None
         if metadata:
-            meta = {str(k): v if isinstance(v, str) else json.dumps(jsonable(v, f"metadata[{k!r}]")) for k, v in metadata.items()}
+            meta = {
+                str(k): v if isinstance(v, str) else json.dumps(jsonable(v, f"metadata[{k!r}]"))
+                for k, v in metadata.items()
+            }
         with atomic_path(folder / WEIGHTS_FILE) as tmp:
             save_file(tensors, str(tmp), metadata=meta)
         return folder / WEIGHTS_FILE
@@ -500,9 +511,13 @@ class ModelRegistry:
         exported = ModelCard(**{**card.to_dict(), "sample": False})
         card_bytes = (json.dumps(exported.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
         files = sorted(
-            p for p in card.path.iterdir()
-            if p.is_file() and not p.is_symlink() and not p.name.startswith(".")
-            and p.suffix.lower() in ALLOWED_EXTENSIONS and p.name != CARD_FILE
+            p
+            for p in card.path.iterdir()
+            if p.is_file()
+            and not p.is_symlink()
+            and not p.name.startswith(".")
+            and p.suffix.lower() in ALLOWED_EXTENSIONS
+            and p.name != CARD_FILE
         )
 
         def info(member: str, size: int) -> tarfile.TarInfo:
@@ -560,8 +575,10 @@ class ModelRegistry:
             if base in seen:
                 raise CapsuleError(f"{label}: {base} appears twice; refusing to import")
             if suffix == ".json" and m.size > MAX_CARD_BYTES:
-                raise CapsuleError(f"{label}: {base} is {m.size / 2**20:.1f} MB; a model's JSON files hold at most "
-                                   f"{MAX_CARD_BYTES // 2**20} MB")
+                raise CapsuleError(
+                    f"{label}: {base} is {m.size / 2**20:.1f} MB; a model's JSON files hold at most "
+                    f"{MAX_CARD_BYTES // 2**20} MB"
+                )
             seen.add(base)
             total += m.size
             if total > MAX_ARCHIVE_BYTES:
@@ -634,9 +651,7 @@ class ModelRegistry:
             if not card.created:
                 card.created = _now_iso()  # hand-made archives may leave it out; order needs it
             if self._exists(card.name):
-                raise CapsuleError(
-                    f"a model named {card.name} already exists; import under another name with name=..."
-                )
+                raise CapsuleError(f"a model named {card.name} already exists; import under another name with name=...")
             from safetensors.torch import load_file
 
             try:
@@ -684,9 +699,16 @@ def _check_fit(name: str, build, config, weights: Path) -> None:
     if wanted != found:
         missing = sorted(set(wanted) - set(found))
         odd = sorted(k for k in set(wanted) & set(found) if wanted[k] != found[k])
-        detail = (f"{odd[0]} is {list(found[odd[0]])} in the weights but {list(wanted[odd[0]])} in the config" if odd
-                  else f"{missing[0]} is missing" if missing else f"{sorted(set(found) - set(wanted))[0]} is unexpected")
-        raise CapsuleError(f"the weights of model {name} do not fit its config {json.dumps(config.to_dict())}: {detail}")
+        detail = (
+            f"{odd[0]} is {list(found[odd[0]])} in the weights but {list(wanted[odd[0]])} in the config"
+            if odd
+            else f"{missing[0]} is missing"
+            if missing
+            else f"{sorted(set(found) - set(wanted))[0]} is unexpected"
+        )
+        raise CapsuleError(
+            f"the weights of model {name} do not fit its config {json.dumps(config.to_dict())}: {detail}"
+        )
 
 
 def load_network(name: str, technique: str, label: str, build, config_from_dict, registry=None):
@@ -723,7 +745,9 @@ def load_network(name: str, technique: str, label: str, build, config_from_dict,
         model.load_state_dict(registry.load_weights(name), strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "mismatch"
-        raise CapsuleError(f"the weights of model {name} do not fit its config {json.dumps(config.to_dict())}: {first}") from None
+        raise CapsuleError(
+            f"the weights of model {name} do not fit its config {json.dumps(config.to_dict())}: {first}"
+        ) from None
     model.eval()
     model.name = name
     _NETWORKS[technique] = (key, model)

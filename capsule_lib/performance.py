@@ -16,6 +16,11 @@ Layout (fixed; models depend on it)::
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
+from .errors import CapsuleError
+from .score import Note, Score
+
 PAD = 0
 START = 1
 PITCH_LOW, PITCH_HIGH = 21, 108
@@ -59,18 +64,42 @@ assert VOCAB_SIZE == 310
 #   its note-on into a 10 ms note, so every note survives with at least one 10 ms
 #   step (and at least one score step after decoding).
 
-from typing import Iterable, Sequence
-
-from .errors import CapsuleError
-from .score import Note, Score
 
 __all__ = [
-    "PAD", "START", "PITCH_LOW", "PITCH_HIGH", "N_PITCHES", "NOTE_ON_BASE", "NOTE_OFF_BASE",
-    "SHIFT_BASE", "N_SHIFTS", "SHIFT_MS", "VELOCITY_BASE", "N_VELOCITY_BINS", "VOCAB_SIZE",
+    "PAD",
+    "START",
+    "PITCH_LOW",
+    "PITCH_HIGH",
+    "N_PITCHES",
+    "NOTE_ON_BASE",
+    "NOTE_OFF_BASE",
+    "SHIFT_BASE",
+    "N_SHIFTS",
+    "SHIFT_MS",
+    "VELOCITY_BASE",
+    "N_VELOCITY_BINS",
+    "VOCAB_SIZE",
     "DEFAULT_VELOCITY",
-    "note_on", "note_off", "time_shift", "velocity_token", "velocity_bin", "bin_velocity",
-    "is_note_on", "is_note_off", "is_shift", "is_velocity", "token_pitch", "shift_ticks",
-    "check_tokens", "shift_tokens", "encode", "decode", "decode_notes", "total_seconds", "token_name", "describe",
+    "note_on",
+    "note_off",
+    "time_shift",
+    "velocity_token",
+    "velocity_bin",
+    "bin_velocity",
+    "is_note_on",
+    "is_note_off",
+    "is_shift",
+    "is_velocity",
+    "token_pitch",
+    "shift_ticks",
+    "check_tokens",
+    "shift_tokens",
+    "encode",
+    "decode",
+    "decode_notes",
+    "total_seconds",
+    "token_name",
+    "describe",
 ]
 
 #: Velocity given to notes decoded before any VELOCITY token.
@@ -185,8 +214,13 @@ def _select_notes(score: Score, tracks) -> list[Note]:
     return [n for t in chosen for n in t.notes]
 
 
-def encode(score: Score, *, tracks: Sequence[int | str] | int | str | None = None, start: bool = True,
-           stats: dict | None = None) -> list[int]:
+def encode(
+    score: Score,
+    *,
+    tracks: Sequence[int | str] | int | str | None = None,
+    start: bool = True,
+    stats: dict | None = None,
+) -> list[int]:
     """The notes of ``score`` as a performance token sequence.
 
     Parameters
@@ -308,8 +342,9 @@ def decode_notes(tokens: Iterable[int]) -> list[tuple[float, int, float, int]]:
     return [(on / TICKS_PER_SECOND, p, off / TICKS_PER_SECOND, v) for on, p, off, v in notes]
 
 
-def decode(tokens: Iterable[int], *, tempo: float = 120.0, resolution: int = 24, program: int = 0,
-           name: str = "melody") -> Score:
+def decode(
+    tokens: Iterable[int], *, tempo: float = 120.0, resolution: int = 24, program: int = 0, name: str = "melody"
+) -> Score:
     """A one-track Score from a token sequence (see :func:`decode_notes` for the rules).
 
     Seconds become steps as ``round(seconds * tempo / 60 * resolution)``; every note
@@ -353,7 +388,7 @@ def token_name(t: int) -> str:
 
 
 def describe(tokens: Iterable[int], limit: int | None = 64, *, sep: str = " ") -> str:
-    """"Music as text": the names of the first ``limit`` tokens (None for all), with a count of the rest."""
+    """ "Music as text": the names of the first ``limit`` tokens (None for all), with a count of the rest."""
     toks = check_tokens(tokens)
     shown = toks if limit is None else toks[: max(int(limit), 0)]
     text = sep.join(token_name(t) for t in shown)

@@ -8,8 +8,8 @@ styling; in a notebook the figure shows by itself.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from numbers import Real
-from typing import Iterable, Mapping, Sequence
 
 from .errors import CapsuleError
 from .keys import pitch_label
@@ -76,7 +76,9 @@ def _auto_range(scores_tracks) -> tuple[int, int]:
     return max(0, low), min(127, high)
 
 
-def _draw(ax, score: Score, indices: list[int], colors: Mapping[str, object], *, title, boundary, pitch_range, x_end=None):
+def _draw(
+    ax, score: Score, indices: list[int], colors: Mapping[str, object], *, title, boundary, pitch_range, x_end=None
+):
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
 
@@ -265,7 +267,9 @@ def _history_table(history) -> tuple[str, list[float], dict[str, list[float]]]:
         raise CapsuleError("the training history is empty: train for at least one epoch first")
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
-            raise CapsuleError(f"history entry {i} is {type(row).__name__}; expected a dict such as {{'epoch': 1, 'loss': 0.5}}")
+            raise CapsuleError(
+                f"history entry {i} is {type(row).__name__}; expected a dict such as {{'epoch': 1, 'loss': 0.5}}"
+            )
     x_key = next((k for k in _X_KEYS if all(k in r for r in rows)), None)
     xs = [float(r[x_key]) for r in rows] if x_key else [float(i + 1) for i in range(len(rows))]
     values: dict[str, list[float]] = {}
@@ -276,8 +280,9 @@ def _history_table(history) -> tuple[str, list[float], dict[str, list[float]]]:
     return x_key or "epoch", xs, values
 
 
-def plot_loss(history, keys: Iterable[str] | str | None = None, ax=None, log: bool = False, *,
-              skip_missing: bool = False):
+def plot_loss(
+    history, keys: Iterable[str] | str | None = None, ax=None, log: bool = False, *, skip_missing: bool = False
+):
     """Plot training curves, one line per metric.
 
     Parameters

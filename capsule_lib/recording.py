@@ -57,12 +57,12 @@ Documented choices for live playing:
 from __future__ import annotations
 
 import contextlib
-import os
-
 import math
+import os
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import edit
 from .edit import MAX_TEMPO, MIN_TEMPO, _as_float, _as_int, _tidy
@@ -217,7 +217,9 @@ class MidiRecorder:
     docstring for pairing, pedal and channel rules.
     """
 
-    def __init__(self, tempo: float, resolution: int = DEFAULT_RESOLUTION, start_time: float = 0.0, *, program: int = 0):
+    def __init__(
+        self, tempo: float, resolution: int = DEFAULT_RESOLUTION, start_time: float = 0.0, *, program: int = 0
+    ):
         self.tempo = _check_tempo(tempo)
         self.resolution = _as_int(resolution, "resolution")
         if self.resolution < 1:
@@ -313,7 +315,9 @@ class MidiRecorder:
         self._pedal_down = None
 
     # -- output ---------------------------------------------------------------------
-    def score(self, end_time: float | None = None, *, resolve_sustain: bool = False, quantize: bool | int = False) -> Score:
+    def score(
+        self, end_time: float | None = None, *, resolve_sustain: bool = False, quantize: bool | int = False
+    ) -> Score:
         """The recording so far as a score at ``tempo`` (4/4).
 
         Parameters
@@ -451,7 +455,9 @@ def record_midi(
             limits[label] = _as_float(value, label)
             if limits[label] <= 0:
                 raise CapsuleError(f"{label} must be positive, not {value!r}")
-    countdown_s = COUNTDOWN_SECONDS if countdown is True else 0.0 if countdown is False else _as_float(countdown, "countdown")
+    countdown_s = (
+        COUNTDOWN_SECONDS if countdown is True else 0.0 if countdown is False else _as_float(countdown, "countdown")
+    )
     if countdown_s < 0:
         raise CapsuleError(f"countdown {countdown_s:g} seconds is negative")
     poll_seconds = _as_float(poll_seconds, "poll_seconds")
@@ -496,7 +502,9 @@ def record_midi(
                 inbox.extend((now, m) for m in inport.iter_pending())
             take()
             due = now + 1e-9  # sums of float sleeps land a hair early
-            while metronome and start + beat * beat_seconds <= due and (end is None or start + beat * beat_seconds < end):
+            while (
+                metronome and start + beat * beat_seconds <= due and (end is None or start + beat * beat_seconds < end)
+            ):
                 if on_beat is not None:
                     on_beat(beat)
                 beat += 1

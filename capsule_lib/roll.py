@@ -11,7 +11,7 @@ in a roll; they merge.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -41,7 +41,9 @@ def _tracks(score: Score, track: int | str | None) -> list[Track]:
     return [score.tracks[score.track_index(track)]]
 
 
-def to_pianoroll(score: Score, track: int | str | None = 0, *, length: int | None = None, binary: bool = False) -> np.ndarray:
+def to_pianoroll(
+    score: Score, track: int | str | None = 0, *, length: int | None = None, binary: bool = False
+) -> np.ndarray:
     """The roll of one track (or of all non-drum tracks merged, ``track=None``).
 
     Returns a ``(length, 128)`` array: ``uint8`` velocities, or ``bool`` if
@@ -165,8 +167,12 @@ def from_multitrack_pianoroll(
         raise CapsuleError(f"names, programs and drums must each have {n} entries, one per track")
     tracks = tuple(
         track_from_pianoroll(
-            rolls[i], None if onsets is None else onsets[i], velocity=velocity,
-            name=names[i], program=programs[i], is_drum=drums[i],
+            rolls[i],
+            None if onsets is None else onsets[i],
+            velocity=velocity,
+            name=names[i],
+            program=programs[i],
+            is_drum=drums[i],
         )
         for i in range(n)
     )

@@ -48,9 +48,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from .errors import CapsuleError
 from .keys import LETTER_PITCH_CLASSES
@@ -101,7 +101,9 @@ def pitch_from_name(name: str) -> int:
     """
     match = _PITCH_RE.match(str(name).strip())
     if not match:
-        raise CapsuleError(f"{name!r} is not a pitch name (expected a letter A-G, optional # or b, and an octave, e.g. C4 or F#5)")
+        raise CapsuleError(
+            f"{name!r} is not a pitch name (expected a letter A-G, optional # or b, and an octave, e.g. C4 or F#5)"
+        )
     letter, accidental, octave = match.groups()
     pitch = 12 * (int(octave) + 1) + LETTER_PITCH_CLASSES[letter.upper()] + {"": 0, "#": 1, "b": -1}[accidental]
     if not 0 <= pitch <= 127:
@@ -215,7 +217,9 @@ def parse_notation(
         if tie:
             dur_text = dur_text[:-1]
         if not sep or not dur_text:
-            raise CapsuleError(f"{where}: token {index} {token!r} has no duration (write PITCH:BEATS, e.g. C4:1 or R:1/2)")
+            raise CapsuleError(
+                f"{where}: token {index} {token!r} has no duration (write PITCH:BEATS, e.g. C4:1 or R:1/2)"
+            )
         try:
             duration = _parse_duration(dur_text)
         except ValueError as exc:
@@ -224,7 +228,9 @@ def parse_notation(
             if tie:
                 raise CapsuleError(f"{where}: token {index} {token!r}: a rest cannot be tied")
             if tied is not None:
-                raise CapsuleError(f"{where}: token {index} {token!r}: the tie from {tied[3]!r} must go to a note of the same pitch")
+                raise CapsuleError(
+                    f"{where}: token {index} {token!r}: the tie from {tied[3]!r} must go to a note of the same pitch"
+                )
             position += duration
             continue
         try:
@@ -234,7 +240,9 @@ def parse_notation(
         if tied is not None:
             tied_pitch, start, note_index, tied_token = tied
             if pitch != tied_pitch:
-                raise CapsuleError(f"{where}: token {index} {token!r}: the tie from {tied_token!r} must go to a note of the same pitch")
+                raise CapsuleError(
+                    f"{where}: token {index} {token!r}: the tie from {tied_token!r} must go to a note of the same pitch"
+                )
             notes[note_index] = (start, pitch, position + duration - start)
         else:
             start, note_index = position, len(notes)
@@ -306,7 +314,9 @@ def from_notation(
 def _melody_dir() -> Path:
     folder = data_dir() / "melodies"
     if not folder.is_dir():
-        raise CapsuleError(f"the sample melodies folder {folder} is missing (set $CAPSULE_DATA to the project's data folder)")
+        raise CapsuleError(
+            f"the sample melodies folder {folder} is missing (set $CAPSULE_DATA to the project's data folder)"
+        )
     return folder
 
 

@@ -9,10 +9,10 @@ editing functions return new scores.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from numbers import Real
-from typing import Callable, Iterable, Sequence
 
 from .errors import CapsuleError
 
@@ -87,7 +87,7 @@ class Track:
         """The step after the last sounding note (0 for an empty track)."""
         return max((n.end for n in self.notes), default=0)
 
-    def replace(self, **changes) -> "Track":
+    def replace(self, **changes) -> Track:
         return replace(self, **changes)
 
     def pitch_range(self) -> tuple[int, int] | None:
@@ -205,10 +205,10 @@ class Score:
         return self.step_to_seconds(self.end)
 
     # -- construction --------------------------------------------------------
-    def replace(self, **changes) -> "Score":
+    def replace(self, **changes) -> Score:
         return replace(self, **changes)
 
-    def with_track(self, index: int, track: Track) -> "Score":
+    def with_track(self, index: int, track: Track) -> Score:
         tracks = list(self.tracks)
         tracks[index] = track
         return replace(self, tracks=tuple(tracks))
@@ -224,7 +224,7 @@ class Score:
             raise CapsuleError(f"track {track} does not exist (the score has {len(self.tracks)} tracks)")
         return track % len(self.tracks)
 
-    def with_resolution(self, resolution: int) -> "Score":
+    def with_resolution(self, resolution: int) -> Score:
         """Re-grid to ``resolution`` steps per beat (rounding; notes keep ≥ 1 step)."""
         if resolution == self.resolution:
             return self
@@ -258,7 +258,7 @@ class Score:
         program: int = 0,
         name: str = "melody",
         title: str = "",
-    ) -> "Score":
+    ) -> Score:
         """A one-track score from ``Note`` objects or ``(start, pitch, duration[, velocity])`` tuples."""
         built = tuple(n if isinstance(n, Note) else Note(*n) for n in notes)
         return cls(

@@ -25,10 +25,11 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from .atomic import atomic_write_bytes, atomic_write_text, os_error
 from .errors import CapsuleError
@@ -235,7 +236,7 @@ class Composition:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "Composition":
+    def from_dict(cls, data: Mapping) -> Composition:
         """Build from a ``meta.json`` dict; raises CapsuleError if it is malformed."""
         if not isinstance(data, Mapping):
             raise CapsuleError("composition record is not a JSON object")

@@ -18,7 +18,7 @@ I -- is reserved too.
 from __future__ import annotations
 
 import unicodedata
-from typing import Mapping
+from collections.abc import Mapping
 
 from .errors import CapsuleError
 
@@ -76,16 +76,18 @@ def _normal(text: str) -> str:
 
 # Letters of other scripts (and ASCII "I", "1") that pass for the letters of "capsule:"
 # (from Unicode's confusables list), mapped to the letter they imitate.
-_LOOKALIKES = str.maketrans({
-    **dict.fromkeys("\u0441\u03f2\u1d04\u2ca5\uabaf", "c"),
-    **dict.fromkeys("\u0430\u0251\u03b1", "a"),
-    **dict.fromkeys("\u0440\u03c1\u03f1\u2ca3", "p"),
-    **dict.fromkeys("\u0455\u01bd\ua731", "s"),
-    **dict.fromkeys("\u03c5\u057d\u028b\u1d1c\ua79f", "u"),
-    **dict.fromkeys("I1\u04cf\u04c0\u0399\u0406\u01c0\u2c92\u16c1\u07ca\u2d4f", "l"),
-    **dict.fromkeys("\u0435\u04bd\uab32", "e"),
-    **dict.fromkeys("\u02d0\ua789\ua4fd", ":"),
-})
+_LOOKALIKES = str.maketrans(
+    {
+        **dict.fromkeys("\u0441\u03f2\u1d04\u2ca5\uabaf", "c"),
+        **dict.fromkeys("\u0430\u0251\u03b1", "a"),
+        **dict.fromkeys("\u0440\u03c1\u03f1\u2ca3", "p"),
+        **dict.fromkeys("\u0455\u01bd\ua731", "s"),
+        **dict.fromkeys("\u03c5\u057d\u028b\u1d1c\ua79f", "u"),
+        **dict.fromkeys("I1\u04cf\u04c0\u0399\u0406\u01c0\u2c92\u16c1\u07ca\u2d4f", "l"),
+        **dict.fromkeys("\u0435\u04bd\uab32", "e"),
+        **dict.fromkeys("\u02d0\ua789\ua4fd", ":"),
+    }
+)
 
 
 def _skeleton(text: str) -> str:
@@ -145,9 +147,7 @@ def validate_tag(key, value="", *, system: bool = False) -> tuple[str, str]:
         )
     value = _normal(_as_text(value, f"value of tag {_show(key)}"))
     if len(value) > MAX_VALUE_LENGTH:
-        raise TagError(
-            f"value of tag {_show(key)} is {len(value)} characters long; the limit is {MAX_VALUE_LENGTH}"
-        )
+        raise TagError(f"value of tag {_show(key)} is {len(value)} characters long; the limit is {MAX_VALUE_LENGTH}")
     bad = _bad_char(value)
     if bad is not None:
         raise TagError(f"value of tag {_show(key)} contains {bad!r}, which is not allowed (use {_ALLOWED})")

@@ -122,7 +122,7 @@ class InferenceThreads:
         self._before: int | None = None
         self._checked = 0.0
 
-    def __enter__(self) -> "InferenceThreads":
+    def __enter__(self) -> InferenceThreads:
         import torch
 
         self._before = torch.get_num_threads()

@@ -8,7 +8,7 @@ shown twice), then the player.  Nothing here changes matplotlib's backend.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .errors import CapsuleError
 from .score import Score
@@ -30,15 +30,22 @@ def _caption(text: str):
     return Markdown(f"&#9654; {text}")
 
 
-def show(score: Score, title: str | None = None, *, audio: bool = True, boundary: float | None = None,
-         figsize: tuple[float, float] = (10, 3.6)) -> None:
+def show(
+    score: Score,
+    title: str | None = None,
+    *,
+    audio: bool = True,
+    boundary: float | None = None,
+    figsize: tuple[float, float] = (10, 3.6),
+) -> None:
     """Display the piano roll of ``score`` and, under it, its audio player (when ``audio``).
 
     ``boundary`` (in beats) draws a dashed line, e.g. where an extension starts.
     """
+    from IPython.display import display
+
     from .audio import play
     from .plot import plot_pianoroll, subplots
-    from IPython.display import display
 
     fig, ax = subplots(figsize=figsize, layout="constrained")
     plot_pianoroll(score, title=title if title is not None else score.title, boundary=boundary, ax=ax)
@@ -47,8 +54,14 @@ def show(score: Score, title: str | None = None, *, audio: bool = True, boundary
         display(play(score))
 
 
-def show_pair(before: Score, after: Score, titles: Sequence[str] = ("before", "after"), *, audio: bool = True,
-              boundary: float | None = None) -> None:
+def show_pair(
+    before: Score,
+    after: Score,
+    titles: Sequence[str] = ("before", "after"),
+    *,
+    audio: bool = True,
+    boundary: float | None = None,
+) -> None:
     """Display two piano rolls on one time axis, then a labelled player for each (when ``audio``)."""
     from IPython.display import display
 

@@ -53,8 +53,9 @@ def torch_pin(requirements: Path = REQUIREMENTS) -> str:
 def reachable(index: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
     """Whether ``index`` answers for torch within ``timeout`` seconds (pip would wait minutes)."""
     try:
-        with urllib.request.urlopen(urllib.request.Request(index.rstrip("/") + "/torch/", method="HEAD"),
-                                    timeout=timeout) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(index.rstrip("/") + "/torch/", method="HEAD"), timeout=timeout
+        ) as response:
             return response.status < 400
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -67,8 +68,9 @@ def installed_torch() -> str | None:
         return None
 
 
-def plan(pin: str, *, platform: str, gpu: bool, index: str | None, installed: str | None,
-         probe=reachable) -> tuple[list[str] | None, str]:
+def plan(
+    pin: str, *, platform: str, gpu: bool, index: str | None, installed: str | None, probe=reachable
+) -> tuple[list[str] | None, str]:
     """(pip arguments after ``pip``, or None when nothing is to be done; what and why, for people)."""
     cpu_wanted = platform.startswith("linux") and not gpu
     if installed is not None and installed.split("+")[0] == pin:
@@ -82,27 +84,41 @@ def plan(pin: str, *, platform: str, gpu: bool, index: str | None, installed: st
         args = ["install", "--quiet", "--force-reinstall", "--no-deps", spec]
     first = index or (CPU_INDEX if cpu_wanted else None)
     if first is None:
-        what = "the GPU (CUDA) build, about 2.7 GB with its CUDA wheels" if gpu and platform.startswith("linux") \
+        what = (
+            "the GPU (CUDA) build, about 2.7 GB with its CUDA wheels"
+            if gpu and platform.startswith("linux")
             else "the build of the configured package index"
+        )
         return args, f"installing {spec}: {what}"
     if probe(first):
         return [*args, "--index-url", first], f"installing {spec} from {first}"
-    fallback = ("the configured package index instead; on Linux that is usually the CUDA build (about 2.7 GB) "
-                "unless the index is a mirror serving the CPU build") if cpu_wanted else "the configured package index instead"
+    fallback = (
+        (
+            "the configured package index instead; on Linux that is usually the CUDA build (about 2.7 GB) "
+            "unless the index is a mirror serving the CPU build"
+        )
+        if cpu_wanted
+        else "the configured package index instead"
+    )
     return args, f"{first} cannot be reached; installing {spec} from {fallback}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="install_torch", description=__doc__.split("\n\n")[0])
     parser.add_argument("--gpu", action="store_true", help="Linux: the CUDA build from the configured index")
-    parser.add_argument("--index", default=os.environ.get("CAPSULE_TORCH_INDEX") or None, metavar="URL",
-                        help=f"index to try first (default on Linux without --gpu: {CPU_INDEX})")
+    parser.add_argument(
+        "--index",
+        default=os.environ.get("CAPSULE_TORCH_INDEX") or None,
+        metavar="URL",
+        help=f"index to try first (default on Linux without --gpu: {CPU_INDEX})",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the pip command, install nothing")
     parser.add_argument("--platform", default=sys.platform, help=argparse.SUPPRESS)  # for the tests
     args = parser.parse_args(argv)
 
-    pip_args, why = plan(torch_pin(), platform=args.platform, gpu=args.gpu, index=args.index,
-                         installed=installed_torch())
+    pip_args, why = plan(
+        torch_pin(), platform=args.platform, gpu=args.gpu, index=args.index, installed=installed_torch()
+    )
     print(f"install_torch: {why}", flush=True)
     if pip_args is None:
         return 0

@@ -88,9 +88,21 @@ def tiny_model(tiny_home):
     """A tiny MuseGAN trained for two short epochs on the synthetic pieces."""
     from capsule_lib.techniques.gan import train_gan  # torch: see _trained
 
-    return _trained(tiny_home, lambda: train_gan(
-        "tiny-gan", "musegan", synthetic_dataset(), epochs=2, batch_size=4, update_ratio=2, max_steps_per_epoch=4,
-        progress=False, sample_every=1, model_config={"z_dim": 8, "width": 16, "critic_width": 16}))
+    return _trained(
+        tiny_home,
+        lambda: train_gan(
+            "tiny-gan",
+            "musegan",
+            synthetic_dataset(),
+            epochs=2,
+            batch_size=4,
+            update_ratio=2,
+            max_steps_per_epoch=4,
+            progress=False,
+            sample_every=1,
+            model_config={"z_dim": 8, "width": 16, "critic_width": 16},
+        ),
+    )
 
 
 @pytest.fixture
@@ -107,10 +119,19 @@ def fold_models(tiny_home, tiny_model):
 
     def train():
         for fold in (0, 1):
-            train_gan(f"fold-gan-{fold}", "musegan", folded_dataset(), epochs=1, batch_size=4, update_ratio=2,
-                      max_steps_per_epoch=2, progress=False, sample_every=1, fold=fold,
-                      model_config={"z_dim": 8, "width": 16, "critic_width": 16})
+            train_gan(
+                f"fold-gan-{fold}",
+                "musegan",
+                folded_dataset(),
+                epochs=1,
+                batch_size=4,
+                update_ratio=2,
+                max_steps_per_epoch=2,
+                progress=False,
+                sample_every=1,
+                fold=fold,
+                model_config={"z_dim": 8, "width": 16, "critic_width": 16},
+            )
         return ["fold-gan-0", "fold-gan-1"]
 
     return _trained(tiny_home, train)
-

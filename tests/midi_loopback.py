@@ -20,7 +20,7 @@ from mido.ports import BaseInput, BaseOutput
 
 _lock = threading.RLock()
 _names: list[str] = ["loop"]
-_inputs: list["Input"] = []
+_inputs: list[Input] = []
 
 
 def set_port_names(names) -> None:

@@ -33,7 +33,13 @@ def grid_tracks(draw, *, allow_same_pitch_overlap=False, max_notes=30, max_step=
 
 @st.composite
 def grid_scores(draw, *, allow_same_pitch_overlap=False, max_tracks=4):
-    tracks = draw(st.lists(grid_tracks(allow_same_pitch_overlap=allow_same_pitch_overlap, is_drum=False), min_size=1, max_size=max_tracks))
+    tracks = draw(
+        st.lists(
+            grid_tracks(allow_same_pitch_overlap=allow_same_pitch_overlap, is_drum=False),
+            min_size=1,
+            max_size=max_tracks,
+        )
+    )
     if draw(st.booleans()):
         tracks.append(draw(grid_tracks(allow_same_pitch_overlap=allow_same_pitch_overlap, is_drum=True)))
     resolution = draw(st.sampled_from([1, 2, 3, 4, 6, 8, 12, 24, 48, 96]))

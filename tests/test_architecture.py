@@ -19,16 +19,33 @@ PACKAGE = Path(__file__).resolve().parents[1] / "capsule_lib"
 #: The layers of ARCHITECTURE.md, bottom first: a module may import its own layer and those below.
 #: A module's layer is that of the longest prefix listed (``datasets.bach`` -> ``datasets``).
 LAYERS = (
-    ("foundation", ("errors", "_lazy", "_workers", "threads", "atomic", "paths", "tags", "card_schema",
-                    "technique_registry")),
-    ("music", ("score", "keys", "performance", "edit", "midi", "roll", "m21", "metrics", "samples", "audio", "plot", "views",
-               "recording")),
+    (
+        "foundation",
+        ("errors", "_lazy", "_workers", "threads", "atomic", "paths", "tags", "card_schema", "technique_registry"),
+    ),
+    (
+        "music",
+        (
+            "score",
+            "keys",
+            "performance",
+            "edit",
+            "midi",
+            "roll",
+            "m21",
+            "metrics",
+            "samples",
+            "audio",
+            "plot",
+            "views",
+            "recording",
+        ),
+    ),
     ("storage and training", ("store", "models", "cards", "train")),
     ("data", ("datasets",)),
     ("techniques", ("techniques",)),
     ("interfaces", ("widgets", "cli", "doctor", "")),  # "" is the package itself: its lazy facade
 )
-
 
 
 def module_name(path: Path) -> str:
@@ -59,8 +76,9 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
             else:
                 continue
             # ``from . import edit`` imports the submodule ``edit``; ``from .score import Note`` the module.
-            targets = [f"{mod}.{a.name}".lstrip(".") if f"{mod}.{a.name}".lstrip(".") in known else mod
-                       for a in node.names]
+            targets = [
+                f"{mod}.{a.name}".lstrip(".") if f"{mod}.{a.name}".lstrip(".") in known else mod for a in node.names
+            ]
         else:
             continue
         found.update(t for t in targets if t != name)
@@ -97,8 +115,10 @@ def test_every_module_has_a_layer():
 def test_imports_go_down_the_layers(name):
     mine = layer_of(name)
     above = sorted(t for t in GRAPH[name] if layer_of(t) > mine and t != "")
-    assert not above, (f"capsule_lib.{name} ({LAYERS[mine][0]}) imports {above} from a layer above it "
-                       "(ARCHITECTURE.md: move the shared code down, or the module up)")
+    assert not above, (
+        f"capsule_lib.{name} ({LAYERS[mine][0]}) imports {above} from a layer above it "
+        "(ARCHITECTURE.md: move the shared code down, or the module up)"
+    )
 
 
 def test_no_module_imports_the_package_facade():
@@ -112,8 +132,13 @@ def test_techniques_do_not_import_each_other():
         parts = name.split(".")
         if parts[0] != "techniques" or len(parts) < 2 or parts[1].startswith("_") or parts[1] == "spec":
             continue
-        others = sorted(t for t in targets if t.startswith("techniques.") and not t.startswith(f"techniques.{parts[1]}")
-                        and t.split(".")[1] not in ("_common", "spec", "registry"))
+        others = sorted(
+            t
+            for t in targets
+            if t.startswith("techniques.")
+            and not t.startswith(f"techniques.{parts[1]}")
+            and t.split(".")[1] not in ("_common", "spec", "registry")
+        )
         assert not others, f"capsule_lib.{name} imports another technique: {others}"
 
 

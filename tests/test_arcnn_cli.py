@@ -33,8 +33,24 @@ def trained_home(tmp_path_factory):
     old = os.environ.get("CAPSULE_HOME")
     os.environ["CAPSULE_HOME"] = str(home)
     try:
-        code = main(["train", "arcnn", "--name", "tiny-cli", "--limit", LIMIT, "--epochs", "2", "--max-steps", "2",
-                     "--batch-size", "4", "--quiet", "--json"])
+        code = main(
+            [
+                "train",
+                "arcnn",
+                "--name",
+                "tiny-cli",
+                "--limit",
+                LIMIT,
+                "--epochs",
+                "2",
+                "--max-steps",
+                "2",
+                "--batch-size",
+                "4",
+                "--quiet",
+                "--json",
+            ]
+        )
         assert code == 0
     finally:
         if old is None:
@@ -96,8 +112,19 @@ def test_train_rejects_bad_arguments(capsys, argv):
 
 
 def test_evaluate_reports_nll_against_the_baseline(capsys, in_trained_home):
-    code, out, err = run(capsys, "evaluate", "tiny-cli", "--split", "validation", "--limit", LIMIT,
-                         "--max-windows", "3", "--quiet", "--json")
+    code, out, err = run(
+        capsys,
+        "evaluate",
+        "tiny-cli",
+        "--split",
+        "validation",
+        "--limit",
+        LIMIT,
+        "--max-windows",
+        "3",
+        "--quiet",
+        "--json",
+    )
     assert code == 0, err
     result = json.loads(out)
     assert result["split"] == "validation" and result["n_windows"] == 3
@@ -118,8 +145,23 @@ def test_enhance_writes_midi_and_saves_a_composition(capsys, in_trained_home, tm
     write_midi(load_sample("ode_to_joy"), src)
     before = src.read_bytes()
     out_path = tmp_path / "ode_enhanced.mid"
-    code, out, err = run(capsys, "enhance", src, "-o", out_path, "--model", "tiny-cli", "--iterations", 4,
-                         "--max-remove-pct", 10, "--max-notes-added", 5, "--seed", 3)
+    code, out, err = run(
+        capsys,
+        "enhance",
+        src,
+        "-o",
+        out_path,
+        "--model",
+        "tiny-cli",
+        "--iterations",
+        4,
+        "--max-remove-pct",
+        10,
+        "--max-notes-added",
+        5,
+        "--seed",
+        3,
+    )
     assert code == 0, err
     assert src.read_bytes() == before
     original, result = read_midi(src), read_midi(out_path)
@@ -133,19 +175,33 @@ def test_enhance_writes_midi_and_saves_a_composition(capsys, in_trained_home, tm
     assert mine[0]["parameters"]["seed"] == 3 and mine[0]["parameters"]["sampling_iterations"] == 4
 
     # Enhancing that composition by id records it as the parent.
-    code, out, err = run(capsys, "enhance", mine[0]["id"], "-o", tmp_path / "again.mid", "--model", "tiny-cli",
-                         "--iterations", 2, "--seed", 1)
+    code, out, err = run(
+        capsys,
+        "enhance",
+        mine[0]["id"],
+        "-o",
+        tmp_path / "again.mid",
+        "--model",
+        "tiny-cli",
+        "--iterations",
+        2,
+        "--seed",
+        1,
+    )
     assert code == 0, err
     comps = json.loads(run(capsys, "compositions", "list", "--json")[1])
     assert any(c["parent"] == mine[0]["id"] for c in comps)
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--iterations", "0"], "sampling_iterations"),
-    (["--max-remove-pct", "101"], "max_remove_pct"),
-    (["--creative-risk", "9"], "creative_risk"),
-    (["--model", "nope"], "nope"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--iterations", "0"], "sampling_iterations"),
+        (["--max-remove-pct", "101"], "max_remove_pct"),
+        (["--creative-risk", "9"], "creative_risk"),
+        (["--model", "nope"], "nope"),
+    ],
+)
 def test_enhance_errors(capsys, in_trained_home, tmp_path, argv, needle):
     out_path = tmp_path / "o.mid"
     code, _, err = run(capsys, "enhance", "twinkle_twinkle", "-o", out_path, "--model", "tiny-cli", *argv)

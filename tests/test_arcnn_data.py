@@ -54,7 +54,7 @@ def test_stray_notes_are_new_and_never_on_sounding_cells(seed, count):
     lo, hi = notes[:, 1].min() - 5, notes[:, 1].max() + 5
     for s, p, d in strays:
         assert lo <= p <= hi and 0 <= s and s + d <= WINDOW_STEPS and d >= 1
-        assert not before[s: s + d, p - PITCH_LOW].any()
+        assert not before[s : s + d, p - PITCH_LOW].any()
     # strays do not overlap each other either: every stray adds d new cells
     assert notes_to_roll(out).sum() == before.sum() + strays[:, 2].sum()
 
@@ -71,8 +71,9 @@ def test_corruption_is_reproducible_from_the_generator():
 
 def test_corrupt_window_with_fixed_fractions_does_what_it_says():
     notes = chorale_like(1)
-    damaged = corrupt_window(notes, np.random.default_rng(0), remove_fraction=0.5, stray_fraction=0.1,
-                             hide_fraction=0.5, harmonize_prob=0)
+    damaged = corrupt_window(
+        notes, np.random.default_rng(0), remove_fraction=0.5, stray_fraction=0.1, hide_fraction=0.5, harmonize_prob=0
+    )
     assert len(damaged.removed) == round(0.5 * len(notes))
     assert len(damaged.added) == round(0.1 * len(notes))
     assert as_set(damaged.notes) == (as_set(notes) - as_set(damaged.removed)) | as_set(damaged.added)

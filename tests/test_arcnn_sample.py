@@ -40,7 +40,7 @@ class WantsHigh(nn.Module):
 
     def forward(self, x):
         out = torch.full(x[:, 0].shape, -8.0)
-        out[..., self.low:] = 8.0
+        out[..., self.low :] = 8.0
         return out
 
 
@@ -113,15 +113,28 @@ def test_output_keeps_score_properties_and_only_adds_or_removes_whole_notes():
 
 
 @given(
-    st.integers(1, 6), st.floats(0, 100), st.integers(0, 30), st.floats(0, 4), st.integers(0, 2**32),
-    st.integers(1, 20), st.booleans(),
+    st.integers(1, 6),
+    st.floats(0, 100),
+    st.integers(0, 30),
+    st.floats(0, 4),
+    st.integers(0, 2**32),
+    st.integers(1, 20),
+    st.booleans(),
 )
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_caps_are_never_exceeded(iterations, pct, max_add, risk, seed, n_bars, flip):
     src = melody(n_bars=n_bars, seed=seed % 1000)
     model = Flipper() if flip else NOISY
-    out = enhance(src, model, sampling_iterations=iterations, max_remove_pct=pct, max_notes_added=max_add,
-                  creative_risk=risk, seed=seed, save=False)
+    out = enhance(
+        src,
+        model,
+        sampling_iterations=iterations,
+        max_remove_pct=pct,
+        max_notes_added=max_add,
+        creative_risk=risk,
+        seed=seed,
+        save=False,
+    )
     removed, added = diff(src, out)
     assert removed <= math.floor(pct / 100 * len(src.tracks[0].notes) + 1e-9)
     assert added <= max_add
@@ -131,8 +144,16 @@ def test_caps_are_never_exceeded(iterations, pct, max_add, risk, seed, n_bars, f
 def test_caps_are_reached_exactly_when_the_model_wants_more(pct, max_add):
     src = melody(n_bars=8)
     n = len(src.tracks[0].notes)
-    out = enhance(src, WantsHigh(), sampling_iterations=100, max_remove_pct=pct, max_notes_added=max_add,
-                  creative_risk=0.5, seed=3, save=False)
+    out = enhance(
+        src,
+        WantsHigh(),
+        sampling_iterations=100,
+        max_remove_pct=pct,
+        max_notes_added=max_add,
+        creative_risk=0.5,
+        seed=3,
+        save=False,
+    )
     removed, added = diff(src, out)
     assert removed == math.floor(pct / 100 * n)
     assert added == max_add
@@ -154,8 +175,16 @@ def test_zero_creative_risk_is_deterministic_without_a_seed():
 
 def test_long_melody_is_processed_in_seamless_windows():
     src = melody(n_bars=32, seed=5)
-    out = enhance(src, WantsHigh(), sampling_iterations=20, max_remove_pct=30, max_notes_added=200,
-                  creative_risk=0.7, seed=0, save=False)
+    out = enhance(
+        src,
+        WantsHigh(),
+        sampling_iterations=20,
+        max_remove_pct=30,
+        max_notes_added=200,
+        creative_risk=0.7,
+        seed=0,
+        save=False,
+    )
     notes = out.tracks[0].notes
     # nothing duplicated: no two notes share a start and pitch, no same-pitch overlap
     assert len({(n.start, n.pitch) for n in notes}) == len(notes)
@@ -175,8 +204,9 @@ def test_long_melody_is_processed_in_seamless_windows():
 def test_window_regions_partition_the_melody():
     rng = np.random.default_rng(0)
     notes = np.array([[t, 60 + int(rng.integers(0, 12)), 2] for t in range(0, 600, 2)])
-    res = enhance_notes(Flipper(), notes, sampling_iterations=2, max_removed=50, max_added=50,
-                        rng=np.random.default_rng(0))
+    res = enhance_notes(
+        Flipper(), notes, sampling_iterations=2, max_removed=50, max_added=50, rng=np.random.default_rng(0)
+    )
     regions = [(lo, hi) for _, lo, hi in res.per_window]
     assert regions[0][0] == 0 and regions[-1][1] == 600
     assert all(a[1] == b[0] for a, b in zip(regions, regions[1:]))
@@ -184,8 +214,16 @@ def test_window_regions_partition_the_melody():
 
 def test_harmonize_keeps_the_melody_and_writes_voices_beneath_it():
     src = melody(seed=2)
-    out = enhance(src, Everywhere(), sampling_iterations=6, max_remove_pct=100, max_notes_added=60,
-                  harmonize=True, seed=0, save=False)
+    out = enhance(
+        src,
+        Everywhere(),
+        sampling_iterations=6,
+        max_remove_pct=100,
+        max_notes_added=60,
+        harmonize=True,
+        seed=0,
+        save=False,
+    )
     assert out.tracks[0] == src.tracks[0]
     assert [t.name for t in out.tracks] == ["melody", "harmony"]
     harmony = out.tracks[1].notes
@@ -197,8 +235,16 @@ def test_harmonize_keeps_the_melody_and_writes_voices_beneath_it():
 
 def test_harmonize_with_a_trained_like_model_never_removes_melody_notes():
     src = melody(seed=4)
-    out = enhance(src, Flipper(), sampling_iterations=10, max_remove_pct=100, max_notes_added=30,
-                  harmonize=True, seed=0, save=False)
+    out = enhance(
+        src,
+        Flipper(),
+        sampling_iterations=10,
+        max_remove_pct=100,
+        max_notes_added=30,
+        harmonize=True,
+        seed=0,
+        save=False,
+    )
     assert out.tracks[0] == src.tracks[0]
 
 
@@ -238,11 +284,24 @@ def test_saves_a_composition_with_parameters_and_parent():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"sampling_iterations": 0}, {"sampling_iterations": 101}, {"sampling_iterations": 2.5},
-        {"sampling_iterations": True}, {"max_remove_pct": -1}, {"max_remove_pct": 100.5},
-        {"max_remove_pct": float("nan")}, {"max_notes_added": -1}, {"max_notes_added": 1001},
-        {"max_notes_added": "5"}, {"creative_risk": -0.1}, {"creative_risk": 4.5}, {"seed": -1},
-        {"seed": "abc"}, {"seed": 2**64}, {"harmonize": "yes"}, {"track": 3}, {"track": "drums"},
+        {"sampling_iterations": 0},
+        {"sampling_iterations": 101},
+        {"sampling_iterations": 2.5},
+        {"sampling_iterations": True},
+        {"max_remove_pct": -1},
+        {"max_remove_pct": 100.5},
+        {"max_remove_pct": float("nan")},
+        {"max_notes_added": -1},
+        {"max_notes_added": 1001},
+        {"max_notes_added": "5"},
+        {"creative_risk": -0.1},
+        {"creative_risk": 4.5},
+        {"seed": -1},
+        {"seed": "abc"},
+        {"seed": 2**64},
+        {"harmonize": "yes"},
+        {"track": 3},
+        {"track": "drums"},
     ],
 )
 def test_bad_parameters_raise(kwargs):

@@ -2,8 +2,6 @@
 
 from pathlib import Path
 
-import pytest
-
 from capsule_lib import ModelRegistry, enhance, load_sample
 from capsule_lib.techniques.arcnn import evaluate_arcnn, load_arcnn
 from capsule_lib.techniques.arcnn.sample import DEFAULTS
@@ -24,9 +22,18 @@ def test_sample_model_is_registered_complete_and_small():
 
 def test_model_card_documents_data_split_hyperparameters_time_curves_and_evaluation():
     text = (MODEL_DIR / "README.md").read_text()
-    for needle in ("## Data and split", "sha256(corpus path) mod 10", "## Hyperparameters", "Wall-clock training time",
-                   "## Results", "pitch-frequency baseline", "Restoration", "in_scale_ratio", "![loss curves](loss.png)",
-                   "## Provenance"):
+    for needle in (
+        "## Data and split",
+        "sha256(corpus path) mod 10",
+        "## Hyperparameters",
+        "Wall-clock training time",
+        "## Results",
+        "pitch-frequency baseline",
+        "Restoration",
+        "in_scale_ratio",
+        "![loss curves](loss.png)",
+        "## Provenance",
+    ):
         assert needle in text, needle
     assert (MODEL_DIR / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     test = ModelRegistry().get("arcnn-bach").metrics["test"]

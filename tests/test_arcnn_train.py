@@ -71,8 +71,18 @@ def test_a_short_training_run_lowers_the_loss(tmp_path):
 
 def test_train_arcnn_registers_a_complete_model_that_enhance_can_use(tmp_path):
     registry = ModelRegistry()
-    card = train_arcnn("tiny-bach", epochs=2, lr=3e-3, batch_size=8, seed=1, progress=False, model_config=TINY,
-                       dataset=synthetic_dataset(), eval_windows=2, registry=registry)
+    card = train_arcnn(
+        "tiny-bach",
+        epochs=2,
+        lr=3e-3,
+        batch_size=8,
+        seed=1,
+        progress=False,
+        model_config=TINY,
+        dataset=synthetic_dataset(),
+        eval_windows=2,
+        registry=registry,
+    )
     assert card.status == "complete" and card.technique == "arcnn" and card.algorithm == "U-Net"
     assert card.hyperparameters["model"] == TINY and card.hyperparameters["training"]["epochs"] == 2
     assert card.training_time_s > 0
@@ -96,8 +106,9 @@ def test_train_arcnn_registers_a_complete_model_that_enhance_can_use(tmp_path):
     out, comp = enhance(melody, "tiny-bach", seed=0, return_composition=True)
     assert comp.model == "tiny-bach" and out.tracks
     with pytest.raises(CapsuleError, match="already exists"):
-        train_arcnn("tiny-bach", epochs=1, progress=False, model_config=TINY, dataset=synthetic_dataset(),
-                    registry=registry)
+        train_arcnn(
+            "tiny-bach", epochs=1, progress=False, model_config=TINY, dataset=synthetic_dataset(), registry=registry
+        )
 
 
 def test_failed_training_marks_the_model_failed():

@@ -27,13 +27,15 @@ def test_corruption_score_partitions_the_window():
     assert kept | removed == original and not kept & removed
     assert len(removed) == pytest.approx(len(original) / 2, abs=1)
     assert len(strays) == round(0.1 * len(original)) and not strays & original
-    assert [t.name for t in damaged.tracks] == ["kept", "stray"] and [t.name for t in answer.tracks] == ["kept", "removed"]
+    assert [t.name for t in damaged.tracks] == ["kept", "stray"] and [t.name for t in answer.tracks] == [
+        "kept",
+        "removed",
+    ]
     with pytest.raises(CapsuleError):
         corruption_score(WINDOW, remove_fraction=1.5)
 
 
 def test_history_and_card_of_a_model():
-    import torch
 
     reg = ModelRegistry()
     reg.create("m", "arcnn")
@@ -53,7 +55,9 @@ def test_history_and_card_of_a_model():
 
 def test_edit_summary_counts_across_resolutions():
     before = Score(tracks=(Track(notes=(Note(0, 60, 24), Note(24, 62, 24), Note(48, 64, 24))),), resolution=24)
-    after = Score(tracks=(Track(notes=(Note(0, 60, 4), Note(8, 64, 4), Note(12, 67, 4), Note(12, 55, 4))),), resolution=4)
+    after = Score(
+        tracks=(Track(notes=(Note(0, 60, 4), Note(8, 64, 4), Note(12, 67, 4), Note(12, 55, 4))),), resolution=4
+    )
     assert edit_summary(before, after) == {"input_notes": 3, "kept": 2, "removed": 1, "added": 2}
 
 

@@ -50,12 +50,12 @@ def melody(notes, **kw) -> Score:
 
 
 def rms(x: np.ndarray, t0: float, t1: float, rate: int = SR) -> float:
-    window = x[int(t0 * rate):int(t1 * rate)]
+    window = x[int(t0 * rate) : int(t1 * rate)]
     return float(np.sqrt(np.mean(window.astype(np.float64) ** 2)))
 
 
 def spectrum(x: np.ndarray, t0: float, t1: float, rate: int = SR) -> tuple[np.ndarray, np.ndarray]:
-    mono = x[int(t0 * rate):int(t1 * rate)].mean(axis=1)
+    mono = x[int(t0 * rate) : int(t1 * rate)].mean(axis=1)
     mags = np.abs(np.fft.rfft(mono * np.hanning(len(mono))))
     return np.fft.rfftfreq(len(mono), 1 / rate), mags
 
@@ -124,8 +124,9 @@ def test_sustain_pedal_holds_notes(backend):
 
 
 def test_drum_track_is_heard(backend):
-    drums = Score(tracks=(Track("drums", is_drum=True, notes=(Note(0, 36, 2), Note(4, 38, 2), Note(8, 42, 2))),),
-                  resolution=RES)
+    drums = Score(
+        tracks=(Track("drums", is_drum=True, notes=(Note(0, 36, 2), Note(4, 38, 2), Note(8, 42, 2))),), resolution=RES
+    )
     out = synthesize(drums, SR)
     assert rms(out, 0.0, 0.1) > 0.02 and rms(out, 0.5, 0.6) > 0.02
 
@@ -265,7 +266,7 @@ def test_mp3_file_has_mpeg_frames_of_the_right_format(builtin, tmp_path):
     path = render_audio(score, tmp_path / "song.MP3", 44100)
     data = path.read_bytes()
     at = first_mp3_frame(data)
-    header = data[at:at + 4]
+    header = data[at : at + 4]
     assert header[0] == 0xFF and header[1] & 0xE0 == 0xE0  # frame sync
     assert (header[1] >> 3) & 3 == 3 and (header[1] >> 1) & 3 == 1  # MPEG-1, layer III
     assert MP3_BITRATES[header[2] >> 4] == 192

@@ -93,15 +93,20 @@ def test_edit_quantize_snaps_notes_to_the_grid(capsys, tmp_path):
 def test_edit_a_sample_by_name(capsys, tmp_path):
     code, _, err = run(capsys, "edit", "ode_to_joy", "-o", tmp_path / "o.mid", "--transpose", 12)
     assert code == 0, err
-    assert [n.pitch for n in read_midi(tmp_path / "o.mid").notes] == [n.pitch + 12 for n in load_sample("ode_to_joy").notes]
+    assert [n.pitch for n in read_midi(tmp_path / "o.mid").notes] == [
+        n.pitch + 12 for n in load_sample("ode_to_joy").notes
+    ]
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--tempo", "200"], "tempo"),
-    (["--tempo", "39"], "tempo"),
-    (["--transpose", "13"], "transposition"),
-    (["--transpose", "x"], "--transpose"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--tempo", "200"], "tempo"),
+        (["--tempo", "39"], "tempo"),
+        (["--transpose", "13"], "transposition"),
+        (["--transpose", "x"], "--transpose"),
+    ],
+)
 def test_edit_out_of_range_is_a_one_line_error(capsys, melody_file, tmp_path, argv, needle):
     out_path = tmp_path / "out.mid"
     code, out, err = run(capsys, "edit", melody_file, "-o", out_path, *argv)
@@ -116,11 +121,14 @@ def test_edit_refuses_to_overwrite_its_input(capsys, melody_file):
     assert digest(melody_file) == before
 
 
-@pytest.mark.parametrize("content, needle", [
-    (b"", "empty"),
-    (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x00\x60MTrk\x00\x00\x10\x00\x90\x3c", "truncated"),
-    (b"%PDF-1.4 not music at all", "not a MIDI file"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b"", "empty"),
+        (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x00\x60MTrk\x00\x00\x10\x00\x90\x3c", "truncated"),
+        (b"%PDF-1.4 not music at all", "not a MIDI file"),
+    ],
+)
 def test_edit_bad_midi_is_a_one_line_error_and_the_file_is_untouched(capsys, tmp_path, content, needle):
     bad = tmp_path / "twinkle.mid"
     bad.write_bytes(content)
@@ -207,12 +215,15 @@ def test_compositions_lifecycle(capsys, melody_file, tmp_path):
     assert_one_line_error(code, out, err, cid)
 
 
-@pytest.mark.parametrize("tag, needle", [
-    ("novalue", "KEY=VALUE"),
-    ("capsule:technique=x", "capsule:"),
-    ("=empty-key", "key"),
-    ("k" * 129 + "=v", "128"),
-])
+@pytest.mark.parametrize(
+    "tag, needle",
+    [
+        ("novalue", "KEY=VALUE"),
+        ("capsule:technique=x", "capsule:"),
+        ("=empty-key", "key"),
+        ("k" * 129 + "=v", "128"),
+    ],
+)
 def test_compositions_tag_errors(capsys, melody_file, tag, needle):
     cid = run(capsys, "compositions", "add", melody_file)[1].strip()
     code, out, err = run(capsys, "compositions", "tag", cid, tag)

@@ -13,11 +13,10 @@ import io
 import os
 
 import pytest
+from test_cli import assert_one_line_error, digest, run
 
 from capsule_lib import CompositionStore, load_sample, read_midi, write_midi
 from capsule_lib.cli import main
-
-from test_cli import assert_one_line_error, digest, run
 
 
 @pytest.fixture
@@ -61,6 +60,7 @@ def read_only(monkeypatch):
             if blocked(src) or blocked(dst):
                 deny(dst)
             return real[name](src, dst, *args, **kwargs)
+
         return call
 
     def one_path(name):
@@ -68,6 +68,7 @@ def read_only(monkeypatch):
             if blocked(path):
                 deny(path)
             return real[name](path, *args, **kwargs)
+
         return call
 
     def open_(file, mode="r", *args, **kwargs):
@@ -122,11 +123,16 @@ def _bad_output(kind: str, tmp_path, suffix: str):
     return tmp_path / ("x" * 300 + suffix), "longer than the file system allows"
 
 
-@pytest.mark.parametrize("command, kind", [
-    (command, kind) for command in sorted(COMMANDS) for kind in ("under a file", "a folder", "a name too long")
-    # exporting into an existing folder is a feature: the file is named after the id
-    if not (command.endswith("export") and kind == "a folder")
-])
+@pytest.mark.parametrize(
+    "command, kind",
+    [
+        (command, kind)
+        for command in sorted(COMMANDS)
+        for kind in ("under a file", "a folder", "a name too long")
+        # exporting into an existing folder is a feature: the file is named after the id
+        if not (command.endswith("export") and kind == "a folder")
+    ],
+)
 def test_a_bad_output_path_is_one_line_and_leaves_nothing_behind(capsys, tmp_path, melody_file, command, kind):
     cid = CompositionStore().add(load_sample("twinkle_twinkle"), title="mine").id
     out, needle = _bad_output(kind, tmp_path, SUFFIX.get(command, ".mid"))
@@ -139,8 +145,9 @@ def test_a_bad_output_path_is_one_line_and_leaves_nothing_behind(capsys, tmp_pat
 
 
 @pytest.mark.parametrize("command", ["enhance", "extend", "accompany"])
-def test_a_technique_whose_output_write_fails_late_keeps_no_composition(capsys, tmp_path, melody_file,
-                                                                        monkeypatch, command):
+def test_a_technique_whose_output_write_fails_late_keeps_no_composition(
+    capsys, tmp_path, melody_file, monkeypatch, command
+):
     from capsule_lib import CapsuleError, midi
 
     out = tmp_path / "out.mid"
@@ -158,7 +165,12 @@ def test_a_technique_whose_output_write_fails_late_keeps_no_composition(capsys, 
 
 
 def test_composition_ids_longer_than_the_file_system_allows(capsys):
-    for argv in (["show", "a" * 300], ["tag", "a" * 300, "k=v"], ["delete", "a" * 300], ["export", "a" * 300, "-o", "x.mid"]):
+    for argv in (
+        ["show", "a" * 300],
+        ["tag", "a" * 300, "k=v"],
+        ["delete", "a" * 300],
+        ["export", "a" * 300, "-o", "x.mid"],
+    ):
         code, out, err = run(capsys, "compositions", *argv)
         assert_one_line_error(code, out, err, "no composition")
     code, out, err = run(capsys, "enhance", "b" * 300, "-o", "x.mid")
@@ -179,8 +191,9 @@ def test_a_damaged_meta_json_is_skipped_by_list_and_one_line_for_show(capsys):
 # -- 3. a read-only store ---------------------------------------------------------------------------
 
 
-def test_a_read_only_store_refuses_changes_in_one_line_and_still_reads(capsys, tmp_path, melody_file,
-                                                                        read_only, _isolated_home):
+def test_a_read_only_store_refuses_changes_in_one_line_and_still_reads(
+    capsys, tmp_path, melody_file, read_only, _isolated_home
+):
     store = CompositionStore()
     cid = store.add(load_sample("twinkle_twinkle"), title="mine").id
     read_only(_isolated_home)
@@ -226,8 +239,12 @@ def test_edit_tempo_keeps_tempo_changes_writable(capsys, tmp_path, change_bpm, t
     from capsule_lib import Note, Score, Track
 
     src, out = tmp_path / "changes.mid", tmp_path / "out.mid"
-    write_midi(Score(tracks=(Track(notes=(Note(0, 60, 24), Note(48, 62, 24))),), tempo=100.0,
-                     tempo_changes=((24, change_bpm),)), src)
+    write_midi(
+        Score(
+            tracks=(Track(notes=(Note(0, 60, 24), Note(48, 62, 24))),), tempo=100.0, tempo_changes=((24, change_bpm),)
+        ),
+        src,
+    )
     code, stdout, err = run(capsys, "edit", src, "-o", out, "--tempo", tempo)
     assert code == 0, err
     again = read_midi(out)  # the file written reads back

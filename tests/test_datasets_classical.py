@@ -110,7 +110,9 @@ def test_damaged_cache_rebuilds(small, monkeypatch):
 
 def test_unparsable_piece_is_skipped_not_fatal(monkeypatch):
     real = classical.render_piece
-    monkeypatch.setattr(classical, "classical_paths", lambda composers=None: ["bach/nope.mxl", "schoenberg/opus19/movement2.mxl"])
+    monkeypatch.setattr(
+        classical, "classical_paths", lambda composers=None: ["bach/nope.mxl", "schoenberg/opus19/movement2.mxl"]
+    )
     ds = build_classical_dataset(progress=False, workers=1)
     assert [p.path for p in ds.pieces] == ["schoenberg/opus19/movement2.mxl"]
     assert ds.skipped and ds.skipped[0][0] == "bach/nope.mxl"
@@ -149,8 +151,9 @@ def _perf(notes, tempo=120.0, res=4):
 def token_seqs(draw):
     notes = []
     for _ in range(draw(st.integers(1, 20))):
-        notes.append((draw(st.integers(0, 64)), draw(st.integers(21, 108)), draw(st.integers(1, 16)),
-                      draw(st.integers(1, 127))))
+        notes.append(
+            (draw(st.integers(0, 64)), draw(st.integers(21, 108)), draw(st.integers(1, 16)), draw(st.integers(1, 127)))
+        )
     return _perf(notes)
 
 
@@ -158,8 +161,7 @@ def token_seqs(draw):
 @given(token_seqs(), st.integers(-12, 12))
 def test_transpose_commutes_with_decode(toks, semitones):
     got = T.decode_notes(transpose_tokens(toks, semitones))
-    want = [(s, p + semitones, e, v) for s, p, e, v in T.decode_notes(toks)
-            if 21 <= p + semitones <= 108]
+    want = [(s, p + semitones, e, v) for s, p, e, v in T.decode_notes(toks) if 21 <= p + semitones <= 108]
     assert got == sorted(want)
 
 

@@ -9,8 +9,16 @@ from capsule_lib import CapsuleError, Note, Score, Track
 from capsule_lib.cli import main
 from capsule_lib.datasets import multitrack as mt
 from capsule_lib.datasets.multitrack import (
-    GENRES, N_PITCHES, PITCH_LOW, SAMPLE_STEPS, MultitrackDataset, Piece, build_genre_dataset, genre_paths,
-    score_to_notes, split_of,
+    GENRES,
+    N_PITCHES,
+    PITCH_LOW,
+    SAMPLE_STEPS,
+    MultitrackDataset,
+    Piece,
+    build_genre_dataset,
+    genre_paths,
+    score_to_notes,
+    split_of,
 )
 
 
@@ -19,8 +27,16 @@ def _part(name, pitch, n=4):
 
 
 def test_melody_is_the_highest_part_and_the_accompaniment_the_three_lowest():
-    score = Score(tracks=(_part("tenor", 55), _part("bass", 43), _part("top", 76), _part("second", 70),
-                          _part("alto", 64), Track("kit", is_drum=True, notes=(Note(0, 36, 1),))))
+    score = Score(
+        tracks=(
+            _part("tenor", 55),
+            _part("bass", 43),
+            _part("top", 76),
+            _part("second", 70),
+            _part("alto", 64),
+            Track("kit", is_drum=True, notes=(Note(0, 36, 1),)),
+        )
+    )
     notes = score_to_notes(score)
     by_track = {t: sorted({p for tt, _, p, _ in notes if tt == t}) for t in range(4)}
     assert by_track == {0: [76, 77], 1: [64, 65], 2: [55, 56], 3: [43, 44]}  # "second" (70) is dropped

@@ -11,10 +11,10 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import capsule_lib
 from capsule_lib import audio
@@ -28,8 +28,13 @@ CHECK_NAMES = ["Python", "PyTorch", "packages", "audio", "MP3", "widgets", "MIDI
 
 def run_cli(*args, env=None):
     environ = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "capsule_lib.cli", "doctor", *args], capture_output=True,
-                          text=True, env=environ, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "capsule_lib.cli", "doctor", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+    )
 
 
 def by_name(report: DoctorReport) -> dict[str, Check]:
@@ -147,8 +152,9 @@ def test_missing_fluidsynth_is_a_warning_naming_the_library_to_install(monkeypat
 
 def test_a_jupyter_server_elsewhere_needs_anywidget_too(monkeypatch):
     real = doctor_module._version
-    monkeypatch.setattr(doctor_module, "_version",
-                        lambda dist: None if dist in ("jupyterlab", "notebook") else real(dist))
+    monkeypatch.setattr(
+        doctor_module, "_version", lambda dist: None if dist in ("jupyterlab", "notebook") else real(dist)
+    )
     monkeypatch.setattr(doctor_module, "_labextension", lambda name, extra_dirs=(): None)
     check = doctor_module._check_widgets()
     assert check.status == WARN and "AnyModel" in check.detail

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capsule_lib import CapsuleError, Note, Score, Track
-from capsule_lib import edit
+from capsule_lib import CapsuleError, Note, Score, Track, edit
 from capsule_lib.edit import (
     add_note,
     arpeggiate,
@@ -103,9 +102,7 @@ def test_transpose_refuses_to_push_a_note_out_of_midi_range():
     assert track_notes(transpose(melody((0, 120, 4)), 7)) == [(0, 127, 4)]
 
 
-pitches_st = st.lists(
-    st.tuples(st.integers(0, 64), st.integers(0, 127), st.integers(1, 16)), min_size=1, max_size=20
-)
+pitches_st = st.lists(st.tuples(st.integers(0, 64), st.integers(0, 127), st.integers(1, 16)), min_size=1, max_size=20)
 
 
 @settings(max_examples=60, deadline=None)
@@ -260,8 +257,12 @@ def test_add_note_refuses_overlap_and_shortens_into_next_same_pitch():
         add_note(score, C4, 3, 2)
     out = add_note(score, C4, 5, 10)
     assert track_notes(out) == [(0, C4, 4), (5, C4, 3), (8, C4, 4)]
-    for bad in [dict(pitch=128, start=0, duration=1), dict(pitch=60, start=-1, duration=1),
-                dict(pitch=60, start=0, duration=0), dict(pitch=60, start=0, duration=1, velocity=0)]:
+    for bad in [
+        dict(pitch=128, start=0, duration=1),
+        dict(pitch=60, start=-1, duration=1),
+        dict(pitch=60, start=0, duration=0),
+        dict(pitch=60, start=0, duration=1, velocity=0),
+    ]:
         with pytest.raises(CapsuleError):
             add_note(score, **bad)
 
@@ -317,8 +318,9 @@ def test_change_length_drags_the_right_edge():
 def test_crop_bars_clips_and_shifts():
     # 4/4 at 4 steps per beat: 16 steps per bar
     score = Score(
-        tracks=(Track("m", notes=(Note(0, C4, 4), Note(12, D4, 8), Note(20, E4, 4), Note(40, G4, 16)),
-                      pedals=((10, 30),)),),
+        tracks=(
+            Track("m", notes=(Note(0, C4, 4), Note(12, D4, 8), Note(20, E4, 4), Note(40, G4, 16)), pedals=((10, 30),)),
+        ),
         resolution=4,
         tempo=100.0,
         tempo_changes=((8, 110.0), (24, 90.0), (48, 70.0)),
@@ -441,8 +443,19 @@ def test_arpeggiate_errors(kwargs):
 
 # -- auto-chord ------------------------------------------------------------------------------
 # a tune on A natural minor (A B C D E F G), starting and ending on A
-A_MINOR_TUNE = [(0, 57, 8), (8, 59, 4), (12, C4, 4), (16, D4, 4), (20, E4, 8), (28, F4, 4),
-                (32, G4, 4), (36, A4, 8), (44, E4, 4), (48, C4, 4), (52, 57, 12)]
+A_MINOR_TUNE = [
+    (0, 57, 8),
+    (8, 59, 4),
+    (12, C4, 4),
+    (16, D4, 4),
+    (20, E4, 8),
+    (28, F4, 4),
+    (32, G4, 4),
+    (36, A4, 8),
+    (44, E4, 4),
+    (48, C4, 4),
+    (52, 57, 12),
+]
 
 
 def pitches_at(score, start):
@@ -498,8 +511,13 @@ def test_auto_chord_other_errors():
 # -- sustain pedal and instruments -------------------------------------------------------------
 def test_resolve_sustain_extends_to_pedal_release():
     score = Score(
-        tracks=(Track("piano", notes=(Note(0, C4, 6), Note(0, E4, 2), Note(8, G4, 12), Note(12, A4, 2), Note(0, D4, 4)),
-                      pedals=((4, 20),)),),
+        tracks=(
+            Track(
+                "piano",
+                notes=(Note(0, C4, 6), Note(0, E4, 2), Note(8, G4, 12), Note(12, A4, 2), Note(0, D4, 4)),
+                pedals=((4, 20),),
+            ),
+        ),
         resolution=4,
     )
     out = call_pure(resolve_sustain, score)

@@ -11,9 +11,9 @@ conda-forge at the asked version; everything else goes under ``pip:``.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -30,9 +30,25 @@ CONDA_EXTRAS = {"python", "pip", "fluidsynth"}
 #: Checked on conda-forge (feedstock recipes, 2026-11-29) to exist at or above the lower bound
 #: asked here.  Asking conda for anything else needs a check first, then an entry here.
 ON_CONDA_FORGE = {
-    "python", "pip", "pytorch-cpu", "numpy", "matplotlib", "fluidsynth", "safetensors", "tqdm", "ipython",
-    "ipykernel", "ipywidgets", "anywidget", "jupyterlab", "notebook", "papermill", "nbformat", "pytest",
-    "hypothesis", "nbval",  # nbval: 0.11.0 noarch on conda-forge (anaconda.org/conda-forge/nbval)
+    "python",
+    "pip",
+    "pytorch-cpu",
+    "numpy",
+    "matplotlib",
+    "fluidsynth",
+    "safetensors",
+    "tqdm",
+    "ipython",
+    "ipykernel",
+    "ipywidgets",
+    "anywidget",
+    "jupyterlab",
+    "notebook",
+    "papermill",
+    "nbformat",
+    "pytest",
+    "hypothesis",
+    "nbval",  # nbval: 0.11.0 noarch on conda-forge (anaconda.org/conda-forge/nbval)
 }
 #: Must come from PyPI (under ``pip:``): conda-forge's version would break the environment.
 PIP_ONLY = {
@@ -93,7 +109,9 @@ def _agrees(name: str, other: SpecifierSet, where: str) -> None:
     if pins:
         assert Version(pins[0]) in other, f"{where}: {name}{other} excludes the tested {name}=={pins[0]}"
     else:
-        assert other == reference, f"{where}: {name}{other or ' (any)'} differs from requirements.txt's {name}{reference}"
+        assert other == reference, (
+            f"{where}: {name}{other or ' (any)'} differs from requirements.txt's {name}{reference}"
+        )
 
 
 def test_requirements_txt_pins_torch_and_names_no_index_of_its_own():

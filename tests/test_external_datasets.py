@@ -36,7 +36,7 @@ def write_lpd(path, tracks, *, steps=96, downbeat=(0,), binary=True):
     for name, program, is_drum, notes in tracks:
         roll = np.zeros((steps, 128), bool if binary else np.uint8)
         for s, p, d in notes:
-            roll[s:s + d, p] = True if binary else 100
+            roll[s : s + d, p] = True if binary else 100
         cls = pypianoroll.BinaryTrack if binary else pypianoroll.StandardTrack
         made.append(cls(name=name, program=program, is_drum=is_drum, pianoroll=roll))
     beats = np.zeros(steps, bool)
@@ -81,12 +81,21 @@ SONG = [
     ("Strings", 48, False, [(84, 83, 12)]),
 ]
 SONG_NOTES = [
-    (0, 0, 76, 4), (0, 4, 74, 4), (0, 8, 67, 6), (0, 14, 83, 2),   # skyline of piano, guitar, strings
-    (1, 0, 36, 1), (1, 4, 38, 1),                                   # drums keep GM keys, >= 1 step
-    (2, 0, 60, 16), (2, 0, 64, 16), (2, 0, 67, 16),                 # piano keeps the chord
-    (3, 0, 76, 4), (3, 4, 74, 4), (3, 12, 55, 4),                   # guitar
-    (4, 0, 36, 8), (4, 8, 88, 2),                                   # bass: not in the melody
-    (5, 14, 83, 2),                                                 # strings
+    (0, 0, 76, 4),
+    (0, 4, 74, 4),
+    (0, 8, 67, 6),
+    (0, 14, 83, 2),  # skyline of piano, guitar, strings
+    (1, 0, 36, 1),
+    (1, 4, 38, 1),  # drums keep GM keys, >= 1 step
+    (2, 0, 60, 16),
+    (2, 0, 64, 16),
+    (2, 0, 67, 16),  # piano keeps the chord
+    (3, 0, 76, 4),
+    (3, 4, 74, 4),
+    (3, 12, 55, 4),  # guitar
+    (4, 0, 36, 8),
+    (4, 8, 88, 2),  # bass: not in the melody
+    (5, 14, 83, 2),  # strings
 ]
 
 
@@ -111,8 +120,9 @@ def test_24_to_4_per_beat_rounding_and_velocity_rolls(tmp_path):
     assert got == [[0, 60, 4], [5, 60, 2], [8, 60, 1], [12, 60, 1]]
     assert roll_to_notes(np.r_[0:22, 23:48], 60, 24).tolist() == [[0, 60, 4], [4, 60, 4]]
     # rounding makes two same-pitch notes overlap: they are merged on the piano track
-    write_lpd(tmp_path / "v.npz", [("Piano", 0, False, [(0, 62, 24), (30, 62, 12), (45, 62, 1), (47, 62, 13)])],
-              binary=False)
+    write_lpd(
+        tmp_path / "v.npz", [("Piano", 0, False, [(0, 62, 24), (30, 62, 12), (45, 62, 1), (47, 62, 13)])], binary=False
+    )
     [piece] = load_lpd5(tmp_path / "v.npz", progress=False).pieces
     assert rows(piece, 2) == [(2, 0, 62, 4), (2, 5, 62, 2), (2, 8, 62, 2)]
     assert rows(piece, 0) == [(0, 0, 62, 4), (0, 5, 62, 2), (0, 8, 62, 2)]
@@ -226,28 +236,40 @@ def test_gm_program_categories():
 
 def test_midi_folder_groups_instruments_by_program(tmp_path):
     root = tmp_path / "midi"
-    write_mid(root / "pop" / "song.mid", [
-        (0, False, [(0, 60, 16), (0, 64, 16)]),      # piano chord
-        (19, False, [(0, 67, 16)]),                  # church organ -> piano
-        (25, False, [(0, 76, 4), (4, 74, 4)]),       # steel guitar line
-        (33, False, [(0, 36, 16)]),                  # finger bass
-        (0, True, [(0, 36, 1), (4, 42, 1)]),         # drums: kick, closed hat
-        (56, False, [(12, 84, 4)]),                  # trumpet -> strings
-    ])
+    write_mid(
+        root / "pop" / "song.mid",
+        [
+            (0, False, [(0, 60, 16), (0, 64, 16)]),  # piano chord
+            (19, False, [(0, 67, 16)]),  # church organ -> piano
+            (25, False, [(0, 76, 4), (4, 74, 4)]),  # steel guitar line
+            (33, False, [(0, 36, 16)]),  # finger bass
+            (0, True, [(0, 36, 1), (4, 42, 1)]),  # drums: kick, closed hat
+            (56, False, [(12, 84, 4)]),  # trumpet -> strings
+        ],
+    )
     write_mid(root / "drums.midi", [(0, True, [(0, 36, 1)])])
     (root / "broken.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01")
     ds = load_midi_folder(root, progress=False)
     assert ds.spec.name == "midi" and ds.spec.tracks == TRACKS
     [piece] = ds.pieces
     assert piece.path == "pop/song.mid" and piece.split == split_of("pop/song.mid")
-    assert rows(piece) == sorted([
-        (0, 0, 76, 4), (0, 4, 74, 4), (0, 8, 67, 4), (0, 12, 84, 4),
-        (1, 0, 36, 1), (1, 4, 42, 1),
-        (2, 0, 60, 16), (2, 0, 64, 16), (2, 0, 67, 16),
-        (3, 0, 76, 4), (3, 4, 74, 4),
-        (4, 0, 36, 16),
-        (5, 12, 84, 4),
-    ])
+    assert rows(piece) == sorted(
+        [
+            (0, 0, 76, 4),
+            (0, 4, 74, 4),
+            (0, 8, 67, 4),
+            (0, 12, 84, 4),
+            (1, 0, 36, 1),
+            (1, 4, 42, 1),
+            (2, 0, 60, 16),
+            (2, 0, 64, 16),
+            (2, 0, 67, 16),
+            (3, 0, 76, 4),
+            (3, 4, 74, 4),
+            (4, 0, 36, 16),
+            (5, 12, 84, 4),
+        ]
+    )
     reasons = dict(ds.skipped)
     assert set(reasons) == {"drums.midi", "broken.mid"}
     assert "melody" in reasons["drums.midi"] and "corrupt" in reasons["broken.mid"]
@@ -262,14 +284,25 @@ def test_a_gan_trains_on_a_midi_folder_and_writes_a_drum_track(tmp_path, one_tor
     root = tmp_path / "band"
     for i in range(12):  # enough songs for every split
         bars = [(b * 16 + s, 60 + (b + i) % 5 + s % 3, 4) for b in range(8) for s in (0, 4, 8, 12)]
-        write_mid(root / f"song{i}.mid", [
-            (0, False, bars),
-            (33, False, [(b * 16, 36 + (b + i) % 5, 16) for b in range(8)]),
-            (0, True, [(b * 16 + s, 36 if s % 8 == 0 else 38, 1) for b in range(8) for s in (0, 4, 8, 12)]),
-            (48, False, [(b * 16, 67 + (b + i) % 3, 16) for b in range(8)]),
-        ])
-    card = train_gan("band-gan", "musegan", str(root), epochs=1, batch_size=4, max_steps_per_epoch=2, progress=False,
-                     model_config={"z_dim": 4, "width": 8, "critic_width": 8})
+        write_mid(
+            root / f"song{i}.mid",
+            [
+                (0, False, bars),
+                (33, False, [(b * 16, 36 + (b + i) % 5, 16) for b in range(8)]),
+                (0, True, [(b * 16 + s, 36 if s % 8 == 0 else 38, 1) for b in range(8) for s in (0, 4, 8, 12)]),
+                (48, False, [(b * 16, 67 + (b + i) % 3, 16) for b in range(8)]),
+            ],
+        )
+    card = train_gan(
+        "band-gan",
+        "musegan",
+        str(root),
+        epochs=1,
+        batch_size=4,
+        max_steps_per_epoch=2,
+        progress=False,
+        model_config={"z_dim": 4, "width": 8, "critic_width": 8},
+    )
     assert card.hyperparameters["genre"]["tracks"] == list(TRACKS)
     out = accompany(load_sample("ode_to_joy"), model="band-gan", seed=1, save=False)
     assert [t.name for t in out.tracks[1:]] == list(TRACKS[1:])

@@ -44,10 +44,19 @@ def _seeds() -> list[bytes]:
     """Valid files with every feature the reader handles: tempo changes, pedals, text, drums, many tracks."""
     ode = load_sample("ode_to_joy")
     rich = Score(
-        tracks=(Track(name="Dvořák", program=40, notes=tuple(Note(i * 6, 60 + i % 12, 6 + i % 5) for i in range(40)),
-                      pedals=((0, 48), (60, 90))),
-                Track(name="drums", is_drum=True, notes=tuple(Note(i * 12, 36 + i % 3, 1) for i in range(20)))),
-        tempo=90.0, time_signature=(7, 8), tempo_changes=((48, 140.0), (120, 60.5)), title="Humoresque",
+        tracks=(
+            Track(
+                name="Dvořák",
+                program=40,
+                notes=tuple(Note(i * 6, 60 + i % 12, 6 + i % 5) for i in range(40)),
+                pedals=((0, 48), (60, 90)),
+            ),
+            Track(name="drums", is_drum=True, notes=tuple(Note(i * 12, 36 + i % 3, 1) for i in range(20))),
+        ),
+        tempo=90.0,
+        time_signature=(7, 8),
+        tempo_changes=((48, 140.0), (120, 60.5)),
+        title="Humoresque",
     )
     return [midi_bytes(ode), midi_bytes(set_tempo(ode, 40)), midi_bytes(rich)]
 
@@ -64,23 +73,25 @@ def _mutate(data: bytes, rng: random.Random) -> bytes:
             b[i:i] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
         elif op < 0.6 and b:  # delete
             i = rng.randrange(len(b))
-            del b[i: i + rng.randint(1, 8)]
+            del b[i : i + rng.randint(1, 8)]
         elif op < 0.7:  # truncate
-            del b[rng.randrange(len(b) + 1):]
+            del b[rng.randrange(len(b) + 1) :]
         elif op < 0.75 and len(b) > 14:  # a header field: format, track count, division
             field = rng.choice([8, 10, 12])
-            b[field: field + 2] = struct.pack(">H", rng.choice([0, 1, 2, 3, 0x7FFF, 0x8000, 0xE728, 0xFFFF]))
+            b[field : field + 2] = struct.pack(">H", rng.choice([0, 1, 2, 3, 0x7FFF, 0x8000, 0xE728, 0xFFFF]))
         elif op < 0.8:  # a chunk length
             for i in range(len(b) - 8):
-                if b[i: i + 4] in (b"MTrk", b"MThd") and rng.random() < 0.5:
-                    b[i + 4: i + 8] = struct.pack(">I", rng.choice([0, 1, 6, 0xFFFF, 0x7FFFFFFF, rng.randrange(2**32)]))
+                if b[i : i + 4] in (b"MTrk", b"MThd") and rng.random() < 0.5:
+                    b[i + 4 : i + 8] = struct.pack(
+                        ">I", rng.choice([0, 1, 6, 0xFFFF, 0x7FFFFFFF, rng.randrange(2**32)])
+                    )
                     break
         elif op < 0.85:  # a tempo: 0, the slowest MIDI can hold, or any
             at = b.find(b"\xff\x51\x03", rng.randrange(len(b) + 1))
             if at < 0:
                 at = b.find(b"\xff\x51\x03")
             if at >= 0:
-                b[at + 3: at + 6] = rng.choice([0, 1, 0xFFFFFF, rng.randrange(2**24)]).to_bytes(3, "big")
+                b[at + 3 : at + 6] = rng.choice([0, 1, 0xFFFFFF, rng.randrange(2**24)]).to_bytes(3, "big")
         elif op < 0.88:  # a huge delta time before some event
             i = rng.randrange(len(b) + 1)
             b[i:i] = b"\xff\xff\xff\x7f"
@@ -105,17 +116,56 @@ def test_mutated_midi_files_read_or_fail_with_one_line_and_what_reads_writes():
         except Exception as exc:  # pragma: no cover - the failure to report
             pytest.fail(f"mutant {n} (seed {SEED}) raised {type(exc).__name__}: {exc}; bytes {data[:80]!r}")
         outcomes["read"] += 1
-        again = read_midi(midi_bytes(score), track="all", resolution=score.resolution)  # what reads, writes and reads back
+        again = read_midi(
+            midi_bytes(score), track="all", resolution=score.resolution
+        )  # what reads, writes and reads back
         assert [t.notes for t in again.tracks] == [t.notes for t in score.tracks], n
     assert outcomes["read"] > 10 and outcomes["refused"] > 10, outcomes  # both paths exercised
 
 
 # -- command-line flags ------------------------------------------------------------------------------------
 
-NUMBERS = ["0", "1", "-1", "12", "13", "40", "160", "0.5", "1e308", "-1e308", "nan", "inf", "-inf", "1e-320",
-           "99999999999999999999", "", "x", "٣", "0x10", " 5", "3.5", "-0"]
-TEXTS = ["a", "", " ", "k=v", "capsule:model=x", " capsule:x=y", "c\u0430psule:x=y", "Dvořák", "x" * 300,
-         "../x", "mood=calm", "=", "a=b=c", "\udcff", "😀=1"]
+NUMBERS = [
+    "0",
+    "1",
+    "-1",
+    "12",
+    "13",
+    "40",
+    "160",
+    "0.5",
+    "1e308",
+    "-1e308",
+    "nan",
+    "inf",
+    "-inf",
+    "1e-320",
+    "99999999999999999999",
+    "",
+    "x",
+    "٣",
+    "0x10",
+    " 5",
+    "3.5",
+    "-0",
+]
+TEXTS = [
+    "a",
+    "",
+    " ",
+    "k=v",
+    "capsule:model=x",
+    " capsule:x=y",
+    "c\u0430psule:x=y",
+    "Dvořák",
+    "x" * 300,
+    "../x",
+    "mood=calm",
+    "=",
+    "a=b=c",
+    "\udcff",
+    "😀=1",
+]
 
 
 def _argv(rng: random.Random, tmp: Path, melody: Path, comp_id: str) -> list[str]:
@@ -123,15 +173,39 @@ def _argv(rng: random.Random, tmp: Path, melody: Path, comp_id: str) -> list[str
         return rng.choice(NUMBERS)
 
     def out(suffixes=(".mid",)):
-        return str(rng.choice([tmp / f"o{rng.randrange(9)}{rng.choice(suffixes)}", tmp / "plain" / "x.mid", tmp / "dir.mid",
-                               tmp / ("y" * 300 + ".mid"), tmp / "o.txt", melody]))
+        return str(
+            rng.choice(
+                [
+                    tmp / f"o{rng.randrange(9)}{rng.choice(suffixes)}",
+                    tmp / "plain" / "x.mid",
+                    tmp / "dir.mid",
+                    tmp / ("y" * 300 + ".mid"),
+                    tmp / "o.txt",
+                    melody,
+                ]
+            )
+        )
 
     def inp():
-        return rng.choice([str(melody), "ode_to_joy", comp_id, comp_id[:8], "nope", "x" * 300, str(tmp / "bad.mid"),
-                           str(tmp), ""])
+        return rng.choice(
+            [str(melody), "ode_to_joy", comp_id, comp_id[:8], "nope", "x" * 300, str(tmp / "bad.mid"), str(tmp), ""]
+        )
 
-    command = rng.choice(["edit", "edit", "render", "compositions", "models", "instrument", "samples", "enhance",
-                          "extend", "accompany", "frobnicate"])
+    command = rng.choice(
+        [
+            "edit",
+            "edit",
+            "render",
+            "compositions",
+            "models",
+            "instrument",
+            "samples",
+            "enhance",
+            "extend",
+            "accompany",
+            "frobnicate",
+        ]
+    )
     if command == "edit":
         argv = ["edit", inp(), "-o", out()]
         for flag in ("--tempo", "--transpose", "--grid", "--strength"):
@@ -149,7 +223,8 @@ def _argv(rng: random.Random, tmp: Path, melody: Path, comp_id: str) -> list[str
     if command == "compositions":
         action = rng.choice(["list", "show", "add", "tag", "untag", "delete", "export"])
         return {
-            "list": ["compositions", "list"], "show": ["compositions", "show", inp()],
+            "list": ["compositions", "list"],
+            "show": ["compositions", "show", inp()],
             "add": ["compositions", "add", inp(), "--title", rng.choice(TEXTS)],
             "tag": ["compositions", "tag", comp_id, rng.choice(TEXTS)],
             "untag": ["compositions", "untag", comp_id, rng.choice(TEXTS)],
@@ -160,8 +235,10 @@ def _argv(rng: random.Random, tmp: Path, melody: Path, comp_id: str) -> list[str
         action = rng.choice(["list", "show", "tag", "untag", "export"])
         name = rng.choice(["arcnn-bach", "nope", "../x", "x" * 300, ""])
         return {
-            "list": ["models", "list", "--json"], "show": ["models", "show", name],
-            "tag": ["models", "tag", name, rng.choice(TEXTS)], "untag": ["models", "untag", name, rng.choice(TEXTS)],
+            "list": ["models", "list", "--json"],
+            "show": ["models", "show", name],
+            "tag": ["models", "tag", name, rng.choice(TEXTS)],
+            "untag": ["models", "untag", name, rng.choice(TEXTS)],
             "export": ["models", "export", name, "-o", out((".tar.gz", ".zip"))],
         }[action]
     # The techniques: flags out of range fail before any model is loaded; the fuzzer keeps
@@ -196,7 +273,7 @@ def test_random_command_lines_succeed_or_fail_with_one_line(capsys, tmp_path):
     comp_id = CompositionStore().add(load_sample("ode_to_joy")).id
     rng = random.Random(SEED)
     codes = {0: 0, 2: 0}
-    for n in _budget(SECONDS + 2):
+    for _n in _budget(SECONDS + 2):
         argv = _argv(rng, tmp_path, melody, comp_id)
         code = main(argv)
         out, err = capsys.readouterr()
@@ -205,7 +282,9 @@ def test_random_command_lines_succeed_or_fail_with_one_line(capsys, tmp_path):
             lines = err.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("capsule: error: "), (argv, err)
         codes[code] += 1
-        leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".") and p.name.endswith((".tmp", ".probe"))]
+        leftovers = [
+            p.name for p in tmp_path.iterdir() if p.name.startswith(".") and p.name.endswith((".tmp", ".probe"))
+        ]
         assert not leftovers, (argv, leftovers)
     assert codes[0] > 5 and codes[2] > 5, codes
 
@@ -214,19 +293,54 @@ def test_random_command_lines_succeed_or_fail_with_one_line(capsys, tmp_path):
 
 
 def _card(rng: random.Random) -> bytes:
-    card = {"name": "fuzzed", "technique": rng.choice(["arcnn", "gan", "transformer", "vae", 3]),
-            "status": rng.choice(["complete", "training", "done"]), "algorithm": "x", "dataset": "y"}
-    shipped = json.loads((Path(__file__).resolve().parent.parent / "data" / "models" / "musegan-chorale" / "model.json")
-                         .read_text())
+    card = {
+        "name": "fuzzed",
+        "technique": rng.choice(["arcnn", "gan", "transformer", "vae", 3]),
+        "status": rng.choice(["complete", "training", "done"]),
+        "algorithm": "x",
+        "dataset": "y",
+    }
+    shipped = json.loads(
+        (Path(__file__).resolve().parent.parent / "data" / "models" / "musegan-chorale" / "model.json").read_text()
+    )
     if rng.random() < 0.4:
         card["technique"] = "gan"
         card["hyperparameters"] = json.loads(json.dumps(shipped["hyperparameters"]))
     hp = card.setdefault("hyperparameters", {})
     for _ in range(rng.randint(0, 3)):
-        target = rng.choice(["model", "genre", "polyphony", "switch_penalty", "fold", "training", "metrics", "tags",
-                             "training_time_s", "name", "description"])
-        value = rng.choice([None, -1, 0, 10**9, 1e308, "text", [], {}, [1, "a"], {"width": 10**6}, True,
-                            {"tracks": [1, 2], "programs": [0, 0], "name": "g"}, "x" * 200_000, [[[[[]]]]]])
+        target = rng.choice(
+            [
+                "model",
+                "genre",
+                "polyphony",
+                "switch_penalty",
+                "fold",
+                "training",
+                "metrics",
+                "tags",
+                "training_time_s",
+                "name",
+                "description",
+            ]
+        )
+        value = rng.choice(
+            [
+                None,
+                -1,
+                0,
+                10**9,
+                1e308,
+                "text",
+                [],
+                {},
+                [1, "a"],
+                {"width": 10**6},
+                True,
+                {"tracks": [1, 2], "programs": [0, 0], "name": "g"},
+                "x" * 200_000,
+                [[[[[]]]]],
+            ]
+        )
         if target in ("metrics", "tags", "training_time_s", "name", "description"):
             card[target] = value
         else:
@@ -239,26 +353,43 @@ def _card(rng: random.Random) -> bytes:
         return text.replace(b"0", b"NaN", 1)
     if kind < 0.3 and text:
         i = rng.randrange(len(text))
-        return text[:i] + bytes([rng.randrange(256)]) + text[i + 1:]
+        return text[:i] + bytes([rng.randrange(256)]) + text[i + 1 :]
     return text
 
 
 def _member(name: str, data: bytes, rng: random.Random) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size = len(data)
-    info.type = rng.choice([tarfile.REGTYPE] * 12 + [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE,
-                                                     tarfile.FIFOTYPE, tarfile.CHRTYPE, tarfile.GNUTYPE_SPARSE])
+    info.type = rng.choice(
+        [tarfile.REGTYPE] * 12
+        + [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE, tarfile.FIFOTYPE, tarfile.CHRTYPE, tarfile.GNUTYPE_SPARSE]
+    )
     if info.type in (tarfile.SYMTYPE, tarfile.LNKTYPE):
         info.linkname = rng.choice(["/etc/passwd", "../x", "fuzzed/model.json"])
     return info
 
 
 def _archive(rng: random.Random, path: Path, weights: bytes) -> Path:
-    names = ["fuzzed/model.json", "fuzzed/weights.safetensors", "fuzzed/README.md", "fuzzed/x.pkl", "../evil.json",
-             "/abs/model.json", "fuzzed/sub/x.json", "other/model.json", "fuzzed/" + "n" * rng.choice([50, 200, 70_000]),
-             "fuzzed\\w.json", "./model.json", "fuzzed/model.json", "fuzzed/history.json"]
-    contents = {"fuzzed/model.json": _card(rng), "fuzzed/weights.safetensors": rng.choice([weights, weights[:20], b"{}"]),
-                "fuzzed/history.json": rng.choice([b"[]", b'[{"loss": 1.0}]', b"[" * 3000 + b"]" * 3000, b"[Infinity]"])}
+    names = [
+        "fuzzed/model.json",
+        "fuzzed/weights.safetensors",
+        "fuzzed/README.md",
+        "fuzzed/x.pkl",
+        "../evil.json",
+        "/abs/model.json",
+        "fuzzed/sub/x.json",
+        "other/model.json",
+        "fuzzed/" + "n" * rng.choice([50, 200, 70_000]),
+        "fuzzed\\w.json",
+        "./model.json",
+        "fuzzed/model.json",
+        "fuzzed/history.json",
+    ]
+    contents = {
+        "fuzzed/model.json": _card(rng),
+        "fuzzed/weights.safetensors": rng.choice([weights, weights[:20], b"{}"]),
+        "fuzzed/history.json": rng.choice([b"[]", b'[{"loss": 1.0}]', b"[" * 3000 + b"]" * 3000, b"[Infinity]"]),
+    }
     raw = io.BytesIO()
     fmt = rng.choice([tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])
     try:
@@ -282,7 +413,7 @@ def _archive(rng: random.Random, path: Path, weights: bytes) -> Path:
     packed = gzip.compress(blob)
     if rng.random() < 0.15:  # damage the gzip stream itself
         i = rng.randrange(len(packed))
-        packed = packed[:i] + bytes([rng.randrange(256)]) + packed[i + 1:]
+        packed = packed[:i] + bytes([rng.randrange(256)]) + packed[i + 1 :]
     path.write_bytes(packed)
     return path
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from gan_fixtures import synthetic_dataset
 
 from capsule_lib.cli import main
 from capsule_lib.midi import read_midi
 from capsule_lib.techniques.gan import quality_bar
-from gan_fixtures import synthetic_dataset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -50,12 +50,26 @@ def test_cli_evaluate_json_format(in_tiny_home, capsys, monkeypatch):
 def failing_result():
     """An evaluation whose quality bar fails (the piece-bootstrap intervals the shipped cards also
     store are research evaluation: ``bench/gan_research.py evaluate`` prints them, not ``capsule``)."""
-    tracks = {"alto": {"empty_bar_rate": {"generated": 0.09, "ground_truth": 0.06},
-                       "polyphonic_rate": {"generated": 0.2, "ground_truth": 0.1}}}
-    return {"model": "m", "split": "test", "n_samples": 9, "n_pieces": 3, "tracks": tracks, "tonal_distance": {},
-            "quality_bar": quality_bar(tracks),
-            "ground_truth_interval": {"level": 0.9, "draws": 10, "tracks": {
-                "alto": {"empty_bar_rate": [0.04, 0.1], "polyphonic_rate": [0.08, 0.12]}}}}
+    tracks = {
+        "alto": {
+            "empty_bar_rate": {"generated": 0.09, "ground_truth": 0.06},
+            "polyphonic_rate": {"generated": 0.2, "ground_truth": 0.1},
+        }
+    }
+    return {
+        "model": "m",
+        "split": "test",
+        "n_samples": 9,
+        "n_pieces": 3,
+        "tracks": tracks,
+        "tonal_distance": {},
+        "quality_bar": quality_bar(tracks),
+        "ground_truth_interval": {
+            "level": 0.9,
+            "draws": 10,
+            "tracks": {"alto": {"empty_bar_rate": [0.04, 0.1], "polyphonic_rate": [0.08, 0.12]}},
+        },
+    }
 
 
 def test_failed_checks_are_named(in_tiny_home, capsys, monkeypatch):

@@ -5,14 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from gan_fixtures import SPEC, bucket_paths, folded_dataset, synthetic_dataset
 
 from capsule_lib import CapsuleError, Note
 from capsule_lib.datasets.multitrack import (
-    GENRES, N_PITCHES, PITCH_LOW, SAMPLE_STEPS, GenreSpec, MultitrackDataset, Piece, split_of,
+    GENRES,
+    N_PITCHES,
+    PITCH_LOW,
+    SAMPLE_STEPS,
+    GenreSpec,
+    MultitrackDataset,
+    Piece,
+    split_of,
 )
 from capsule_lib.techniques.gan import GanSamples, batch_metrics, resolve_dataset, roll_to_score
 from capsule_lib.techniques.gan.data import roll_to_notes
-from gan_fixtures import SPEC, bucket_paths, folded_dataset, synthetic_dataset
 
 
 def test_samples_transpose_all_tracks_together_and_stay_in_range():

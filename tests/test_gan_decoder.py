@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gan_fixtures import SPEC
 
 from capsule_lib.datasets.multitrack import N_PITCHES, SAMPLE_STEPS
 from capsule_lib.techniques.gan import batch_metrics, decode
 from capsule_lib.techniques.gan.decoder import (
-    EVAL_SEED, _closest, calibrate_decoder, chord_share, empty_bar_share, pitch_class_rate, track_polyphony,
+    EVAL_SEED,
+    _closest,
+    calibrate_decoder,
+    chord_share,
+    empty_bar_share,
+    pitch_class_rate,
+    track_polyphony,
 )
-from gan_fixtures import SPEC
 
 
 def test_decode_keeps_at_most_the_tracks_polyphony_above_zero():
@@ -48,9 +54,9 @@ def test_calibration_statistics_are_the_reported_metrics():
                 lo = bar * 16
                 for k in range(int(rng.integers(1, 5))):
                     step = lo + 4 * k
-                    s[i, t, step:step + 4, rng.integers(20, 60)] = True
+                    s[i, t, step : step + 4, rng.integers(20, 60)] = True
                 if rng.random() < 0.3 * (i % 3):  # some samples far more polyphonic than others
-                    s[i, t, lo:lo + 8, rng.integers(20, 60)] = True
+                    s[i, t, lo : lo + 8, rng.integers(20, 60)] = True
     m = batch_metrics(s, SPEC)["tracks"]
     for t, name in enumerate(SPEC.tracks):
         assert chord_share(s)[t] == pytest.approx(m[name]["polyphonic_rate"])

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from gan_fixtures import SPEC, folded_dataset, synthetic_dataset
 
 from capsule_lib import ModelRegistry
 from capsule_lib.techniques.gan import batch_metrics, evaluate_gan, load_gan, quality_bar
 from capsule_lib.techniques.gan.evaluate import QUALITY_BAR, allowed_deviation
-from gan_fixtures import SPEC, folded_dataset, synthetic_dataset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -15,9 +15,15 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_evaluate_reports_generated_beside_ground_truth(in_tiny_home):
     result = evaluate_gan("tiny-gan", "test", dataset=synthetic_dataset())
     assert set(result["tracks"]) == set(SPEC.tracks)
-    for track, metrics in result["tracks"].items():
-        assert {"empty_bar_rate", "pitches_used", "pitch_classes_used", "polyphonic_rate", "in_scale_ratio",
-                "qualified_note_rate"} <= set(metrics)
+    for _track, metrics in result["tracks"].items():
+        assert {
+            "empty_bar_rate",
+            "pitches_used",
+            "pitch_classes_used",
+            "polyphonic_rate",
+            "in_scale_ratio",
+            "qualified_note_rate",
+        } <= set(metrics)
         for v in metrics.values():
             assert set(v) == {"generated", "ground_truth"}
     melody = result["tracks"]["soprano"]
@@ -39,7 +45,9 @@ def test_quality_bar_tolerances():
     assert not quality_bar(one("empty_bar_rate", 0.03, 0.009))["passed"]
     assert not quality_bar(one("polyphonic_rate", None, 0.0))["passed"]  # a silent track fails
     assert quality_bar(one("polyphonic_rate", 0.3, 0.2)) == {
-        "passed": False, "failures": ["alto polyphonic_rate: generated 0.300 vs ground truth 0.200"]}
+        "passed": False,
+        "failures": ["alto polyphonic_rate: generated 0.300 vs ground truth 0.200"],
+    }
     assert allowed_deviation("pitch_classes_used", 3.0) == pytest.approx(0.6)
     assert allowed_deviation("empty_bar_rate", 0.01) == 0.01  # near zero: one hundredth, not 20 % of it
     assert allowed_deviation("in_scale_ratio", 0.9) == 0.05
@@ -55,4 +63,5 @@ def test_a_fold_model_remembers_its_fold_and_is_evaluated_on_its_own_test_pieces
     assert again["tracks"] == test["tracks"] and again["n_pieces"] == 2
     truth = batch_metrics(folded_dataset().with_fold(1).samples("test"), SPEC)["tracks"]
     assert {k: v["ground_truth"] for k, v in again["tracks"]["alto"].items()} == pytest.approx(
-        {k: v for k, v in truth["alto"].items()}, abs=1e-4)
+        {k: v for k, v in truth["alto"].items()}, abs=1e-4
+    )

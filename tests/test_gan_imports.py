@@ -15,8 +15,11 @@ def _sibling_imports(path: Path) -> list[tuple[str, bool]]:
     """``(module, at module level)`` for every ``from .X import`` of a sibling module."""
     tree = ast.parse(path.read_text())
     top = {id(node) for node in tree.body}
-    return [(node.module.split(".")[0], id(node) in top) for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module]
+    return [
+        (node.module.split(".")[0], id(node) in top)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+    ]
 
 
 def test_every_module_imports_only_modules_below_it_and_only_at_module_level():

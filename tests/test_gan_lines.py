@@ -29,8 +29,11 @@ def test_sampled_lines_follow_the_seed_and_the_probabilities():
     assert (viterbi_line(prob, 0.0) == 0).all()  # the most likely line: always the likeliest state
     held = sample_line(np.repeat(prob, 16, axis=1), 4.0, np.random.default_rng(3))  # 64 steps, sticky
     changes = (np.diff(held, axis=1) != 0).mean()
-    assert changes < 0.1 < (np.diff(sample_line(np.repeat(prob, 16, axis=1), 0.0, np.random.default_rng(3)),
-                                    axis=1) != 0).mean()
+    assert (
+        changes
+        < 0.1
+        < (np.diff(sample_line(np.repeat(prob, 16, axis=1), 0.0, np.random.default_rng(3)), axis=1) != 0).mean()
+    )
 
 
 def test_chord_notes_join_the_line_above_the_threshold_and_never_above_its_note():

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gan_fixtures import SPEC, folded_dataset, synthetic_dataset, tacet_alto
 
 from capsule_lib import CapsuleError, ModelRegistry
 from capsule_lib.datasets.multitrack import SAMPLE_STEPS, MultitrackDataset
 from capsule_lib.techniques.gan import batch_metrics, evaluate_gan, quality_bar
 from capsule_lib.techniques.gan.views import cross_validation_lines, real_music_lines
-from gan_fixtures import SPEC, folded_dataset, synthetic_dataset, tacet_alto
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import gan_research  # noqa: E402
@@ -43,8 +43,10 @@ def test_real_music_of_the_other_splits_is_scored_by_the_same_bar():
     assert not ref["train"]["passed"] and ref["validation"]["passed"]
     assert ref["train"]["failures"] == ["alto empty_bar_rate: train pieces 0.500 vs ground truth 0.000"]
     assert "train" not in real_music_bar(unlike, "train", truth)  # never against itself
-    result = {"quality_bar": {"failures": ["tenor polyphonic_rate: generated 0.1 vs ground truth 0.0"]},
-              "real_music_bar": ref}
+    result = {
+        "quality_bar": {"failures": ["tenor polyphonic_rate: generated 0.1 vs ground truth 0.0"]},
+        "real_music_bar": ref,
+    }
     lines = real_music_lines(result)
     assert lines[0] == "the model: 1 failed check"
     assert lines[1].startswith("the real accompaniment of the 4 train pieces") and "alto empty_bar_rate" in lines[1]
@@ -110,7 +112,7 @@ def test_cross_validate_command_records_the_result_in_the_fold_0_card(in_tiny_ho
     text = (card.path / "README.md").read_text()
     assert "## Cross-validation" in text and "--fold K --name fold-gan-0-fold-K" not in text  # Python call, no CLI
     assert "Reproduce: `python bench/gan_research.py cross-validate fold-gan-0 fold-gan-1 --record`." in text
-    assert text.replace(text[text.index("## Cross-validation"):text.index("![generator")], "") == before
+    assert text.replace(text[text.index("## Cross-validation") : text.index("![generator")], "") == before
     assert gan_research.main(["cross-validate", *fold_models, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n_pieces"] == 4
     assert gan_research.main(["evaluate", "fold-gan-1"]) == 0
@@ -124,8 +126,9 @@ def test_texture_study_compares_splits_and_predicts_texture_from_the_melody():
     assert all(r["passed"] for r in alike["real_music_bar"].values())
     empty = alike["predicted"]["empty_bar_rate"]["alto"]
     assert empty["truth"] == 0.0 and empty["predicted"] == pytest.approx(0.0, abs=1e-9)
-    unlike = texture_study.study(MultitrackDataset(SPEC, [tacet_alto(p) if p.split != "test" else p for p in ds.pieces]),
-                                 draws=20)
+    unlike = texture_study.study(
+        MultitrackDataset(SPEC, [tacet_alto(p) if p.split != "test" else p for p in ds.pieces]), draws=20
+    )
     means = unlike["means"]["empty_bar_rate"]["alto"]
     assert means["train"] == means["validation"] == 0.5 and means["test"] == 0.0
     assert not any(r["passed"] for r in unlike["real_music_bar"].values())

@@ -8,13 +8,13 @@ import sys
 
 import numpy as np
 import pytest
+from gan_fixtures import SPEC
 
 from capsule_lib import CapsuleError, Note, Score, Track, load_sample, set_instrument
 from capsule_lib.datasets.multitrack import N_PITCHES, SAMPLE_STEPS
 from capsule_lib.store import CompositionStore
 from capsule_lib.techniques.gan import DecoderSettings, GanConfig, LoadedGan, accompany, build_generator, load_gan
 from capsule_lib.techniques.gan.sample import generate_samples
-from gan_fixtures import SPEC
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -49,8 +49,13 @@ def test_a_loaded_gan_is_a_frozen_record_of_its_card(in_tiny_home, tiny_model):
     hp = tiny_model.hyperparameters
     assert isinstance(gan, LoadedGan) and gan.name == "tiny-gan" and gan.fold == 0
     assert gan.config == GanConfig.from_dict(hp["model"]) and not gan.generator.training
-    assert gan.decoder == DecoderSettings(tuple(hp["polyphony"]), tuple(hp["switch_penalty"]),
-                                          tuple(hp["chord_threshold"]), tuple(hp["rest_weight"]), hp["voice_leading"])
+    assert gan.decoder == DecoderSettings(
+        tuple(hp["polyphony"]),
+        tuple(hp["switch_penalty"]),
+        tuple(hp["chord_threshold"]),
+        tuple(hp["rest_weight"]),
+        hp["voice_leading"],
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
         gan.name = "other"
     assert not hasattr(gan.generator, "spec")  # nothing hung on the network
@@ -84,11 +89,13 @@ def test_generate_samples_returns_the_melody_unchanged():
 
 
 def test_accompanying_a_melody_does_not_load_the_training_module():
-    code = ("import sys, capsule_lib as cl\n"
-            "from capsule_lib.techniques.gan.sample import load_gan\n"
-            "gan = load_gan('musegan-chorale')\n"
-            "cl.accompany(cl.load_sample('ode_to_joy'), model=gan, seed=1, save=False)\n"
-            "print(sorted(m for m in sys.modules if m.startswith('capsule_lib.techniques.gan.')))\n")
+    code = (
+        "import sys, capsule_lib as cl\n"
+        "from capsule_lib.techniques.gan.sample import load_gan\n"
+        "gan = load_gan('musegan-chorale')\n"
+        "cl.accompany(cl.load_sample('ode_to_joy'), model=gan, seed=1, save=False)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('capsule_lib.techniques.gan.')))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = out.strip()
     assert "capsule_lib.techniques.gan.sample" in loaded
@@ -97,7 +104,9 @@ def test_accompanying_a_melody_does_not_load_the_training_module():
 
 
 def test_set_instrument_changes_a_track_and_refuses_drums():
-    score = Score(tracks=(Track("tune", 0, notes=(Note(0, 60, 4),)), Track("kit", is_drum=True, notes=(Note(0, 36, 1),))))
+    score = Score(
+        tracks=(Track("tune", 0, notes=(Note(0, 60, 4),)), Track("kit", is_drum=True, notes=(Note(0, 36, 1),)))
+    )
     assert set_instrument(score, 0, 41).tracks[0].program == 41
     with pytest.raises(CapsuleError, match="drum"):
         set_instrument(score, 1, 5)

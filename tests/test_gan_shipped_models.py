@@ -32,9 +32,18 @@ def test_sample_model_is_registered_complete_small_and_safe(name):
 def test_model_card_documents_data_hyperparameters_time_curves_and_metrics(name):
     folder = ROOT / name
     text = (folder / "README.md").read_text()
-    for needle in ("## Data and split", "sha256(path) mod 10", "## Hyperparameters", "update ratio",
-                   "Wall-clock training time", "## Results", "generated / ground truth", "Quality bar",
-                   "![generator and critic loss](loss.png)", "## Provenance"):
+    for needle in (
+        "## Data and split",
+        "sha256(path) mod 10",
+        "## Hyperparameters",
+        "update ratio",
+        "Wall-clock training time",
+        "## Results",
+        "generated / ground truth",
+        "Quality bar",
+        "![generator and critic loss](loss.png)",
+        "## Provenance",
+    ):
         assert needle in text, needle
     for png in ("loss.png", "metrics.png"):
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -71,9 +80,15 @@ def test_recorded_held_out_metrics_against_the_quality_bar(name):
         real = test["real_music_bar"]["train"]
         assert not real["passed"] and len(test["quality_bar"]["failures"]) < len(real["failures"])
     assert all(r["passed"] for r in test["real_music_bar"].values()) or name == "musegan-quartet"
-    for track, metrics in test["tracks"].items():
-        for key in ("empty_bar_rate", "pitches_used", "pitch_classes_used", "polyphonic_rate", "in_scale_ratio",
-                    "qualified_note_rate"):
+    for metrics in test["tracks"].values():
+        for key in (
+            "empty_bar_rate",
+            "pitches_used",
+            "pitch_classes_used",
+            "polyphonic_rate",
+            "in_scale_ratio",
+            "qualified_note_rate",
+        ):
             assert set(metrics[key]) == {"generated", "ground_truth"}
     # Each ground truth comes with its piece-bootstrap interval, which holds the ground truth.
     intervals = test["ground_truth_interval"]["tracks"]

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from gan_fixtures import SPEC, paths, piece, synthetic_dataset
 
 from capsule_lib import CapsuleError, load_sample
 from capsule_lib.datasets.multitrack import N_PITCHES, SAMPLE_STEPS, MultitrackDataset
@@ -14,7 +15,6 @@ from capsule_lib.midi import read_midi
 from capsule_lib.techniques.gan import Critic, GanConfig, GanTask, accompany, train_gan
 from capsule_lib.techniques.gan.decoder import chord_share, empty_bar_share, pitch_class_rate
 from capsule_lib.techniques.gan.train import gradient_penalty
-from gan_fixtures import SPEC, paths, piece, synthetic_dataset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -117,8 +117,14 @@ def test_train_gan_records_losses_metrics_against_ground_truth_and_samples(tiny_
     for fname in ("README.md", "loss.png", "metrics.png", "sample.mid"):
         assert (card.path / fname).is_file(), fname
     text = (card.path / "README.md").read_text()
-    for needle in ("## Data and split", "## Hyperparameters", "update ratio 2", "Wall-clock", "Quality bar",
-                   "generated / ground truth"):
+    for needle in (
+        "## Data and split",
+        "## Hyperparameters",
+        "update ratio 2",
+        "Wall-clock",
+        "Quality bar",
+        "generated / ground truth",
+    ):
         assert needle in text, needle
     runs = tiny_home / "runs" / "gan" / "tiny-gan" / "samples"
     assert sorted(p.name for p in runs.iterdir()) == ["epoch_0001", "epoch_0002"]
@@ -137,9 +143,18 @@ def test_training_refuses_a_taken_name_and_bad_algorithm(in_tiny_home):
 
 
 def test_unet_generator_trains_and_accompanies(tmp_path):
-    card = train_gan("tiny-unet", "unet", synthetic_dataset(), epochs=1, batch_size=4, update_ratio=1,
-                     max_steps_per_epoch=2, progress=False, evaluate=False,
-                     model_config={"z_dim": 4, "width": 8, "critic_width": 8})
+    card = train_gan(
+        "tiny-unet",
+        "unet",
+        synthetic_dataset(),
+        epochs=1,
+        batch_size=4,
+        update_ratio=1,
+        max_steps_per_epoch=2,
+        progress=False,
+        evaluate=False,
+        model_config={"z_dim": 4, "width": 8, "critic_width": 8},
+    )
     assert card.status == "complete" and card.algorithm == "U-Net"
     assert card.hyperparameters["model"]["algorithm"] == "unet"
     out = accompany(load_sample("twinkle_twinkle"), model="tiny-unet", seed=2, save=False)

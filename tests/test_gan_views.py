@@ -15,15 +15,22 @@ from capsule_lib.techniques.gan.evaluate import quality_bar  # noqa: E402
 def _result(with_intervals=True):
     tracks = {
         "melody": {"empty_bar_rate": {"generated": 0.0, "ground_truth": 0.0}},
-        "alto": {"empty_bar_rate": {"generated": 0.11, "ground_truth": 0.1},      # inside +-0.02
-                 "polyphonic_rate": {"generated": 0.3, "ground_truth": 0.2}},     # outside +-0.04
-        "bass": {"empty_bar_rate": {"generated": 0.02, "ground_truth": 0.01},     # near zero: +-0.01, on the edge
-                 "polyphonic_rate": {"generated": None, "ground_truth": 0.1}},    # silent track: no dot
+        "alto": {
+            "empty_bar_rate": {"generated": 0.11, "ground_truth": 0.1},  # inside +-0.02
+            "polyphonic_rate": {"generated": 0.3, "ground_truth": 0.2},
+        },  # outside +-0.04
+        "bass": {
+            "empty_bar_rate": {"generated": 0.02, "ground_truth": 0.01},  # near zero: +-0.01, on the edge
+            "polyphonic_rate": {"generated": None, "ground_truth": 0.1},
+        },  # silent track: no dot
     }
     out = {"tracks": tracks, "quality_bar": quality_bar(tracks, skip=("melody",))}
     if with_intervals:
-        out["ground_truth_interval"] = {"level": 0.9, "draws": 10, "tracks": {
-            "alto": {"empty_bar_rate": [0.05, 0.15], "polyphonic_rate": [0.1, 0.25]}}}
+        out["ground_truth_interval"] = {
+            "level": 0.9,
+            "draws": 10,
+            "tracks": {"alto": {"empty_bar_rate": [0.05, 0.15], "polyphonic_rate": [0.1, 0.25]}},
+        }
     return out
 
 
@@ -56,15 +63,28 @@ def test_comparison_table_and_losses():
     assert "| alto | 0.110 / 0.100 |" in table and "| bass | 0.020 / 0.010 | - / 0.100 |" in table
     with pytest.raises(CapsuleError, match="empty"):
         plot_gan_loss([])
-    ax = plot_gan_loss([{"epoch": 1, "generator_loss": 2.0, "critic_loss": -1.0},
-                        {"epoch": 2, "generator_loss": 1.5, "critic_loss": -0.5}])
+    ax = plot_gan_loss(
+        [
+            {"epoch": 1, "generator_loss": 2.0, "critic_loss": -1.0},
+            {"epoch": 2, "generator_loss": 1.5, "critic_loss": -0.5},
+        ]
+    )
     assert len(ax.figure.axes) == 2  # two scales
 
 
 # -- the notebook pictures ------------------------------------------------------------------
 def _history(n=4):
-    return [{"epoch": e, "generator_loss": 10 / e, "critic_loss": -5 / e, "wasserstein": 4 / e,
-             "gradient_penalty": 0.1, "reconstruction": 0.7 / e} for e in range(1, n + 1)]
+    return [
+        {
+            "epoch": e,
+            "generator_loss": 10 / e,
+            "critic_loss": -5 / e,
+            "wasserstein": 4 / e,
+            "gradient_penalty": 0.1,
+            "reconstruction": 0.7 / e,
+        }
+        for e in range(1, n + 1)
+    ]
 
 
 def test_update_schedule_marks_the_generator_every_ratio_th_batch():
@@ -125,20 +145,36 @@ def test_metric_curves_can_carry_a_title():
     from capsule_lib.techniques.gan import plot_metric_curves
 
     history = [{"epoch": 1, "gen/alto/empty_bar_rate": 0.2}]
-    fig = plot_metric_curves(history, {"tracks": {"alto": {"empty_bar_rate": 0.1}}}, ["s", "alto"],
-                             metrics=("empty_bar_rate",), title="my run")
+    fig = plot_metric_curves(
+        history,
+        {"tracks": {"alto": {"empty_bar_rate": 0.1}}},
+        ["s", "alto"],
+        metrics=("empty_bar_rate",),
+        title="my run",
+    )
     assert fig._suptitle.get_text() == "my run"
 
 
 def test_failed_checks_are_put_beside_the_stored_interval_of_their_ground_truth():
     from capsule_lib.techniques.gan import failure_intervals
 
-    tracks = {"alto": {"empty_bar_rate": {"generated": 0.09, "ground_truth": 0.06},
-                       "polyphonic_rate": {"generated": 0.2, "ground_truth": 0.1}}}
-    result = {"tracks": tracks, "quality_bar": quality_bar(tracks),
-              "ground_truth_interval": {"level": 0.9, "draws": 10, "tracks": {
-                  "alto": {"empty_bar_rate": [0.04, 0.1], "polyphonic_rate": [0.08, 0.12]}}}}
+    tracks = {
+        "alto": {
+            "empty_bar_rate": {"generated": 0.09, "ground_truth": 0.06},
+            "polyphonic_rate": {"generated": 0.2, "ground_truth": 0.1},
+        }
+    }
+    result = {
+        "tracks": tracks,
+        "quality_bar": quality_bar(tracks),
+        "ground_truth_interval": {
+            "level": 0.9,
+            "draws": 10,
+            "tracks": {"alto": {"empty_bar_rate": [0.04, 0.1], "polyphonic_rate": [0.08, 0.12]}},
+        },
+    }
     assert failure_intervals(result) == [
         "alto empty_bar_rate: ground truth 0.060, its interval [0.040, 0.100]; generated 0.090 is inside it",
-        "alto polyphonic_rate: ground truth 0.100, its interval [0.080, 0.120]; generated 0.200 is outside it"]
+        "alto polyphonic_rate: ground truth 0.100, its interval [0.080, 0.120]; generated 0.200 is outside it",
+    ]
     assert failure_intervals({k: v for k, v in result.items() if k != "ground_truth_interval"}) == []

@@ -6,8 +6,16 @@ import pytest
 from capsule_lib import metrics as M
 from capsule_lib.techniques.gan.decoder import decode
 from capsule_lib.techniques.gan.lines import sample_line
-from capsule_lib.techniques.gan.voicing import (PART_RANGES, _guided_line, _parallel_count, _parallel_sums,
-                                                 decode_voices, part_range, part_ranges, voice_order)
+from capsule_lib.techniques.gan.voicing import (
+    PART_RANGES,
+    _guided_line,
+    _parallel_count,
+    _parallel_sums,
+    decode_voices,
+    part_range,
+    part_ranges,
+    voice_order,
+)
 
 LOW = 24  # MIDI pitch of index 0 (the GAN's grid)
 P = 84
@@ -22,7 +30,7 @@ def melody_roll(n, pitches):
     """``(n, 16, 84)``: the melody plays ``pitches`` as 4 quarter notes."""
     m = np.zeros((n, STEPS, P), bool)
     for q, p in enumerate(pitches):
-        m[:, 4 * q:4 * q + 4, idx(p)] = True
+        m[:, 4 * q : 4 * q + 4, idx(p)] = True
     return m
 
 
@@ -82,7 +90,10 @@ def test_joint_decoding_writes_fewer_parallel_octaves_than_independent_decoding(
     prob[:, 0, 8:, idx(62)] = 0.55
     prob[:, 0, 8:, idx(59)] = 0.40
     alone, joint = decode_both(prob, melody, {"parallel": 6.0})
-    count = lambda acc: sum(M.voice_motion(l)[0] for l in lines_of(melody, acc))
+
+    def count(acc):
+        return sum(M.voice_motion(line)[0] for line in lines_of(melody, acc))
+
     assert count(alone) > 0.4 * n  # about half the draws move in octaves on their own
     assert count(joint) < 0.1 * count(alone)
     # the part still plays: the joint draw mostly takes the contrary B3
@@ -93,11 +104,15 @@ def test_joint_decoding_avoids_clashes_with_the_melody():
     n = 400
     melody = melody_roll(n, [65, 65, 65, 65])  # F4 held
     prob = np.full((n, 1, STEPS, P), 1e-4)
-    prob[:, 0, :, idx(64)] = 0.5   # E4: a minor second below F4
+    prob[:, 0, :, idx(64)] = 0.5  # E4: a minor second below F4
     prob[:, 0, :, idx(60)] = 0.45  # C4: a fourth below
     alone, joint = decode_both(prob, melody, {"clash": 3.0})
-    rate = lambda acc: np.mean([M._clashing_steps(np.pad(melody[s] | acc[s, 0], ((0, 0), (LOW, 128 - LOW - P)))).mean()
-                                for s in range(n)])
+
+    def rate(acc):
+        return np.mean(
+            [M._clashing_steps(np.pad(melody[s] | acc[s, 0], ((0, 0), (LOW, 128 - LOW - P)))).mean() for s in range(n)]
+        )
+
     assert rate(alone) > 0.3
     assert rate(joint) < 0.3 * rate(alone)
 
@@ -106,14 +121,19 @@ def test_joint_decoding_keeps_parts_in_range_and_below_the_melody():
     n = 200
     melody = melody_roll(n, [67, 67, 67, 67])  # G4
     prob = np.full((n, 2, STEPS, P), 1e-4)
-    prob[:, 0, :, idx(71)] = 0.5   # the alto wants B4, above the melody ...
+    prob[:, 0, :, idx(71)] = 0.5  # the alto wants B4, above the melody ...
     prob[:, 0, :, idx(64)] = 0.45  # ... or E4 below it
-    prob[:, 1, :, idx(33)] = 0.5   # the bass wants A1, under its range ...
+    prob[:, 1, :, idx(33)] = 0.5  # the bass wants A1, under its range ...
     prob[:, 1, :, idx(45)] = 0.45  # ... or A2 inside it
     ranges = [PART_RANGES["alto"], PART_RANGES["bass"]]
     alone, joint = decode_both(prob, melody, {"crossing": 4.0, "range": 4.0}, ranges=ranges)
-    above = lambda acc: acc[:, 0, :, idx(68):].any(-1).mean()
-    low_bass = lambda acc: acc[:, 1, :, :idx(PART_RANGES["bass"][0])].any(-1).mean()
+
+    def above(acc):
+        return acc[:, 0, :, idx(68) :].any(-1).mean()
+
+    def low_bass(acc):
+        return acc[:, 1, :, : idx(PART_RANGES["bass"][0])].any(-1).mean()
+
     assert above(alone) > 0.3 and above(joint) < 0.1
     assert low_bass(alone) > 0.3 and low_bass(joint) < 0.1
 
@@ -124,7 +144,7 @@ def test_drum_parts_are_drawn_on_their_own():
     n = 300
     melody = melody_roll(n, [72, 72, 72, 72])
     prob = np.full((n, 1, STEPS, P), 1e-4)
-    prob[:, 0, :, idx(73)] = 0.5   # C#5 -- as a pitch, a minor second above the melody
+    prob[:, 0, :, idx(73)] = 0.5  # C#5 -- as a pitch, a minor second above the melody
     prob[:, 0, :, idx(69)] = 0.45
     kw = dict(switch_penalty=[2.0], rest_weight=[1.0], chord_threshold=[0.5], seed=3, weights={"clash": 4.0})
     drum = decode_voices(output_from(prob), melody, [1], drums=[True], **kw)
@@ -140,8 +160,16 @@ def test_decode_without_voice_leading_is_unchanged_and_with_it_calls_the_joint_d
     plain = decode(out, [1, 1, 1], 0.1, seed=5)
     assert np.array_equal(plain, decode(out, [1, 1, 1], 0.1, seed=5, melody=melody))  # no weights: independent
     joint = decode(out, [1, 1, 1], 0.1, seed=5, melody=melody, voice_leading={"parallel": 6.0})
-    expected = decode_voices(out, melody, [1, 1, 1], switch_penalty=[0.1] * 3, rest_weight=[1.0] * 3,
-                             chord_threshold=[0.5] * 3, seed=5, weights={"parallel": 6.0})
+    expected = decode_voices(
+        out,
+        melody,
+        [1, 1, 1],
+        switch_penalty=[0.1] * 3,
+        rest_weight=[1.0] * 3,
+        chord_threshold=[0.5] * 3,
+        seed=5,
+        weights={"parallel": 6.0},
+    )
     assert np.array_equal(joint, expected)
 
 

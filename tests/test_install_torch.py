@@ -89,6 +89,7 @@ def test_a_given_index_is_tried_first_even_for_the_gpu_build():
 
 # -- the probe, against real sockets ------------------------------------------------
 
+
 class _Index(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self):  # noqa: N802 - http.server's name
         self.send_response(200 if self.path == "/simple/torch/" else 404)
@@ -126,8 +127,12 @@ def test_the_probe_gives_up_at_once_on_a_closed_port():
 
 def _dry_run(*args) -> subprocess.CompletedProcess:
     # -S: without site-packages this interpreter has no torch, as in a fresh .venv
-    return subprocess.run([sys.executable, "-S", SCRIPT, "--dry-run", "--platform", "linux", *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-S", SCRIPT, "--dry-run", "--platform", "linux", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_dry_run_falls_back_when_the_cpu_index_is_unreachable():

@@ -27,15 +27,34 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_MODELS = sorted(p.name for p in (REPO / "data" / "models").iterdir() if (p / "model.json").is_file())
 SAMPLE_MELODIES = sorted(p.stem for p in (REPO / "data" / "melodies").glob("*.json"))
-_SKIP = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
-         "test-artifacts", "runs", "_data")
+_SKIP = (
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".pytest_cache",
+    ".hypothesis",
+    "test-artifacts",
+    "runs",
+    "_data",
+)
 
 
 def _source_copy(dest: Path) -> Path:
     """The files a ``git+https`` install would see: tracked plus new, never ignored ones."""
     try:
-        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                                cwd=REPO, capture_output=True, check=True).stdout.decode().split("\0")
+        listed = (
+            subprocess.run(
+                ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                cwd=REPO,
+                capture_output=True,
+                check=True,
+            )
+            .stdout.decode()
+            .split("\0")
+        )
     except (OSError, subprocess.CalledProcessError):  # not a git checkout (an unpacked sdist)
         shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(*_SKIP))
         return dest
@@ -58,8 +77,21 @@ def installed(tmp_path_factory):
     """(wheel, environment folder, run(...) in that environment from a folder outside the repository)."""
     tmp = tmp_path_factory.mktemp("wheel_install")
     src = _source_copy(tmp / "src")
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-          "-w", tmp / "dist", src])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            tmp / "dist",
+            src,
+        ]
+    )
     (wheel,) = (tmp / "dist").glob("composer_capsules-*.whl")
 
     # Nothing of the checkout may be on the new environment's path (a PYTHONPATH would
@@ -71,12 +103,15 @@ def installed(tmp_path_factory):
     venv.create(env_dir, with_pip=False, symlinks=os.name != "nt")
     bin_dir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     python = bin_dir / ("python.exe" if os.name == "nt" else "python")
-    _run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index", wheel],
-         env=environ)
+    _run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index", wheel],
+        env=environ,
+    )
     # Borrow torch & co. from the project environment: appended after the new site-packages,
     # so capsule_lib itself can only come from the wheel.
-    site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                     env=environ).stdout.strip())
+    site = Path(
+        _run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], env=environ).stdout.strip()
+    )
     assert (site / "capsule_lib" / "__init__.py").is_file()
     borrowed = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])
     (site / "borrowed-project-packages.pth").write_text("".join(f"{p}\n" for p in borrowed))
@@ -93,8 +128,11 @@ def installed(tmp_path_factory):
 def test_the_wheel_carries_every_file_under_data(installed):
     wheel = installed[0]
     names = set(zipfile.ZipFile(wheel).namelist())
-    expected = {f"capsule_lib/_data/{p.relative_to(REPO / 'data').as_posix()}"
-                for p in (REPO / "data").rglob("*") if p.is_file() and not p.name.startswith(".")}
+    expected = {
+        f"capsule_lib/_data/{p.relative_to(REPO / 'data').as_posix()}"
+        for p in (REPO / "data").rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    }
     assert expected and expected <= names, sorted(expected - names)[:5]
     assert "capsule_lib/widgets/static/keyboard.js" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
@@ -102,8 +140,9 @@ def test_the_wheel_carries_every_file_under_data(installed):
 
 def test_the_installed_package_reads_its_own_data_not_the_repository(installed):
     _, env_dir, _, run_there = installed
-    out = run_there("python", "-c", "import capsule_lib, capsule_lib.paths as p; print(capsule_lib.__file__); "
-                                    "print(p.data_dir())").stdout.split("\n")
+    out = run_there(
+        "python", "-c", "import capsule_lib, capsule_lib.paths as p; print(capsule_lib.__file__); print(p.data_dir())"
+    ).stdout.split("\n")
     package_file, data = Path(out[0]), Path(out[1])
     assert env_dir in package_file.parents
     assert data.name == "_data" and data.parent == package_file.parent

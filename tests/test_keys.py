@@ -7,18 +7,39 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capsule_lib import CapsuleError, Note, Score, Track
-from capsule_lib import edit, keys, metrics, plot
+from capsule_lib import CapsuleError, Note, Score, Track, edit, keys, metrics, plot
 from capsule_lib.edit import transpose
 from capsule_lib.keys import best_key, detect_key, key_name, key_scale, parse_key, pitch_label
 
 C4, D4, E4, F4, G4, A4, B4, C5 = 60, 62, 64, 65, 67, 69, 71, 72
 
-C_MAJOR_TUNE = [(0, C4, 8), (8, D4, 4), (12, E4, 4), (16, F4, 4), (20, G4, 8), (28, A4, 4),
-                (32, B4, 4), (36, C5, 8), (44, G4, 4), (48, E4, 4), (52, C4, 12)]
+C_MAJOR_TUNE = [
+    (0, C4, 8),
+    (8, D4, 4),
+    (12, E4, 4),
+    (16, F4, 4),
+    (20, G4, 8),
+    (28, A4, 4),
+    (32, B4, 4),
+    (36, C5, 8),
+    (44, G4, 4),
+    (48, E4, 4),
+    (52, C4, 12),
+]
 # the same shape on A natural minor (A B C D E F G), starting and ending on A
-A_MINOR_TUNE = [(0, 57, 8), (8, 59, 4), (12, C4, 4), (16, D4, 4), (20, E4, 8), (28, F4, 4),
-                (32, G4, 4), (36, A4, 8), (44, E4, 4), (48, C4, 4), (52, 57, 12)]
+A_MINOR_TUNE = [
+    (0, 57, 8),
+    (8, 59, 4),
+    (12, C4, 4),
+    (16, D4, 4),
+    (20, E4, 8),
+    (28, F4, 4),
+    (32, G4, 4),
+    (36, A4, 8),
+    (44, E4, 4),
+    (48, C4, 4),
+    (52, 57, 12),
+]
 
 
 def melody(*notes):
@@ -44,7 +65,19 @@ def test_public_names_resolve_from_the_package():
 def test_pitch_label_spells_sharps_and_flats_like_the_widgets():
     assert [pitch_label(p) for p in (60, 61, 69, 21, 0)] == ["C4", "C#4", "A4", "A0", "C-1"]
     assert [pitch_label(p) for p in range(60, 72)] == [
-        "C4", "C#4", "D4", "Eb4", "E4", "F4", "F#4", "G4", "Ab4", "A4", "Bb4", "B4"]
+        "C4",
+        "C#4",
+        "D4",
+        "Eb4",
+        "E4",
+        "F4",
+        "F#4",
+        "G4",
+        "Ab4",
+        "A4",
+        "Bb4",
+        "B4",
+    ]
 
 
 def test_detect_key_major_and_minor():

@@ -41,11 +41,19 @@ def medley(bars: int, resolution: int = 24) -> Score:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(1, 5000), st.floats(4, 400)), max_size=40), st.floats(20, 300),
-       st.integers(1, 96), st.lists(st.floats(0, 6000), min_size=1, max_size=30))
+@given(
+    st.lists(st.tuples(st.integers(1, 5000), st.floats(4, 400)), max_size=40),
+    st.floats(20, 300),
+    st.integers(1, 96),
+    st.lists(st.floats(0, 6000), min_size=1, max_size=30),
+)
 def test_the_tempo_map_gives_exactly_step_to_seconds(changes, tempo, resolution, steps):
-    score = Score(tracks=(Track(notes=(Note(0, 60, 1),)),), tempo=tempo, resolution=resolution,
-                  tempo_changes=tuple(sorted(changes, key=lambda c: c[0])))
+    score = Score(
+        tracks=(Track(notes=(Note(0, 60, 1),)),),
+        tempo=tempo,
+        resolution=resolution,
+        tempo_changes=tuple(sorted(changes, key=lambda c: c[0])),
+    )
     at = score.tempo_map()
     for step in steps + [s for s, _ in changes] + [0]:
         assert at(step) == score.step_to_seconds(step)  # bit for bit, not approximately
@@ -79,14 +87,22 @@ def test_encoding_uses_the_tempo_map_and_matches_the_per_step_sums(monkeypatch):
 def _old_render(notes, alive, w0):
     roll = np.zeros((arcnn_sample.WINDOW_STEPS, arcnn_sample.N_PITCHES), dtype=bool)
     for (s, p, d), ok in zip(notes, alive):
-        if ok and arcnn_sample.PITCH_LOW <= p <= arcnn_sample.PITCH_HIGH and s < w0 + arcnn_sample.WINDOW_STEPS and s + d > w0:
-            roll[max(s - w0, 0): min(s + d - w0, arcnn_sample.WINDOW_STEPS), p - arcnn_sample.PITCH_LOW] = True
+        if (
+            ok
+            and arcnn_sample.PITCH_LOW <= p <= arcnn_sample.PITCH_HIGH
+            and s < w0 + arcnn_sample.WINDOW_STEPS
+            and s + d > w0
+        ):
+            roll[max(s - w0, 0) : min(s + d - w0, arcnn_sample.WINDOW_STEPS), p - arcnn_sample.PITCH_LOW] = True
     return roll
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 600), st.integers(0, 127), st.integers(1, 200)), max_size=60),
-       st.integers(0, 500), st.randoms())
+@given(
+    st.lists(st.tuples(st.integers(0, 600), st.integers(0, 127), st.integers(1, 200)), max_size=60),
+    st.integers(0, 500),
+    st.randoms(),
+)
 def test_window_rendering_matches_the_loop_over_every_note(rows, w0, rnd):
     notes = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
     alive = np.array([rnd.random() < 0.8 for _ in rows], dtype=bool)
@@ -97,11 +113,11 @@ def test_a_long_enhance_gives_the_same_notes_as_before(monkeypatch):
     torch.manual_seed(0)
     tiny = ArcnnUNet(ArcnnConfig(base_channels=4, depth=1)).eval()  # the sampler is under test, not the network
     piece = medley(32)
-    now = cl.enhance(piece, model=tiny, save=False, seed=3, sampling_iterations=3, max_notes_added=100,
-                     progress=False)
+    now = cl.enhance(piece, model=tiny, save=False, seed=3, sampling_iterations=3, max_notes_added=100, progress=False)
     monkeypatch.setattr(arcnn_sample, "_render", _old_render)
-    before = cl.enhance(piece, model=tiny, save=False, seed=3, sampling_iterations=3, max_notes_added=100,
-                        progress=False)
+    before = cl.enhance(
+        piece, model=tiny, save=False, seed=3, sampling_iterations=3, max_notes_added=100, progress=False
+    )
     assert now.tracks[0].notes == before.tracks[0].notes
     assert now.tracks[0].notes != piece.tracks[0].notes  # it did enhance
 

@@ -9,9 +9,14 @@ from capsule_lib import Note, Score, Track, from_music21, to_music21
 
 def test_round_trip_through_music21_keeps_notes_programs_tempo():
     s = Score(
-        tracks=(Track("melody", program=73, notes=(Note(0, 72, 6), Note(6, 74, 2), Note(8, 76, 8))),
-                Track("bass", program=32, notes=(Note(0, 48, 16),))),
-        tempo=96.0, time_signature=(3, 4), resolution=4, title="Test",
+        tracks=(
+            Track("melody", program=73, notes=(Note(0, 72, 6), Note(6, 74, 2), Note(8, 76, 8))),
+            Track("bass", program=32, notes=(Note(0, 48, 16),)),
+        ),
+        tempo=96.0,
+        time_signature=(3, 4),
+        resolution=4,
+        title="Test",
     )
     stream = to_music21(s)
     assert stream.parts[0].flatten().notes[0].quarterLength == Fraction(3, 2)

@@ -23,7 +23,7 @@ C_MAJOR_BAR = [60, 62, 64, 65]  # one bar of quarter notes
 
 
 def test_empty_bar_rate_counts_bars_up_to_the_scores_end():
-    a = melody(C_MAJOR_BAR)                      # bar 1
+    a = melody(C_MAJOR_BAR)  # bar 1
     b = melody(C_MAJOR_BAR, start=48, name="b")  # bar 4 -> the score is 4 bars long
     s = score(a, b)
     assert M.empty_bar_rate(s, 0) == 0.75
@@ -47,8 +47,10 @@ def test_a_known_length_counts_trailing_silent_bars():
 
 def test_pitches_and_pitch_classes_used_average_over_non_empty_bars():
     # bar 1: C D E F (4 pitches, 4 classes); bar 2 empty; bar 3: C4 C5 C4 C5 (2 pitches, 1 class)
-    t = Track(notes=tuple(Note(i * 4, p, 4) for i, p in enumerate(C_MAJOR_BAR))
-              + tuple(Note(32 + i * 4, p, 4) for i, p in enumerate([60, 72, 60, 72])))
+    t = Track(
+        notes=tuple(Note(i * 4, p, 4) for i, p in enumerate(C_MAJOR_BAR))
+        + tuple(Note(32 + i * 4, p, 4) for i, p in enumerate([60, 72, 60, 72]))
+    )
     s = score(t)
     assert M.pitches_used(s) == 3.0
     assert M.pitch_classes_used(s) == 2.5
@@ -89,7 +91,9 @@ def test_qualified_note_rate_uses_a_32nd_note_at_any_resolution():
 
 def test_drum_in_pattern_rate():
     # 24 steps per beat: 16th grid every 6 steps, tolerance 1.5 steps
-    hits = tuple(Note(s, 36, 3) for s in (0, 6, 13, 19, 21))  # 0, 6 on grid; 13 (off by 1) ok; 19 (off 1) ok; 21 off by 3
+    hits = tuple(
+        Note(s, 36, 3) for s in (0, 6, 13, 19, 21)
+    )  # 0, 6 on grid; 13 (off by 1) ok; 19 (off 1) ok; 21 off by 3
     drums = Track(name="drums", is_drum=True, notes=hits)
     s = score(drums, resolution=24)
     assert M.drum_in_pattern_rate(s) == pytest.approx(4 / 5)
@@ -98,9 +102,9 @@ def test_drum_in_pattern_rate():
 
 def test_tonal_distance_zero_for_the_same_harmony_and_larger_for_distant_keys():
     c_triad = melody([60, 64, 67, 60], name="a")
-    same = melody([48, 52, 55, 48], name="b")      # same pitch classes, lower octave
-    fifth = melody([67, 71, 74, 67], name="c")     # G major triad: a near key
-    tritone = melody([66, 70, 73, 66], name="d")   # F# major triad: the farthest key
+    same = melody([48, 52, 55, 48], name="b")  # same pitch classes, lower octave
+    fifth = melody([67, 71, 74, 67], name="c")  # G major triad: a near key
+    tritone = melody([66, 70, 73, 66], name="d")  # F# major triad: the farthest key
     s = score(c_triad, same, fifth, tritone)
     assert M.tonal_distance(s, 0, 1) == pytest.approx(0.0, abs=1e-12)
     near, far = M.tonal_distance(s, 0, 2), M.tonal_distance(s, 0, 3)
@@ -111,8 +115,11 @@ def test_tonal_distance_zero_for_the_same_harmony_and_larger_for_distant_keys():
 
 
 def test_score_metrics_and_mean_metrics():
-    s = score(melody(C_MAJOR_BAR, name="lead"), melody([48, 52, 55, 48], name="bass"),
-              Track(name="drums", is_drum=True, notes=(Note(0, 36, 1),)))
+    s = score(
+        melody(C_MAJOR_BAR, name="lead"),
+        melody([48, 52, 55, 48], name="bass"),
+        Track(name="drums", is_drum=True, notes=(Note(0, 36, 1),)),
+    )
     out = M.score_metrics(s)
     assert set(out["tracks"]) == {"lead", "bass", "drums"}
     assert set(out["tracks"]["lead"]) == set(M.METRICS)
@@ -147,8 +154,7 @@ def test_polyphony_regrids_to_sixteenths_so_resolution_does_not_matter():
 def test_clash_rate_counts_steps_with_a_second_seventh_or_ninth():
     # 4 steps C+C# (minor second), 4 steps C+B (major seventh), 4 steps C+Db9 (minor ninth),
     # 4 steps C+E (third), 4 steps C+C# an octave apart... i.e. 13 semitones is a clash, 12 is not
-    t = Track(notes=(Note(0, 60, 28), Note(0, 61, 4), Note(4, 71, 4), Note(8, 73, 4), Note(12, 64, 4),
-                     Note(16, 72, 4)))
+    t = Track(notes=(Note(0, 60, 28), Note(0, 61, 4), Note(4, 71, 4), Note(8, 73, 4), Note(12, 64, 4), Note(16, 72, 4)))
     # steps 0-11 clash (3 x 4), steps 12-27 do not (C+E, C+C5, C alone)
     assert M.clash_rate(score(t)) == pytest.approx(12 / 28)
     assert M.clash_rate(score(melody([60, 61, 62]))) == 0.0  # a chromatic line never sounds two pitches at once

@@ -1,18 +1,25 @@
 """MIDI import/export: exact round trips and every awkward input the issue lists."""
 
 import hashlib
-import io
 
 import mido
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
+from strategies import grid_scores
 
 from capsule_lib import (
-    CapsuleError, Note, Score, Track, from_multitrack_pianoroll, midi_bytes, pick_melody, read_midi,
-    to_multitrack_onsets, to_multitrack_pianoroll, write_midi,
+    CapsuleError,
+    Note,
+    Score,
+    Track,
+    from_multitrack_pianoroll,
+    midi_bytes,
+    pick_melody,
+    read_midi,
+    to_multitrack_onsets,
+    to_multitrack_pianoroll,
+    write_midi,
 )
-from strategies import grid_scores
 
 
 def _same_music(a: Score, b: Score):
@@ -46,6 +53,7 @@ def off(note, time=0, ch=0):
 
 # --- round trips ---------------------------------------------------------------
 
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(grid_scores())
 def test_midi_roll_round_trip_is_exact_on_the_grid(score):
@@ -55,10 +63,14 @@ def test_midi_roll_round_trip_is_exact_on_the_grid(score):
     rolls = to_multitrack_pianoroll(first)
     onsets = to_multitrack_onsets(first)
     back = from_multitrack_pianoroll(
-        rolls, onsets,
-        names=[t.name for t in first.tracks], programs=[t.program for t in first.tracks],
-        drums=[t.is_drum for t in first.tracks], resolution=first.resolution,
-        tempo=first.tempo, time_signature=first.time_signature,
+        rolls,
+        onsets,
+        names=[t.name for t in first.tracks],
+        programs=[t.program for t in first.tracks],
+        drums=[t.is_drum for t in first.tracks],
+        resolution=first.resolution,
+        tempo=first.tempo,
+        time_signature=first.time_signature,
     )
     _same_music(back, score)
     again = read_midi(midi_bytes(back), track="all", resolution=score.resolution)
@@ -81,8 +93,12 @@ def test_overlapping_same_pitch_notes_survive_midi(score):
 
 
 def test_tempo_changes_round_trip_and_keep_note_positions():
-    s = Score(tracks=(Track("m", notes=(Note(0, 60, 4), Note(8, 62, 4))),), tempo=90.0,
-              tempo_changes=((8, 60.0), (16, 150.0)), resolution=4)
+    s = Score(
+        tracks=(Track("m", notes=(Note(0, 60, 4), Note(8, 62, 4))),),
+        tempo=90.0,
+        tempo_changes=((8, 60.0), (16, 150.0)),
+        resolution=4,
+    )
     back = read_midi(midi_bytes(s), track="all", resolution=4)
     assert back.tempo == 90.0
     assert back.tempo_changes == ((8, 60.0), (16, 150.0))
@@ -103,6 +119,7 @@ def test_write_midi_is_atomic_and_checks_suffix(tmp_path):
 
 
 # --- import behaviour ------------------------------------------------------------
+
 
 def test_resolution_maps_ticks_by_rounding(tmp_path):
     # 480 ticks/beat; a 16th is 120 ticks. A note at tick 125 lands on step 1 at 4 steps/beat.
@@ -158,9 +175,34 @@ def test_stuck_note_ends_with_its_track(tmp_path):
 
 def test_running_status_bytes_are_read(tmp_path):
     # Hand-written SMF: note-ons for C, E, G use running status (status byte 0x90 once).
-    events = bytes([0x00, 0x90, 60, 100, 0x00, 64, 100, 0x00, 67, 100,
-                    0x83, 0x60, 60, 0, 0x00, 64, 0, 0x00, 67, 0,  # delta 480 (0x83 0x60), vel 0 = off
-                    0x00, 0xFF, 0x2F, 0x00])
+    events = bytes(
+        [
+            0x00,
+            0x90,
+            60,
+            100,
+            0x00,
+            64,
+            100,
+            0x00,
+            67,
+            100,
+            0x83,
+            0x60,
+            60,
+            0,
+            0x00,
+            64,
+            0,
+            0x00,
+            67,
+            0,  # delta 480 (0x83 0x60), vel 0 = off
+            0x00,
+            0xFF,
+            0x2F,
+            0x00,
+        ]
+    )
     data = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big") + (480).to_bytes(2, "big")
     data += b"MTrk" + len(events).to_bytes(4, "big") + events
     s = read_midi(data, resolution=4)
@@ -194,6 +236,7 @@ def test_sustain_pedal_is_kept_as_intervals(tmp_path):
 
 
 # --- bad input ------------------------------------------------------------------
+
 
 def _good_bytes():
     return midi_bytes(Score.from_notes([(0, 60, 4), (4, 64, 4)], resolution=4))

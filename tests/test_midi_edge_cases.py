@@ -11,9 +11,8 @@ import struct
 
 import pytest
 
-from capsule_lib import CapsuleError, Note, Score, Track, midi_bytes, read_midi, write_midi
+from capsule_lib import CapsuleError, Note, Score, Track, midi, midi_bytes, read_midi, write_midi
 from capsule_lib.edit import quantize, set_tempo
-from capsule_lib import midi
 from capsule_lib.midi import MAX_BEATS
 from capsule_lib.score import MAX_BPM, MIN_BPM
 
@@ -80,8 +79,7 @@ def test_a_score_never_holds_a_tempo_midi_cannot_store():
 
 
 def test_set_tempo_keeps_scaled_tempo_changes_within_midi_range():
-    slow_change = Score(tracks=(Track(notes=(Note(0, 60, 4), Note(8, 62, 4))),), tempo=160.0,
-                        tempo_changes=((4, 5.0),))
+    slow_change = Score(tracks=(Track(notes=(Note(0, 60, 4), Note(8, 62, 4))),), tempo=160.0, tempo_changes=((4, 5.0),))
     slower = set_tempo(slow_change, 40)  # 5 x 40/160 = 1.25 bpm: below what MIDI can store
     assert slower.tempo_changes == ((4, MIN_BPM),)
     _round_trips(slower)
@@ -95,8 +93,10 @@ def test_set_tempo_keeps_scaled_tempo_changes_within_midi_range():
 
 
 def test_titles_and_track_names_beyond_latin1_round_trip(tmp_path):
-    score = Score(tracks=(Track(name="Skřipky 🎻", notes=(Note(0, 60, 4),)), Track(name="声部", notes=(Note(0, 64, 4),))),
-                  title="Humoresque (Dvořák)")
+    score = Score(
+        tracks=(Track(name="Skřipky 🎻", notes=(Note(0, 60, 4),)), Track(name="声部", notes=(Note(0, 64, 4),))),
+        title="Humoresque (Dvořák)",
+    )
     path = write_midi(score, tmp_path / "dvorak.mid")
     again = read_midi(path, track="all")
     assert again.title == "Humoresque (Dvořák)"

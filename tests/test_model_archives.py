@@ -17,13 +17,11 @@ import time
 import pytest
 import torch
 from safetensors.torch import save as safetensors_bytes
+from test_models import build, card_dict, no_trace, reg, samples, tiny_state  # noqa: F401 (reg, samples: fixtures)
 
-from capsule_lib import CapsuleError
-from capsule_lib import card_schema
+from capsule_lib import CapsuleError, card_schema
 from capsule_lib.models import MAX_HEADER_BYTES, ModelRegistry, load_network
 from capsule_lib.paths import sample_models_dir
-
-from test_models import build, card_dict, no_trace, reg, samples, tiny_state  # noqa: F401 (reg, samples: fixtures)
 
 WEIGHTS = safetensors_bytes(tiny_state())
 
@@ -55,23 +53,33 @@ def test_every_shipped_card_passes_the_schema():
         card_schema.check_hyperparameters(card["technique"], card["hyperparameters"])
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"model": {"algorithm": "musegan", "n_tracks": 4, "z_dim": 32, "width": 10**6, "critic_width": 64}},
-     r"model.width must be a whole number 1-512"),
-    ({"model": {"algorithm": "musegan", "n_tracks": 5000, "z_dim": 32, "width": 64, "critic_width": 64}},
-     r"model.n_tracks must be a whole number 2-16"),
-    ({"model": "musegan"}, r"hyperparameters.model must be an object"),
-    ({"model": [1, 2]}, r"hyperparameters.model must be an object"),
-    ({"genre": {"name": "x", "tracks": [1, 2, 3, 4], "programs": [0, 0, 0, 0]}}, r"genre.tracks\[0\] must be text"),
-    ({"genre": {"name": "x", "tracks": ["a", "b", "c"], "programs": [0, 0, 0]}}, "must name the network's 4 tracks"),
-    ({"genre": {"name": "x", "tracks": ["a", "b", "c", "d"], "programs": [0, 0, 0, 300]}}, r"programs\[3\]"),
-    ({"genre": "chorale"}, r"genre must be an object"),
-    ({"polyphony": [1, 1]}, "one value per track"),
-    ({"polyphony": ["1", 1, 1, 1]}, r"polyphony\[0\]"),
-    ({"switch_penalty": [0.1]}, "one value per accompaniment track"),
-    ({"rest_weight": [-1.0, 1.0, 1.0]}, r"rest_weight\[0\]"),
-    ({"fold": "3"}, "fold must be a whole number 0-9"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (
+            {"model": {"algorithm": "musegan", "n_tracks": 4, "z_dim": 32, "width": 10**6, "critic_width": 64}},
+            r"model.width must be a whole number 1-512",
+        ),
+        (
+            {"model": {"algorithm": "musegan", "n_tracks": 5000, "z_dim": 32, "width": 64, "critic_width": 64}},
+            r"model.n_tracks must be a whole number 2-16",
+        ),
+        ({"model": "musegan"}, r"hyperparameters.model must be an object"),
+        ({"model": [1, 2]}, r"hyperparameters.model must be an object"),
+        ({"genre": {"name": "x", "tracks": [1, 2, 3, 4], "programs": [0, 0, 0, 0]}}, r"genre.tracks\[0\] must be text"),
+        (
+            {"genre": {"name": "x", "tracks": ["a", "b", "c"], "programs": [0, 0, 0]}},
+            "must name the network's 4 tracks",
+        ),
+        ({"genre": {"name": "x", "tracks": ["a", "b", "c", "d"], "programs": [0, 0, 0, 300]}}, r"programs\[3\]"),
+        ({"genre": "chorale"}, r"genre must be an object"),
+        ({"polyphony": [1, 1]}, "one value per track"),
+        ({"polyphony": ["1", 1, 1, 1]}, r"polyphony\[0\]"),
+        ({"switch_penalty": [0.1]}, "one value per accompaniment track"),
+        ({"rest_weight": [-1.0, 1.0, 1.0]}, r"rest_weight\[0\]"),
+        ({"fold": "3"}, "fold must be a whole number 0-9"),
+    ],
+)
 def test_gan_cards_with_fields_of_the_wrong_type_or_range_are_refused_on_import(reg, tmp_path, changes, message):
     with pytest.raises(CapsuleError, match=message) as info:
         reg.import_archive(archive_of(tmp_path, gan_card(**changes)))
@@ -79,13 +87,16 @@ def test_gan_cards_with_fields_of_the_wrong_type_or_range_are_refused_on_import(
     no_trace(reg)
 
 
-@pytest.mark.parametrize("technique, model, message", [
-    ("arcnn", {"base_channels": 4096, "depth": 4}, "base_channels must be a whole number 4-64"),
-    ("arcnn", {"base_channels": 16, "depth": 4.5}, "depth must be a whole number 1-4"),
-    ("transformer", {"d_model": 1 << 20}, "d_model must be a whole number 8-1024"),
-    ("transformer", {"n_layers": True}, "n_layers must be a whole number"),
-    ("transformer", {"dropout": "0.1"}, "dropout must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "technique, model, message",
+    [
+        ("arcnn", {"base_channels": 4096, "depth": 4}, "base_channels must be a whole number 4-64"),
+        ("arcnn", {"base_channels": 16, "depth": 4.5}, "depth must be a whole number 1-4"),
+        ("transformer", {"d_model": 1 << 20}, "d_model must be a whole number 8-1024"),
+        ("transformer", {"n_layers": True}, "n_layers must be a whole number"),
+        ("transformer", {"dropout": "0.1"}, "dropout must be a finite number"),
+    ],
+)
 def test_network_shapes_out_of_range_are_refused_on_import(reg, tmp_path, technique, model, message):
     card = card_dict(technique=technique, hyperparameters={"model": model})
     with pytest.raises(CapsuleError, match=message):
@@ -111,9 +122,14 @@ def test_a_deeply_nested_card_is_refused_not_a_recursion_error(reg, tmp_path):
     no_trace(reg)
 
 
-@pytest.mark.parametrize("text", [b'{"name": "imported", "technique": "gan", "training_time_s": NaN}',
-                                  b'{"name": "imported", "technique": "gan", "training_time_s": 1e999}',
-                                  b'{"name": "imported", "technique": "gan", "metrics": {"x": -Infinity}}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"name": "imported", "technique": "gan", "training_time_s": NaN}',
+        b'{"name": "imported", "technique": "gan", "training_time_s": 1e999}',
+        b'{"name": "imported", "technique": "gan", "metrics": {"x": -Infinity}}',
+    ],
+)
 def test_non_finite_numbers_are_refused(reg, tmp_path, text):
     with pytest.raises(CapsuleError, match="number"):
         reg.import_archive(archive_of(tmp_path, text))
@@ -192,8 +208,39 @@ def test_the_schema_and_the_config_classes_agree_on_every_range(technique):
         value = base[field]
         if isinstance(value, str):
             continue
-        for probe in (0, 1, 2, 3, 4, 7, 8, 9, 15, 16, 17, 24, 25, 63, 64, 65, 511, 512, 513, 1023, 1024, 1025,
-                      4095, 4096, 4097, 8192, 8193, 0.5, 0.9, 0.95, -1):
+        for probe in (
+            0,
+            1,
+            2,
+            3,
+            4,
+            7,
+            8,
+            9,
+            15,
+            16,
+            17,
+            24,
+            25,
+            63,
+            64,
+            65,
+            511,
+            512,
+            513,
+            1023,
+            1024,
+            1025,
+            4095,
+            4096,
+            4097,
+            8192,
+            8193,
+            0.5,
+            0.9,
+            0.95,
+            -1,
+        ):
             if isinstance(value, int) and isinstance(probe, float):
                 continue
             model = {**base, field: probe}
@@ -219,8 +266,10 @@ def test_the_schema_and_the_config_classes_agree_on_every_range(technique):
 def test_a_huge_long_name_header_is_refused_before_it_is_read(reg, tmp_path, fmt):
     path = tmp_path / "long.tar.gz"
     with tarfile.open(path, "w:gz", format=fmt) as tar:
-        for member, data in [("imported/model.json", json.dumps(card_dict()).encode()),
-                             ("imported/weights.safetensors", WEIGHTS)]:
+        for member, data in [
+            ("imported/model.json", json.dumps(card_dict()).encode()),
+            ("imported/weights.safetensors", WEIGHTS),
+        ]:
             info = tarfile.TarInfo(member)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -239,8 +288,10 @@ def test_a_sparse_member_is_refused(reg, tmp_path):
     path = tmp_path / "sparse.tar.gz"
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for member, data in [("imported/model.json", json.dumps(card_dict()).encode()),
-                             ("imported/weights.safetensors", WEIGHTS)]:
+        for member, data in [
+            ("imported/model.json", json.dumps(card_dict()).encode()),
+            ("imported/weights.safetensors", WEIGHTS),
+        ]:
             info = tarfile.TarInfo(member)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))

@@ -261,7 +261,9 @@ def test_export_import_round_trip(reg, tmp_path, samples):
     with tarfile.open(archive, "r:gz") as tar:
         names = sorted(tar.getnames())
         assert all(m.isreg() and m.uid == 0 for m in tar.getmembers())
-    assert names == sorted(f"mine/{n}" for n in ("model.json", "weights.safetensors", "README.md", "history.json", "sample.mid"))
+    assert names == sorted(
+        f"mine/{n}" for n in ("model.json", "weights.safetensors", "README.md", "history.json", "sample.mid")
+    )
 
     other = ModelRegistry(tmp_path / "home2", sample_dir=samples)
     card = other.import_archive(archive)
@@ -321,8 +323,12 @@ def test_hand_crafted_good_archives_import(reg, tmp_path):
     reg.import_archive(build(tmp_path / "a.tar.gz", GOOD))
     flat = [("./model.json", json.dumps(card_dict("flat")).encode()), ("./weights.safetensors", WEIGHTS)]
     reg.import_archive(build(tmp_path / "b.tgz", flat))
-    with_dir = [special("d/", tarfile.DIRTYPE), ("d/model.json", json.dumps(card_dict("d")).encode()),
-                ("d/weights.safetensors", WEIGHTS), ("d/notes.txt", b"hello")]
+    with_dir = [
+        special("d/", tarfile.DIRTYPE),
+        ("d/model.json", json.dumps(card_dict("d")).encode()),
+        ("d/weights.safetensors", WEIGHTS),
+        ("d/notes.txt", b"hello"),
+    ]
     reg.import_archive(build(tmp_path / "c.tar.gz", with_dir))
     assert [c.name for c in reg.list()] == ["jazz", "imported", "flat", "d"]
     assert (reg.root / "d" / "notes.txt").read_bytes() == b"hello"
@@ -349,7 +355,10 @@ def test_hand_crafted_good_archives_import(reg, tmp_path):
         ([GOOD[0]], "no weights.safetensors"),
         ([("imported/model.json", b"{not json"), GOOD[1]], "model.json is not valid JSON"),
         ([("imported/model.json", b"\xff\xfe"), GOOD[1]], "model.json is not valid JSON"),
-        ([("imported/model.json", json.dumps(card_dict(technique="vae")).encode()), GOOD[1]], "unknown technique 'vae'"),
+        (
+            [("imported/model.json", json.dumps(card_dict(technique="vae")).encode()), GOOD[1]],
+            "unknown technique 'vae'",
+        ),
         ([("imported/model.json", json.dumps(card_dict(name="../evil")).encode()), GOOD[1]], "not valid"),
         ([("imported/model.json", b"[]"), GOOD[1]], "not a JSON object"),
         ([GOOD[0], ("imported/weights.safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00{bad")], "corrupt"),

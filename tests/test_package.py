@@ -26,8 +26,11 @@ def test_library_code_never_changes_matplotlibs_backend():
     from pathlib import Path
 
     root = Path(capsule_lib.__file__).parent
-    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
-                 if re.search(r"matplotlib\.use\(|pyplot\.switch_backend\(|plt\.switch_backend\(", p.read_text())]
+    offenders = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if re.search(r"matplotlib\.use\(|pyplot\.switch_backend\(|plt\.switch_backend\(", p.read_text())
+    ]
     assert offenders == []
 
 

@@ -74,7 +74,9 @@ def test_bad_ids_raise(bad):
 def _seconds(score: Score) -> list[tuple[float, int, float, int]]:
     return sorted(
         (score.step_to_seconds(n.start), n.pitch, score.step_to_seconds(n.end), n.velocity)
-        for t in score.tracks if not t.is_drum for n in t.notes
+        for t in score.tracks
+        if not t.is_drum
+        for n in t.notes
     )
 
 
@@ -100,11 +102,12 @@ def _roundtrip(score: Score) -> None:
 def test_hand_cases_roundtrip():
     res = 24
     notes = [
-        Note(0, 60, 24, 100),        # plain
-        Note(0, 64, 24, 60), Note(0, 67, 24, 61),  # chord (same bin, one VELOCITY)
-        Note(24, 72, 400, 127),      # long note: > 1 s at 120 bpm -> repeated shifts
-        Note(1000, 48, 12, 1),       # after a long rest (> 8 s)
-        Note(1012, 50, 2, 40),       # short note
+        Note(0, 60, 24, 100),  # plain
+        Note(0, 64, 24, 60),
+        Note(0, 67, 24, 61),  # chord (same bin, one VELOCITY)
+        Note(24, 72, 400, 127),  # long note: > 1 s at 120 bpm -> repeated shifts
+        Note(1000, 48, 12, 1),  # after a long rest (> 8 s)
+        Note(1012, 50, 2, 40),  # short note
     ]
     score = Score(tracks=(Track("a", notes=tuple(notes)),), tempo=120.0, resolution=res)
     toks = encode(score)
@@ -123,8 +126,9 @@ def test_velocity_token_only_on_change():
 
 def test_tempo_changes_roundtrip():
     notes = tuple(Note(i * 12, 60 + i % 12, 12, 90) for i in range(20))
-    score = Score(tracks=(Track("m", notes=notes),), tempo=90.0, resolution=24,
-                  tempo_changes=((48, 180.0), (120, 45.0)))
+    score = Score(
+        tracks=(Track("m", notes=notes),), tempo=90.0, resolution=24, tempo_changes=((48, 180.0), (120, 45.0))
+    )
     toks = decode_notes(encode(score))
     assert abs(toks[-1][2] - score.duration_seconds) <= TOL
     _roundtrip(score)
@@ -134,8 +138,17 @@ def test_equal_time_order_off_before_on_then_pitch():
     score = Score.from_notes([(0, 62, 4, 80), (0, 60, 4, 80), (4, 64, 4, 80)], resolution=4)
     toks = encode(score, start=False)
     names = [token_name(t) for t in toks]
-    assert names == ["VELOCITY(20)", "NOTE_ON(60)", "NOTE_ON(62)", "SHIFT(500ms)",
-                     "NOTE_OFF(60)", "NOTE_OFF(62)", "NOTE_ON(64)", "SHIFT(500ms)", "NOTE_OFF(64)"]
+    assert names == [
+        "VELOCITY(20)",
+        "NOTE_ON(60)",
+        "NOTE_ON(62)",
+        "SHIFT(500ms)",
+        "NOTE_OFF(60)",
+        "NOTE_OFF(62)",
+        "NOTE_ON(64)",
+        "SHIFT(500ms)",
+        "NOTE_OFF(64)",
+    ]
 
 
 def test_overlapping_same_pitch_ends_earlier_note():
@@ -182,8 +195,20 @@ def test_zero_length_after_rounding_keeps_a_10ms_note():
 
 
 def test_decode_is_tolerant():
-    toks = [T.PAD, T.START, T.note_off(61), T.VELOCITY_BASE + 5, T.note_on(60), T.time_shift(50),
-            T.note_on(60), T.time_shift(50), T.START, T.PAD, T.note_on(64), T.time_shift(100)]
+    toks = [
+        T.PAD,
+        T.START,
+        T.note_off(61),
+        T.VELOCITY_BASE + 5,
+        T.note_on(60),
+        T.time_shift(50),
+        T.note_on(60),
+        T.time_shift(50),
+        T.START,
+        T.PAD,
+        T.note_on(64),
+        T.time_shift(100),
+    ]
     got = decode_notes(toks)
     assert got == [(0.0, 60, 0.5, 22), (0.5, 60, 2.0, 22), (1.0, 64, 2.0, 22)]  # closed at the end
     score = decode(toks, tempo=120, resolution=4, program=5, name="x")
@@ -205,8 +230,12 @@ def performances(draw):
     """Scores with tempo changes, chords, long notes and rests; no same-pitch overlaps."""
     res = draw(st.sampled_from([4, 12, 24, 96]))
     tempo = draw(st.floats(40, 240))
-    changes = tuple(sorted({(draw(st.integers(1, 40 * res)), draw(st.floats(30, 300)))
-                            for _ in range(draw(st.integers(0, 3)))}, key=lambda c: c[0]))
+    changes = tuple(
+        sorted(
+            {(draw(st.integers(1, 40 * res)), draw(st.floats(30, 300))) for _ in range(draw(st.integers(0, 3)))},
+            key=lambda c: c[0],
+        )
+    )
     changes = tuple(dict(changes).items())
     score0 = Score(tempo=tempo, resolution=res, tempo_changes=changes)
     notes, busy = [], {}

@@ -133,7 +133,9 @@ def test_compare_stacks_two_rolls_on_a_shared_time_axis():
     assert len(rects(top)) == 2 and len(rects(bottom)) == 5
     assert top.get_ylim() == bottom.get_ylim()  # same pitch range, honest comparison
     # the melody keeps its colour in both rolls
-    assert rects(top)[0].get_facecolor()[:3] == [r for r in rects(bottom) if r.get_y() + 0.4 == 60][0].get_facecolor()[:3]
+    assert (
+        rects(top)[0].get_facecolor()[:3] == [r for r in rects(bottom) if r.get_y() + 0.4 == 60][0].get_facecolor()[:3]
+    )
     assert any(tuple(line.get_xdata()) == (2, 2) for line in bottom.lines)
     with pytest.raises(CapsuleError, match="titles"):
         compare_pianorolls(before, after, titles=("only one",))

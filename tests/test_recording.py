@@ -20,8 +20,12 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))  # so mido.Backend("midi_loopback") can import it
 import midi_loopback as loopback  # noqa: E402
 
-from capsule_lib import CapsuleError, Note, Score, Track  # noqa: E402
-from capsule_lib import recording  # noqa: E402
+from capsule_lib import (  # noqa: E402
+    CapsuleError,
+    Note,
+    Score,
+    Track,  # noqa: E402
+)
 from capsule_lib.recording import (  # noqa: E402
     COUNTDOWN_SECONDS,
     MidiRecorder,
@@ -124,10 +128,14 @@ def test_loopback_delivers_real_messages_through_mido_backend():
 
 # -- recording through a port -----------------------------------------------------------
 SIMPLE = [
-    (0.0, "on", C4, 100), (0.5, "off", C4, 0),
-    (0.5, "on", D4, 100), (1.0, "off", D4, 0),
-    (1.0, "on", E4, 80), (2.0, "off", E4, 0),
-    (2.25, "on", G4, 127), (2.5, "off", G4, 0),
+    (0.0, "on", C4, 100),
+    (0.5, "off", C4, 0),
+    (0.5, "on", D4, 100),
+    (1.0, "off", D4, 0),
+    (1.0, "on", E4, 80),
+    (2.0, "off", E4, 0),
+    (2.25, "on", G4, 127),
+    (2.5, "off", G4, 0),
 ]
 SIMPLE_NOTES = (Note(0, C4, 24, 100), Note(24, D4, 24, 100), Note(48, E4, 48, 80), Note(108, G4, 12, 127))
 
@@ -153,13 +161,20 @@ def test_other_tempo_and_resolution():
 
 def test_sustain_pedal_kept_as_pedals_and_resolvable():
     script = [
-        (0.0, on(C4)), (0.1, pedal(127)), (0.25, off(C4)),  # pedal down at step round(4.8) = 5
-        (0.5, on(E4)), (0.75, off(E4)),
+        (0.0, on(C4)),
+        (0.1, pedal(127)),
+        (0.25, off(C4)),  # pedal down at step round(4.8) = 5
+        (0.5, on(E4)),
+        (0.75, off(E4)),
         (1.0, pedal(63)),  # 63 is "up"
-        (1.0, on(G4)), (1.5, off(G4)),  # played after the pedal lifted: unchanged
-        (2.0, pedal(64)), (2.1, pedal(100)),  # down again; a second "down" is no change
-        (2.5, on(C4)), (2.75, off(C4)),  # the pedal is still down at the stop (4 s = step 192)
-        (3.0, pedal(127, channel=9)), (3.2, pedal(0, channel=9)),  # drum-channel pedal ignored
+        (1.0, on(G4)),
+        (1.5, off(G4)),  # played after the pedal lifted: unchanged
+        (2.0, pedal(64)),
+        (2.1, pedal(100)),  # down again; a second "down" is no change
+        (2.5, on(C4)),
+        (2.75, off(C4)),  # the pedal is still down at the stop (4 s = step 192)
+        (3.0, pedal(127, channel=9)),
+        (3.2, pedal(0, channel=9)),  # drum-channel pedal ignored
     ]
     raw = (Note(0, C4, 12), Note(24, E4, 12), Note(48, G4, 24), Note(120, C4, 12))
     score, _, _ = record(script, tempo=120, seconds=4)
@@ -176,8 +191,12 @@ def test_stuck_note_is_closed_at_the_stop():
 
 def test_repeated_note_without_note_off_closes_the_previous_one():
     script = [
-        (0.0, on(C4, 90)), (0.5, on(C4, 70)), (0.75, off(C4)),  # re-struck: 0-24 and 24-36
-        (1.0, on(C4, 50)), (1.001, on(C4, 60)), (1.5, off(C4)),  # both on step 48: one note, the later
+        (0.0, on(C4, 90)),
+        (0.5, on(C4, 70)),
+        (0.75, off(C4)),  # re-struck: 0-24 and 24-36
+        (1.0, on(C4, 50)),
+        (1.001, on(C4, 60)),
+        (1.5, off(C4)),  # both on step 48: one note, the later
     ]
     score, _, _ = record(script, tempo=120, seconds=2)
     assert score.notes == (Note(0, C4, 24, 90), Note(24, C4, 12, 70), Note(48, C4, 24, 60))
@@ -186,10 +205,14 @@ def test_repeated_note_without_note_off_closes_the_previous_one():
 def test_countdown_ignores_notes_and_counts_in_on_the_beat():
     seen = []
     script = [
-        (1.0, on(C4)), (2.0, off(C4)),  # inside the countdown: ignored
+        (1.0, on(C4)),
+        (2.0, off(C4)),  # inside the countdown: ignored
         (4.0, pedal(127)),  # held through the start: counts from step 0
-        (4.5, on(D4)), (5.25, off(D4)),  # started in the countdown: its note-off is ignored too
-        (5.5, on(E4)), (6.0, off(E4)), (6.0, pedal(0)),
+        (4.5, on(D4)),
+        (5.25, off(D4)),  # started in the countdown: its note-off is ignored too
+        (5.5, on(E4)),
+        (6.0, off(E4)),
+        (6.0, pedal(0)),
     ]
     score, fake, beats = record(
         script, tempo=120, countdown=True, seconds=2, on_message=lambda m, step: seen.append((m.type, step))
@@ -207,7 +230,12 @@ def test_count_in_clicks_land_on_the_beat_grid():
     out = loopback.open_output("loop")
     fake = FakeTime(out)
     record_midi(
-        backend=loopback, tempo=100, countdown=5, seconds=1.2, clock=fake.clock, sleep=fake.sleep,
+        backend=loopback,
+        tempo=100,
+        countdown=5,
+        seconds=1.2,
+        clock=fake.clock,
+        sleep=fake.sleep,
         on_beat=lambda i: times.append((i, fake.t)),
     )
     # 0.6 s a beat: 8 whole beats fit in 5 s, the first 0.2 s in, beat 0 exactly at 5 s.
@@ -229,7 +257,9 @@ def test_drum_channel_is_kept_as_a_drum_track():
     )
 
 
-@pytest.mark.parametrize("grid, expected", [(True, (Note(0, C4, 24), Note(24, D4, 12))), (12, (Note(0, C4, 24), Note(24, D4, 12)))])
+@pytest.mark.parametrize(
+    "grid, expected", [(True, (Note(0, C4, 24), Note(24, D4, 12))), (12, (Note(0, C4, 24), Note(24, D4, 12)))]
+)
 def test_quantize(grid, expected):
     script = [(0.03, on(C4)), (0.49, off(C4)), (0.55, on(D4)), (0.8, off(D4))]  # steps 1-24 and 26-38
     raw, _, _ = record(script, tempo=120, seconds=1)
@@ -321,14 +351,17 @@ def test_tempo_out_of_range_is_refused(tempo):
         MidiRecorder(tempo)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"seconds": 0}, "seconds must be positive"),
-    ({"stop_after_silence": -1}, "stop_after_silence must be positive"),
-    ({"countdown": -2}, "countdown -2 seconds is negative"),
-    ({"resolution": 0}, "resolution 0"),
-    ({"program": 128}, "program 128"),
-    ({"quantize": 0}, "quantize grid 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"seconds": 0}, "seconds must be positive"),
+        ({"stop_after_silence": -1}, "stop_after_silence must be positive"),
+        ({"countdown": -2}, "countdown -2 seconds is negative"),
+        ({"resolution": 0}, "resolution 0"),
+        ({"program": 128}, "program 128"),
+        ({"quantize": 0}, "quantize grid 0"),
+    ],
+)
 def test_bad_arguments_are_refused(kwargs, match):
     with pytest.raises(CapsuleError, match=match):
         record_midi(backend=loopback, **kwargs)
@@ -385,7 +418,9 @@ def test_recorder_core_directly():
     rec.feed(on(E4, 98), 10.75)
     assert rec.held == 2 and rec.n_notes == 2
     preview = rec.score(11.0)
-    assert preview == Score(tracks=(Track(name="melody", program=3, notes=(Note(24, D4, 24, 99), Note(36, E4, 12, 98))),))
+    assert preview == Score(
+        tracks=(Track(name="melody", program=3, notes=(Note(24, D4, 24, 99), Note(36, E4, 12, 98))),)
+    )
     assert rec.score(11.0) == preview  # score() changes nothing
     rec.feed(mido.Message("control_change", control=123, value=0), 11.25)  # all notes off
     assert rec.held == 0

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from strategies import grid_tracks
 
 from capsule_lib import CapsuleError, Note, Score, Track, from_pianoroll, to_onsets, to_pianoroll
 from capsule_lib.roll import track_from_pianoroll
-from strategies import grid_tracks
 
 
 def test_roll_values_are_velocities_and_shape_follows_score():

@@ -20,8 +20,14 @@ SETUP = REPO / "sagemaker" / "setup.sh"
 
 
 def dry_run(script: Path, volume: Path, *args, **env) -> subprocess.CompletedProcess:
-    environ = {**os.environ, "DRY_RUN": "1", "VOLUME": str(volume), "REPO_DIR": str(REPO),
-               "CONDA_DIR": str(volume / "anaconda3"), **env}
+    environ = {
+        **os.environ,
+        "DRY_RUN": "1",
+        "VOLUME": str(volume),
+        "REPO_DIR": str(REPO),
+        "CONDA_DIR": str(volume / "anaconda3"),
+        **env,
+    }
     result = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=environ, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -96,11 +102,13 @@ def test_mamba_is_used_where_the_instance_has_it(tmp_path):
 
 def test_without_a_checkout_on_start_clones_it_first(tmp_path):
     result = dry_run(ON_START, tmp_path, REPO_DIR=str(tmp_path / "composer-capsules"))
-    assert commands(result) == [f"git clone --depth 1 https://github.com/YOUR-ACCOUNT/composer-capsules.git "
-                                f"{tmp_path}/composer-capsules"]
+    assert commands(result) == [
+        f"git clone --depth 1 https://github.com/YOUR-ACCOUNT/composer-capsules.git {tmp_path}/composer-capsules"
+    ]
 
 
 def test_setup_without_a_step_is_a_usage_error(tmp_path):
-    result = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True,
-                            env={**os.environ, "VOLUME": str(tmp_path)})
+    result = subprocess.run(
+        ["bash", str(SETUP)], capture_output=True, text=True, env={**os.environ, "VOLUME": str(tmp_path)}
+    )
     assert result.returncode == 2 and result.stderr.startswith("usage:")

@@ -44,8 +44,16 @@ def pitches(score, n=None):
 # -- the bundled collection -----------------------------------------------------
 def test_collection_has_the_required_tunes():
     assert len(FILES) >= 10
-    for required in ("ode_to_joy", "twinkle_twinkle", "mary_had_a_little_lamb", "jingle_bells",
-                     "we_wish_you_a_merry_christmas", "deck_the_halls", "largo_new_world", "fur_elise"):
+    for required in (
+        "ode_to_joy",
+        "twinkle_twinkle",
+        "mary_had_a_little_lamb",
+        "jingle_bells",
+        "we_wish_you_a_merry_christmas",
+        "deck_the_halls",
+        "largo_new_world",
+        "fur_elise",
+    ):
         assert required in NAMES
 
 
@@ -232,8 +240,14 @@ def test_resolution_changes_the_grid_not_the_music():
 
 def _write(folder, stem, **changes):
     spec = {
-        "name": stem, "title": stem.title(), "composer": "test", "source": "test; public domain",
-        "tempo": 100, "time_signature": [4, 4], "key": "C major", "recommended_for": ["gan"],
+        "name": stem,
+        "title": stem.title(),
+        "composer": "test",
+        "source": "test; public domain",
+        "tempo": 100,
+        "time_signature": [4, 4],
+        "key": "C major",
+        "recommended_for": ["gan"],
         "notes": "C4:1 D4:1 E4:1 F4:1 | G4:4 |",
     }
     spec.update(changes)
@@ -348,7 +362,9 @@ def test_bad_tokens_are_named(text, pattern):
 
 
 def test_wrong_bar_sum_names_the_bar():
-    with pytest.raises(CapsuleError, match=r"song: bar 2 \(starting at token 'E4:2'\) lasts 3 beats, but a 4/4 bar needs 4"):
+    with pytest.raises(
+        CapsuleError, match=r"song: bar 2 \(starting at token 'E4:2'\) lasts 3 beats, but a 4/4 bar needs 4"
+    ):
         parse_notation("C4:4 | E4:2 F4:1 | G4:4 |", where="song")
     with pytest.raises(CapsuleError, match=r"bar 1 .* lasts 3 beats, but a 4/4 bar needs 4"):
         parse_notation("C4:1 D4:1 E4:1 |")
@@ -377,7 +393,11 @@ def test_from_notation_builds_a_playable_score():
     score = from_notation("C4:1 E4:1 G4:1/2 R:1/2 C5:1 | C4:4 |", tempo=90, title="mine", resolution=12)
     assert score.title == "mine" and score.tempo == 90 and score.resolution == 12
     assert [(n.start, n.pitch, n.duration) for n in score.notes] == [
-        (0, 60, 12), (12, 64, 12), (24, 67, 6), (36, 72, 12), (48, 60, 48)
+        (0, 60, 12),
+        (12, 64, 12),
+        (24, 67, 6),
+        (36, 72, 12),
+        (48, 60, 48),
     ]
     velocities = [n.velocity for n in score.notes]
     assert velocities[0] == velocities[-1] > velocities[1]  # downbeats are accented

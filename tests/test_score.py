@@ -5,12 +5,15 @@ import pytest
 from capsule_lib import CapsuleError, Note, Score, Track
 
 
-@pytest.mark.parametrize("kwargs,msg", [
-    (dict(start=0, pitch=128, duration=1), "pitch 128"),
-    (dict(start=0, pitch=60, duration=0), "duration 0"),
-    (dict(start=-1, pitch=60, duration=1), "start -1"),
-    (dict(start=0, pitch=60, duration=1, velocity=0), "velocity 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
+        (dict(start=0, pitch=128, duration=1), "pitch 128"),
+        (dict(start=0, pitch=60, duration=0), "duration 0"),
+        (dict(start=-1, pitch=60, duration=1), "start -1"),
+        (dict(start=0, pitch=60, duration=1, velocity=0), "velocity 0"),
+    ],
+)
 def test_note_validation(kwargs, msg):
     with pytest.raises(CapsuleError, match=msg):
         Note(**kwargs)

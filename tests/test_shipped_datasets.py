@@ -59,19 +59,45 @@ def test_paths_the_file_lacks_are_parsed_and_rebuild_ignores_the_file(monkeypatc
     monkeypatch.setattr(_corpus, "parse_all", fake_parse_all)
     k = kind("bach")
     known = k.paths()[:2]
-    out = _corpus.parse_with_shipped("bach", k.version, k.parse, [*known, "bach/not-shipped"], workers=1,
-                                     max_workers=1, desc="", unit="", progress=False, chunksize=1)
+    out = _corpus.parse_with_shipped(
+        "bach",
+        k.version,
+        k.parse,
+        [*known, "bach/not-shipped"],
+        workers=1,
+        max_workers=1,
+        desc="",
+        unit="",
+        progress=False,
+        chunksize=1,
+    )
     assert calls == [["bach/not-shipped"]]
     assert [r["path"] for r in out] == [*known, "bach/not-shipped"] and "notes" in out[0]
-    out = _corpus.parse_with_shipped("bach", k.version, k.parse, known, use_shipped=False, workers=1,
-                                     max_workers=1, desc="", unit="", progress=False, chunksize=1)
+    out = _corpus.parse_with_shipped(
+        "bach",
+        k.version,
+        k.parse,
+        known,
+        use_shipped=False,
+        workers=1,
+        max_workers=1,
+        desc="",
+        unit="",
+        progress=False,
+        chunksize=1,
+    )
     assert calls[-1] == known and all("error" in r for r in out)
 
 
 def test_a_damaged_or_other_version_file_is_ignored(tmp_path):
     stem = tmp_path / "x-v1"
-    _corpus.save_results(stem, "x", 1, "notes", [{"path": "a", "notes": np.zeros((2, 3), np.int32), "title": "A"},
-                                                 {"path": "b", "error": "no notes"}])
+    _corpus.save_results(
+        stem,
+        "x",
+        1,
+        "notes",
+        [{"path": "a", "notes": np.zeros((2, 3), np.int32), "title": "A"}, {"path": "b", "error": "no notes"}],
+    )
     assert set(_corpus._load_results(stem, 1)) == {"a", "b"}
     assert _corpus._load_results(stem, 2) == {}
     stem.with_suffix(".npz").write_bytes(b"not a zip")

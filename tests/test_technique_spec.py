@@ -15,10 +15,12 @@ def test_the_console_labels_ranges_and_defaults_of_the_ar_cnn():
     spec = technique_spec("arcnn")
     assert (spec.title, spec.verb, spec.default_model) == ("AR-CNN", "Enhance", "arcnn-bach")
     got = [(p.name, p.label, p.default, p.low, p.high) for p in spec.parameters if p.kind != "bool"]
-    assert got == [("sampling_iterations", "Sampling iterations", 12, 1, 100),
-                   ("max_remove_pct", "Maximum input notes to remove", 20.0, 0, 100),
-                   ("max_notes_added", "Maximum number of notes to add", 400, 0, 1000),
-                   ("creative_risk", "Creative risk", 1.0, 0, 4)]
+    assert got == [
+        ("sampling_iterations", "Sampling iterations", 12, 1, 100),
+        ("max_remove_pct", "Maximum input notes to remove", 20.0, 0, 100),
+        ("max_notes_added", "Maximum number of notes to add", 400, 0, 1000),
+        ("creative_risk", "Creative risk", 1.0, 0, 4),
+    ]
     assert spec["harmonize"].default is False and spec["harmonize"].label == "Harmonize"
 
 
@@ -33,8 +35,13 @@ def test_the_transformer_sliders_stay_in_the_console_range_while_the_library_acc
     assert technique_spec("gan").parameters == ()
 
 
-@pytest.mark.parametrize("technique, function", [("arcnn", "capsule_lib.techniques.arcnn.sample:enhance"),
-                                                 ("transformer", "capsule_lib.techniques.transformer.sample:extend")])
+@pytest.mark.parametrize(
+    "technique, function",
+    [
+        ("arcnn", "capsule_lib.techniques.arcnn.sample:enhance"),
+        ("transformer", "capsule_lib.techniques.transformer.sample:extend"),
+    ],
+)
 def test_the_library_functions_default_to_the_definition(technique, function):
     import importlib
 
@@ -50,20 +57,33 @@ def test_the_library_range_checks_are_the_definition():
     from capsule_lib.techniques.transformer import sample as tf
 
     assert ar.RANGES["creative_risk"] == (0, 4) and ar.DEFAULTS == technique_spec("arcnn").defaults()
-    assert tf.RANGES["input_duration"] == (0.0, 600.0, False) and tf.DEFAULTS == technique_spec("transformer").defaults()
+    assert (
+        tf.RANGES["input_duration"] == (0.0, 600.0, False) and tf.DEFAULTS == technique_spec("transformer").defaults()
+    )
 
 
 def test_the_command_line_defaults_are_the_definition():
     parser = build_parser()
     enhance = parser.parse_args(["enhance", "x.mid", "-o", "y.mid"])
     spec = technique_spec("arcnn")
-    assert (enhance.model, enhance.iterations, enhance.max_remove_pct, enhance.max_notes_added,
-            enhance.creative_risk) == (spec.default_model, *(spec[k].default for k in
-                                       ("sampling_iterations", "max_remove_pct", "max_notes_added", "creative_risk")))
+    assert (
+        enhance.model,
+        enhance.iterations,
+        enhance.max_remove_pct,
+        enhance.max_notes_added,
+        enhance.creative_risk,
+    ) == (
+        spec.default_model,
+        *(spec[k].default for k in ("sampling_iterations", "max_remove_pct", "max_notes_added", "creative_risk")),
+    )
     extend = parser.parse_args(["extend", "x.mid", "-o", "y.mid"])
     tf = technique_spec("transformer")
     assert (extend.model, extend.sampling, extend.creative_risk, extend.extension_duration) == (
-        tf.default_model, tf["sampling"].default, tf["creative_risk"].default, tf["extension_duration"].default)
+        tf.default_model,
+        tf["sampling"].default,
+        tf["creative_risk"].default,
+        tf["extension_duration"].default,
+    )
 
 
 def test_check_fills_defaults_and_refuses_unknown_or_out_of_range_values():
@@ -88,17 +108,20 @@ def test_a_definition_refuses_a_default_outside_its_own_range():
 
 
 def test_reading_the_definitions_loads_no_torch():
-    code = ("import sys; from capsule_lib.techniques.spec import technique_spec\n"
-            "[technique_spec(t) for t in ('arcnn', 'gan', 'transformer')]\n"
-            "assert 'torch' not in sys.modules and 'music21' not in sys.modules")
+    code = (
+        "import sys; from capsule_lib.techniques.spec import technique_spec\n"
+        "[technique_spec(t) for t in ('arcnn', 'gan', 'transformer')]\n"
+        "assert 'torch' not in sys.modules and 'music21' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # -- the registry: a new technique is one folder and one name --------------------------------------------
 
 
-def _echo_run(score, model="echo-model", seed=None, save=True, *, repeat=2, parent=None, title=None,
-              return_composition=False):
+def _echo_run(
+    score, model="echo-model", seed=None, save=True, *, repeat=2, parent=None, title=None, return_composition=False
+):
     """A technique that plays the melody ``repeat`` times (what a fourth technique's ``run`` looks like)."""
     from capsule_lib.score import Note
     from capsule_lib.techniques._common import finish_inference
@@ -107,10 +130,20 @@ def _echo_run(score, model="echo-model", seed=None, save=True, *, repeat=2, pare
     repeat = technique("echo").spec["repeat"].check(repeat)
     melody = score.tracks[0]
     length = score.end
-    notes = tuple(Note(n.start + k * length, n.pitch, n.duration, n.velocity) for k in range(repeat) for n in melody.notes)
+    notes = tuple(
+        Note(n.start + k * length, n.pitch, n.duration, n.velocity) for k in range(repeat) for n in melody.notes
+    )
     result = score.replace(tracks=(melody.replace(notes=notes), *score.tracks[1:]))
-    return finish_inference(result, "echo", None, {"repeat": repeat, "seed": seed}, save=save, parent=parent,
-                            title=title, return_composition=return_composition)
+    return finish_inference(
+        result,
+        "echo",
+        None,
+        {"repeat": repeat, "seed": seed},
+        save=save,
+        parent=parent,
+        title=title,
+        return_composition=return_composition,
+    )
 
 
 @pytest.fixture
@@ -122,11 +155,19 @@ def echo_registered(monkeypatch):
     from capsule_lib import technique_registry
     from capsule_lib.techniques.spec import Technique, TechniqueSpec
 
-    echo_spec = TechniqueSpec("echo", "Echo", "Echo", "Echoing", "echo-model", "Plays the melody again.",
-                              (Parameter("repeat", "Repeats", "int", 2, 1, 4, step=1, help="How often it plays."),))
+    echo_spec = TechniqueSpec(
+        "echo",
+        "Echo",
+        "Echo",
+        "Echoing",
+        "echo-model",
+        "Plays the melody again.",
+        (Parameter("repeat", "Repeats", "int", 2, 1, 4, step=1, help="How often it plays."),),
+    )
     module = types.ModuleType("capsule_lib.techniques.echo.technique")
-    module.TECHNIQUE = Technique(echo_spec, "echo", "Echo: play a melody again", run_ref=_echo_run,
-                                 load_ref=lambda name: None)
+    module.TECHNIQUE = Technique(
+        echo_spec, "echo", "Echo: play a melody again", run_ref=_echo_run, load_ref=lambda name: None
+    )
     monkeypatch.setitem(sys.modules, "capsule_lib.techniques.echo", types.ModuleType("capsule_lib.techniques.echo"))
     monkeypatch.setitem(sys.modules, "capsule_lib.techniques.echo.technique", module)
     monkeypatch.setattr(technique_registry, "TECHNIQUES", (*technique_registry.TECHNIQUES, "echo"))
@@ -161,10 +202,15 @@ def test_a_registered_technique_gets_a_panel_and_a_place_in_the_studio(echo_regi
     reg.create("echo-model", "echo")
     reg.update("echo-model", status="complete")
     panel = technique_panel("echo", load_sample("ode_to_joy"), show=False)
-    assert [r["name"] for r in panel.form.parameters] == ["model", "repeat"] and panel.button.description == "Echo again"
+    assert [r["name"] for r in panel.form.parameters] == [
+        "model",
+        "repeat",
+    ] and panel.button.description == "Echo again"
     panel.form["repeat"] = 4
     result, comp = panel.run()
-    assert comp.technique == "echo" and len(result.tracks[0].notes) == 4 * len(load_sample("ode_to_joy").tracks[0].notes)
+    assert comp.technique == "echo" and len(result.tracks[0].notes) == 4 * len(
+        load_sample("ode_to_joy").tracks[0].notes
+    )
     studio = Studio("ode_to_joy", "echo", seed=1)
     assert ("Echo", "echo") in list(studio.technique.options)
     version = studio.session.run("echo", "echo-model", {"repeat": 3})

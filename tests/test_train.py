@@ -206,9 +206,19 @@ def test_select_device_checks_availability():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("epochs", 0), ("epochs", 2.5), ("batch_size", 0), ("lr", 0), ("lr", float("nan")), ("seed", -1),
-     ("checkpoint_every", -1), ("grad_clip", -1.0), ("max_steps_per_epoch", 0), ("num_workers", True),
-     ("device", None)],
+    [
+        ("epochs", 0),
+        ("epochs", 2.5),
+        ("batch_size", 0),
+        ("lr", 0),
+        ("lr", float("nan")),
+        ("seed", -1),
+        ("checkpoint_every", -1),
+        ("grad_clip", -1.0),
+        ("max_steps_per_epoch", 0),
+        ("num_workers", True),
+        ("device", None),
+    ],
 )
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(CapsuleError, match=field if field != "device" else "device"):
@@ -514,8 +524,16 @@ def test_ddp_two_cpu_processes(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(var, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(REPO / "tests" / "ddp_train_script.py"), str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(REPO / "tests" / "ddp_train_script.py"),
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 

@@ -48,7 +48,7 @@ def test_memory_keeps_the_last_positions():
     _, mems_b = m(x[:, 4:], mems_b)
     for a, b in zip(mems_a, mems_b):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
-    assert torch.equal(mems_a[0], (m.embed(x) * 32**0.5)[:, -SMALL.mem_len:])
+    assert torch.equal(mems_a[0], (m.embed(x) * 32**0.5)[:, -SMALL.mem_len :])
 
 
 def test_attention_weights_returned():
@@ -99,13 +99,13 @@ def test_segments_equal_one_pass_beyond_the_memory():
     whole, _ = m(x)
     parts, mems = [], None
     for lo in range(0, 40, 7):
-        out, mems = m(x[:, lo: lo + 7], mems)
+        out, mems = m(x[:, lo : lo + 7], mems)
         parts.append(out)
     torch.testing.assert_close(torch.cat(parts, 1), whole, atol=1e-5, rtol=0)
     # one token at a time, too
     steps, mems = [], None
     for t in range(40):
-        out, mems = m(x[:, t: t + 1], mems)
+        out, mems = m(x[:, t : t + 1], mems)
         steps.append(out)
     torch.testing.assert_close(torch.cat(steps, 1), whole, atol=1e-5, rtol=0)
 

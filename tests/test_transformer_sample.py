@@ -163,7 +163,9 @@ def test_generate_is_deterministic_by_seed():
     assert all(0 <= t < tok.VOCAB_SIZE for t in a)
 
 
-@pytest.mark.parametrize("sampling, threshold, temperature", [("topk", 0.8, 1.0), ("nucleus", 0.9, 1.3), ("random", 0.5, 0.7)])
+@pytest.mark.parametrize(
+    "sampling, threshold, temperature", [("topk", 0.8, 1.0), ("nucleus", 0.9, 1.3), ("random", 0.5, 0.7)]
+)
 def test_cache_and_no_cache_give_identical_tokens(sampling, threshold, temperature):
     m = tiny_model(1)
     prompt = PROMPT * 2  # longer than the model's reach (2 x 8 + 1 tokens)
@@ -192,8 +194,17 @@ def test_generate_from_empty_prompt_and_keeps_training_flag():
 
 def test_prompt_from_tokens_cuts_by_time():
     s = tok.SHIFT_BASE
-    seq = [tok.START, tok.VELOCITY_BASE + 20, tok.NOTE_ON_BASE + 39, s + 49, tok.NOTE_OFF_BASE + 39,
-           tok.VELOCITY_BASE + 25, tok.NOTE_ON_BASE + 41, s + 49, tok.NOTE_OFF_BASE + 41]
+    seq = [
+        tok.START,
+        tok.VELOCITY_BASE + 20,
+        tok.NOTE_ON_BASE + 39,
+        s + 49,
+        tok.NOTE_OFF_BASE + 39,
+        tok.VELOCITY_BASE + 25,
+        tok.NOTE_ON_BASE + 41,
+        s + 49,
+        tok.NOTE_OFF_BASE + 41,
+    ]
     assert prompt_from_tokens(seq, 5.0) == seq  # whole piece: START kept
     assert prompt_from_tokens(seq, 0.5) == [tok.VELOCITY_BASE + 20] + seq[4:]
     cut = prompt_from_tokens(seq, 0.7)  # 200 ms of the first shift, with the velocity in force
@@ -279,8 +290,16 @@ def test_extend_is_deterministic_and_seed_recorded(registered):
 
 @pytest.mark.parametrize("sampling", ["nucleus", "random", "TopK"])
 def test_extend_other_sampling(registered, sampling):
-    out, comp = extend(melody(8), registered, sampling=sampling, threshold=0.5, creative_risk=1.5,
-                       extension_duration=4.0, seed=1, return_composition=True)
+    out, comp = extend(
+        melody(8),
+        registered,
+        sampling=sampling,
+        threshold=0.5,
+        creative_risk=1.5,
+        extension_duration=4.0,
+        seed=1,
+        return_composition=True,
+    )
     assert comp.parameters["sampling"] == sampling.lower()
     assert len(out.notes) >= len(melody(8).notes)
 
@@ -292,7 +311,9 @@ def test_extend_with_a_network_object_and_no_save():
 
 
 def test_extend_melody_track_by_name(registered):
-    score = Score(tracks=(Track(name="bass", notes=(Note(0, 40, 24),)), Track(name="lead", notes=melody(8).tracks[0].notes)))
+    score = Score(
+        tracks=(Track(name="bass", notes=(Note(0, 40, 24),)), Track(name="lead", notes=melody(8).tracks[0].notes))
+    )
     out = extend(score, registered, track="lead", seed=2, extension_duration=4.0, save=False)
     assert out.tracks[0] == score.tracks[0]
     assert len(out.tracks[1].notes) >= len(score.tracks[1].notes)

@@ -19,8 +19,15 @@ def test_sample_model_is_registered_complete_small_and_safe():
 
 def test_card_documents_data_hyperparameters_time_curves_and_beats_the_bigram_baseline():
     text = (MODEL_DIR / "README.md").read_text()
-    for needle in ("## Data and split", "sha256(corpus path) mod 10", "## Hyperparameters", "Wall-clock training time",
-                   "bigram baseline", "![loss and perplexity](loss.png)", "## Provenance"):
+    for needle in (
+        "## Data and split",
+        "sha256(corpus path) mod 10",
+        "## Hyperparameters",
+        "Wall-clock training time",
+        "bigram baseline",
+        "![loss and perplexity](loss.png)",
+        "## Provenance",
+    ):
         assert needle in text, needle
     assert (MODEL_DIR / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ev = ModelRegistry().get("transformer-classical").metrics["evaluation"]

@@ -4,11 +4,16 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from capsule_lib import ModelRegistry, list_samples, load_sample
 from capsule_lib.datasets.classical import ClassicalDataset, Piece
-from capsule_lib.techniques.transformer import TransformerConfig, encode, evaluate_transformer, extend, train_transformer
+from capsule_lib.techniques.transformer import (
+    TransformerConfig,
+    encode,
+    evaluate_transformer,
+    extend,
+    train_transformer,
+)
 from capsule_lib.techniques.transformer.evaluate import bigram_baseline
 
 TINY = TransformerConfig(d_model=32, n_heads=2, n_layers=1, d_ff=64, segment_len=16, mem_len=16, dropout=0.0)
@@ -22,8 +27,16 @@ def melodies():
     """The sample melodies as a small data set: 6 train, 2 validation, 2 test pieces."""
     names = [s["name"] for s in list_samples()]
     splits = ["train"] * 6 + ["validation"] * 2 + ["test"] * 2
-    pieces = [Piece(path=f"samples/{n}", composer="samples", split=sp, tokens=np.array(encode(load_sample(n)), np.int16),
-                    seconds=load_sample(n).duration_seconds) for n, sp in zip(names, splits)]
+    pieces = [
+        Piece(
+            path=f"samples/{n}",
+            composer="samples",
+            split=sp,
+            tokens=np.array(encode(load_sample(n)), np.int16),
+            seconds=load_sample(n).duration_seconds,
+        )
+        for n, sp in zip(names, splits)
+    ]
     return ClassicalDataset(pieces, [], [])
 
 
@@ -34,8 +47,17 @@ def test_bigram_baseline_is_a_distribution_fitted_on_counts():
 
 
 def test_training_registers_a_model_that_beats_the_bigram_baseline_and_extends(melodies):
-    card = train_transformer("tiny-xl", steps=60, steps_per_epoch=20, lr=3e-3, batch_size=4, model_config=TINY, dataset=melodies,
-                             progress=False, eval_pieces=2)
+    card = train_transformer(
+        "tiny-xl",
+        steps=60,
+        steps_per_epoch=20,
+        lr=3e-3,
+        batch_size=4,
+        model_config=TINY,
+        dataset=melodies,
+        progress=False,
+        eval_pieces=2,
+    )
     assert card.status == "complete" and card.technique == "transformer"
     assert card.hyperparameters["training"]["steps"] == 60
     history = json.loads((card.path / "history.json").read_text())
@@ -66,16 +88,39 @@ def test_extend_command_line(melodies, tmp_path, capsys):
     from capsule_lib import read_midi
     from capsule_lib.cli import main
 
-    train_transformer("tiny-cli", steps=5, batch_size=2, model_config=TINY, dataset=melodies, progress=False,
-                      evaluate=False)
+    train_transformer(
+        "tiny-cli", steps=5, batch_size=2, model_config=TINY, dataset=melodies, progress=False, evaluate=False
+    )
     out = tmp_path / "longer.mid"
-    assert main(["extend", "ode_to_joy", "-o", str(out), "--model", "tiny-cli", "--extension-duration", "3",
-                 "--sampling", "nucleus", "--threshold", "0.9", "--seed", "2"]) == 0
+    assert (
+        main(
+            [
+                "extend",
+                "ode_to_joy",
+                "-o",
+                str(out),
+                "--model",
+                "tiny-cli",
+                "--extension-duration",
+                "3",
+                "--sampling",
+                "nucleus",
+                "--threshold",
+                "0.9",
+                "--seed",
+                "2",
+            ]
+        )
+        == 0
+    )
     melody, result = load_sample("ode_to_joy"), read_midi(out)
     assert result.notes[: len(melody.notes)] == melody.notes
     assert "composition" in capsys.readouterr().out
-    for bad, needle in ((["--threshold", "1.5"], "threshold"), (["--sampling", "greedy"], "--sampling"),
-                        (["--creative-risk", "0"], "creative_risk")):
+    for bad, needle in (
+        (["--threshold", "1.5"], "threshold"),
+        (["--sampling", "greedy"], "--sampling"),
+        (["--creative-risk", "0"], "creative_risk"),
+    ):
         assert main(["extend", "ode_to_joy", "-o", str(tmp_path / "x.mid"), "--model", "tiny-cli", *bad]) == 2
         err = capsys.readouterr().err
         assert needle in err and len(err.strip().splitlines()) == 1

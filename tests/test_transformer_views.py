@@ -4,17 +4,18 @@ import numpy as np
 import pytest
 import torch
 
+import capsule_lib as cl
 from capsule_lib.techniques.transformer import TransformerConfig, TransformerXL, encode
 from capsule_lib.techniques.transformer.views import plot_attention, plot_next_token, plot_training
-
-import capsule_lib as cl
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_training_plot_has_cross_entropy_and_perplexity():
-    h = [{"epoch": e, "loss": 3 / e, "val_loss": 3.2 / e, "perplexity": 20 / e, "val_perplexity": 25 / e}
-         for e in range(1, 4)]
+    h = [
+        {"epoch": e, "loss": 3 / e, "val_loss": 3.2 / e, "perplexity": 20 / e, "val_perplexity": 25 / e}
+        for e in range(1, 4)
+    ]
     fig = plot_training(h)
     assert [ax.get_title() for ax in fig.axes] == ["cross entropy per token (nats)", "perplexity"]
     assert fig.axes[1].get_yscale() == "log"
@@ -22,7 +23,9 @@ def test_training_plot_has_cross_entropy_and_perplexity():
 
 def test_attention_map_is_labelled_with_a_colour_bar_and_returns_the_next_token_logits():
     torch.manual_seed(0)
-    net = TransformerXL(TransformerConfig(d_model=32, n_heads=2, n_layers=2, d_ff=64, segment_len=64, mem_len=16)).eval()
+    net = TransformerXL(
+        TransformerConfig(d_model=32, n_heads=2, n_layers=2, d_ff=64, segment_len=64, mem_len=16)
+    ).eval()
     tokens = encode(cl.load_sample("ode_to_joy"))
     import matplotlib.pyplot as plt
 

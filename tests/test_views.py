@@ -89,7 +89,7 @@ def test_download_buttons_make_the_file_when_pressed(monkeypatch):
     monkeypatch.setattr(buttons.status, "send", lambda content, buffers=None: sent.append((content, buffers)))
     assert [b.description for b in buttons.buttons.values()] == ["Download MIDI", "Download WAV", "Download MP3"]
     buttons.buttons["mid"].click()
-    (content, (data,)), = sent
+    ((content, (data,)),) = sent
     assert content == {"op": "download", "name": "My_tune_take_2.mid", "mime": "audio/midi"}
     assert data[:4] == b"MThd"  # a MIDI file
     assert "Downloaded My_tune_take_2.mid" in buttons.status.message

@@ -27,7 +27,13 @@ def test_defaults():
     kb = VirtualKeyboard()
     assert (kb.tempo, kb.octave, kb.countdown, kb.metronome, kb.recording) == (120, 48, False, False, False)
     assert (kb.arpeggiator, kb.arp_pattern, kb.arp_rate, kb.auto_chord, kb.sustain, kb.tap_bpm) == (
-        False, "up", 6, False, False, 0.0)
+        False,
+        "up",
+        6,
+        False,
+        False,
+        0.0,
+    )
     assert kb.events == [] and kb.pedal_events == []
 
 
@@ -111,7 +117,16 @@ def test_auto_chord_goes_through_edit_auto_chord():
     assert kb.score() == edit.auto_chord(raw, "C major")
     # C major: C-E-G, D-F-A; F# is outside the key, so a major triad F#-A#-C#.
     assert [(n.start, n.pitch) for n in kb.score().notes] == [
-        (0, 60), (0, 64), (0, 67), (24, 62), (24, 65), (24, 69), (48, 66), (48, 70), (48, 73)]
+        (0, 60),
+        (0, 64),
+        (0, 67),
+        (24, 62),
+        (24, 65),
+        (24, 69),
+        (48, 66),
+        (48, 70),
+        (48, 73),
+    ]
     kb.chord_key = "A minor"
     assert kb.score() == edit.auto_chord(raw, "A minor")
     kb.chord_key = ""  # detect the key from the take
@@ -123,10 +138,16 @@ def test_auto_chord_goes_through_edit_auto_chord():
 def test_arpeggiator_groups_a_played_chord_and_uses_edit_arpeggiate():
     # C-E-G pressed within 40 ms (a human chord), held one beat at 120 bpm.
     kb = keyboard([ev(60, 0, 500), ev(64, 20, 500), ev(67, 40, 500)], arpeggiator=True, arp_pattern="up")
-    chord = Score.from_notes([Note(0, 60, 24), Note(0, 64, 24), Note(0, 67, 24)], name="keyboard",
-                             title="keyboard take")
+    chord = Score.from_notes(
+        [Note(0, 60, 24), Note(0, 64, 24), Note(0, 67, 24)], name="keyboard", title="keyboard take"
+    )
     assert kb.score() == edit.arpeggiate(chord, "up", 6)
-    assert [(n.start, n.pitch, n.duration) for n in kb.score().notes] == [(0, 60, 6), (6, 64, 6), (12, 67, 6), (18, 60, 6)]
+    assert [(n.start, n.pitch, n.duration) for n in kb.score().notes] == [
+        (0, 60, 6),
+        (6, 64, 6),
+        (12, 67, 6),
+        (18, 60, 6),
+    ]
     kb.arp_pattern = "down"
     assert [n.pitch for n in kb.score().notes] == [67, 64, 60, 67]
     kb.arp_pattern = "up-down"  # the widget's spelling of edit's "updown"
@@ -248,14 +269,46 @@ def test_hot_key_map_is_chromatic_from_the_lowest_key():
 def test_state_syncs_and_the_es_module_has_the_test_hooks():
     kb = VirtualKeyboard(tempo=90, countdown=True)
     state = kb.get_state()
-    for name in ("tempo", "metronome", "countdown", "octave", "arpeggiator", "arp_pattern", "arp_rate", "auto_chord",
-                 "sustain", "recording", "events", "pedal_events", "midi_status", "tap_bpm", "taps", "chord_key"):
+    for name in (
+        "tempo",
+        "metronome",
+        "countdown",
+        "octave",
+        "arpeggiator",
+        "arp_pattern",
+        "arp_rate",
+        "auto_chord",
+        "sustain",
+        "recording",
+        "events",
+        "pedal_events",
+        "midi_status",
+        "tap_bpm",
+        "taps",
+        "chord_key",
+    ):
         assert name in state
     assert state["tempo"] == 90 and state["countdown"] is True
     js = VirtualKeyboard._esm
     source = js.read_text() if hasattr(js, "read_text") else str(js)
     assert "export default" in source and "import " not in re.sub(r"//.*", "", source)
-    for hook in ("record", "stop", "play", "octave-up", "octave-down", "metronome", "countdown", "tempo", "arpeggiator",
-                 "arp-pattern", "auto-chord", "sustain", "tap-tempo", "status", "midi-status", "key"):
+    for hook in (
+        "record",
+        "stop",
+        "play",
+        "octave-up",
+        "octave-down",
+        "metronome",
+        "countdown",
+        "tempo",
+        "arpeggiator",
+        "arp-pattern",
+        "auto-chord",
+        "sustain",
+        "tap-tempo",
+        "status",
+        "midi-status",
+        "key",
+    ):
         assert f'"{hook}"' in source, hook
     assert "capsule-keyboard" in source and 'tabindex: "0"' in source

@@ -1,13 +1,18 @@
 """Technique panels: console names and ranges, the model picker, and 'Enhance again' saving a chain."""
 
 import pytest
-import torch
 
 from capsule_lib import CapsuleError, CompositionStore, ModelRegistry, load_sample
 from capsule_lib.techniques.arcnn import ArcnnConfig, ArcnnUNet
 from capsule_lib.techniques.spec import technique_spec
 from capsule_lib.widgets import (
-    ArcnnPanel, GanPanel, ParameterForm, TransformerPanel, available_techniques, instrument_options, model_picker,
+    ArcnnPanel,
+    GanPanel,
+    ParameterForm,
+    TransformerPanel,
+    available_techniques,
+    instrument_options,
+    model_picker,
     technique_panel,
 )
 
@@ -18,7 +23,11 @@ def test_controls_are_the_techniques_own_definition_on_one_form():
     assert list(rows) == ["model", *technique_spec("arcnn").names]
     assert rows["sampling_iterations"]["label"] == "Sampling iterations"
     assert (rows["sampling_iterations"]["min"], rows["sampling_iterations"]["max"]) == (1, 100)
-    assert (rows["max_remove_pct"]["min"], rows["max_remove_pct"]["max"], rows["max_remove_pct"]["unit"]) == (0, 100, "%")
+    assert (rows["max_remove_pct"]["min"], rows["max_remove_pct"]["max"], rows["max_remove_pct"]["unit"]) == (
+        0,
+        100,
+        "%",
+    )
     assert (rows["max_notes_added"]["min"], rows["max_notes_added"]["max"]) == (0, 1000)
     assert (rows["creative_risk"]["min"], rows["creative_risk"]["max"]) == (0, 4)
     assert rows["harmonize"]["label"] == "Harmonize" and rows["harmonize"]["kind"] == "bool"
@@ -76,15 +85,22 @@ def test_enhance_again_chains_compositions_with_parents_and_parameters():
     assert seen == [c1.id, c2.id]
     assert panel.current == second and store.load(c2.id).notes == second.notes
     # The result line names the composition, what made it and its parent -- not its id.
-    assert (c1.title, c2.title) == ("Twinkle, Twinkle, Little Star – AR-CNN 1", "Twinkle, Twinkle, Little Star – AR-CNN 2")
-    assert "Saved <q>Twinkle, Twinkle, Little Star – AR-CNN 2</q>, made by AR-CNN with arcnn-bach from " \
-           "<q>Twinkle, Twinkle, Little Star – AR-CNN 1</q>" in panel.status.value
+    assert (c1.title, c2.title) == (
+        "Twinkle, Twinkle, Little Star – AR-CNN 1",
+        "Twinkle, Twinkle, Little Star – AR-CNN 2",
+    )
+    assert (
+        "Saved <q>Twinkle, Twinkle, Little Star – AR-CNN 2</q>, made by AR-CNN with arcnn-bach from "
+        "<q>Twinkle, Twinkle, Little Star – AR-CNN 1</q>" in panel.status.value
+    )
     assert c2.id not in panel.status.value
 
 
 def test_button_reports_errors_in_the_panel_instead_of_raising():
     panel = ArcnnPanel(load_sample("twinkle_twinkle"), show=False)
-    panel.form.set_rows([model_parameter_named("gone"), *technique_spec("arcnn").parameters])  # a model deleted meanwhile
+    panel.form.set_rows(
+        [model_parameter_named("gone"), *technique_spec("arcnn").parameters]
+    )  # a model deleted meanwhile
     panel._clicked()
     assert "gone" in panel.status.value and panel.results == []
 
@@ -105,7 +121,11 @@ def test_extend_again_chains_transformer_compositions():
     melody = load_sample("twinkle_twinkle")
     panel = TransformerPanel(melody, seed=2, show=False)
     rows = {r["name"]: r for r in panel.form.parameters}
-    assert panel.form["sampling"] == "topk" and [v for _, v in rows["sampling"]["choices"]] == ["topk", "nucleus", "random"]
+    assert panel.form["sampling"] == "topk" and [v for _, v in rows["sampling"]["choices"]] == [
+        "topk",
+        "nucleus",
+        "random",
+    ]
     assert (rows["threshold"]["min"], rows["threshold"]["max"]) == (0.1, 0.99)
     assert (rows["extension_duration"]["min"], rows["extension_duration"]["max"]) == (1.0, 60.0)
     assert panel.button.description == "Extend again"
@@ -125,8 +145,12 @@ def _tiny_gan(name: str = "tiny-gan"):
 
     cfg = GanConfig(z_dim=4, width=8, critic_width=8)
     reg = ModelRegistry()
-    reg.create(name, "gan", algorithm="MuseGAN",
-               hyperparameters={"model": cfg.to_dict(), "genre": GENRES["quartet"].to_dict(), "polyphony": [1, 1, 1, 1]})
+    reg.create(
+        name,
+        "gan",
+        algorithm="MuseGAN",
+        hyperparameters={"model": cfg.to_dict(), "genre": GENRES["quartet"].to_dict(), "polyphony": [1, 1, 1, 1]},
+    )
     reg.save_weights(name, build_generator(cfg).state_dict())
     reg.update(name, status="complete")
 

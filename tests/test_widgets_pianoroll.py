@@ -18,7 +18,9 @@ from capsule_lib.widgets.pianoroll import MAX_ZOOM, MIN_PITCH_SPAN, MIN_ZOOM, TR
 @pytest.fixture
 def score() -> Score:
     """Three tracks at 24 steps a beat: a melody, a bass and drums."""
-    melody = Track("melody", program=0, notes=(Note(0, 60, 24), Note(0, 64, 24), Note(24, 62, 12, 90), Note(48, 67, 48)))
+    melody = Track(
+        "melody", program=0, notes=(Note(0, 60, 24), Note(0, 64, 24), Note(24, 62, 12, 90), Note(48, 67, 48))
+    )
     bass = Track("bass", program=32, notes=(Note(0, 48, 96),))
     drums = Track("drums", is_drum=True, notes=(Note(0, 36, 6), Note(48, 38, 6)))
     return Score(tracks=(melody, bass, drums), tempo=90, resolution=24, title="three parts")
@@ -37,8 +39,11 @@ def msg(editor: PianoRollEditor, **content) -> None:
 
 
 def as_dicts(score: Score) -> list[dict]:
-    return [{"track": i, "start": n.start, "pitch": n.pitch, "duration": n.duration, "velocity": n.velocity}
-            for i, t in enumerate(score.tracks) for n in t.notes]
+    return [
+        {"track": i, "start": n.start, "pitch": n.pitch, "duration": n.duration, "velocity": n.velocity}
+        for i, t in enumerate(score.tracks)
+        for n in t.notes
+    ]
 
 
 # -- construction -----------------------------------------------------------------------------
@@ -47,15 +52,25 @@ def test_traits_describe_every_track_of_the_score(score):
     assert ed.score is score and ed.applied is score
     assert ed.notes == as_dicts(score)
     assert [(t["index"], t["name"], t["editable"], t["is_drum"], t["program"], t["n_notes"]) for t in ed.tracks] == [
-        (0, "melody", True, False, 0, 4), (1, "bass", False, False, 32, 1), (2, "drums", False, True, 0, 2)]
+        (0, "melody", True, False, 0, 4),
+        (1, "bass", False, False, 32, 1),
+        (2, "drums", False, True, 0, 2),
+    ]
     assert [t["colour"] for t in ed.tracks] == list(TRACK_COLOURS[:3])
-    assert (ed.track, ed.resolution, ed.grid, ed.steps_per_bar, ed.tempo, ed.title) == (0, 24, 6, 96, 90.0, "three parts")
+    assert (ed.track, ed.resolution, ed.grid, ed.steps_per_bar, ed.tempo, ed.title) == (
+        0,
+        24,
+        6,
+        96,
+        90.0,
+        "three parts",
+    )
     assert ed.total_steps == 2 * 96  # the one-bar piece plus an empty bar to write in
     assert ed.pitch_low <= 36 - 3 and ed.pitch_high >= 67 + 3
     assert ed.pitch_high - ed.pitch_low + 1 >= MIN_PITCH_SPAN
     assert (ed.zoom, ed.playing, ed.edits, ed.dirty, ed.status_level) == (1.0, False, 0, False, "info")
     assert "melody" in ed.status
-    assert "export default" in ed._esm and 'data-testid' in ed._esm
+    assert "export default" in ed._esm and "data-testid" in ed._esm
 
 
 def test_small_range_gets_a_two_octave_view_and_sample_scores_load():
@@ -129,8 +144,8 @@ def test_the_view_grows_when_an_edit_leaves_it(score):
 @pytest.mark.parametrize(
     "content, words",
     [
-        ({"op": "pitch", "start": 0, "pitch": 60, "new_pitch": 64}, "already has a note"),   # onto an occupied cell
-        ({"op": "length", "start": 0, "pitch": 60, "duration": 0}, "at least one step"),    # length < 1
+        ({"op": "pitch", "start": 0, "pitch": 60, "new_pitch": 64}, "already has a note"),  # onto an occupied cell
+        ({"op": "length", "start": 0, "pitch": 60, "duration": 0}, "at least one step"),  # length < 1
         ({"op": "length", "start": 0, "pitch": 60, "duration": -6}, "at least one step"),
         ({"op": "toggle", "start": 0, "pitch": 48, "track": 1}, "only track 0 (melody) is editable"),
         ({"op": "length", "start": 0, "pitch": 36, "duration": 12, "track": 2}, "only track 0"),
@@ -220,7 +235,9 @@ def test_download_sends_midi_of_the_working_score(score, monkeypatch):
     assert data == ed.midi_bytes() and data.startswith(b"MThd")
     back = read_midi(data, track="all", resolution=ed.score.resolution)
     assert [t.notes for t in back.tracks] == [t.notes for t in ed.score.tracks]
-    assert [(t.name, t.program, t.is_drum) for t in back.tracks] == [(t.name, t.program, t.is_drum) for t in ed.score.tracks]
+    assert [(t.name, t.program, t.is_drum) for t in back.tracks] == [
+        (t.name, t.program, t.is_drum) for t in ed.score.tracks
+    ]
     assert "Downloaded melody.mid" in ed.status
 
 

@@ -104,8 +104,10 @@ def test_the_whole_flow_saves_each_step_with_its_parent(studio):
         ("Mary Had a Little Lamb – Transformer 1", "transformer", "Mary Had a Little Lamb – arrangement 2"),
     ]
     # the result line names the composition, never its id
-    assert "<q>Mary Had a Little Lamb – Transformer 1</q>, made by Transformer with transformer-classical from " \
-           "<q>Mary Had a Little Lamb – arrangement 2</q>" in studio.result_line.value
+    assert (
+        "<q>Mary Had a Little Lamb – Transformer 1</q>, made by Transformer with transformer-classical from "
+        "<q>Mary Had a Little Lamb – arrangement 2</q>" in studio.result_line.value
+    )
     assert ext.id not in studio.result_line.value
     # the lineage tree of the selected (newest) composition runs from the sample down to it
     assert studio.table.selected == ext.id
@@ -163,13 +165,21 @@ def _many_notes(n: int) -> bytes:
     return midi_bytes(Score(tracks=(Track("melody", notes=notes),), resolution=24, tempo=120))
 
 
-@pytest.mark.parametrize("name, data, size, message", [
-    ("empty.mid", b"", 0, "Cannot import empty.mid: it is empty"),
-    ("truncated.mid", None, 0, "Cannot import truncated.mid: it is corrupt or truncated"),
-    ("notes.txt", b"these are my notes, not music", 29, "Cannot import notes.txt: it is not a MIDI file"),
-    ("huge.mid", None, 5_000_000, "Cannot import huge.mid: it is 5.0 MB; the studio imports MIDI files up to 2 MB"),
-    ("dense.mid", "many", 0, f"has {MAX_STUDIO_NOTES + 1} notes; the studio opens pieces of up to {MAX_STUDIO_NOTES}"),
-])
+@pytest.mark.parametrize(
+    "name, data, size, message",
+    [
+        ("empty.mid", b"", 0, "Cannot import empty.mid: it is empty"),
+        ("truncated.mid", None, 0, "Cannot import truncated.mid: it is corrupt or truncated"),
+        ("notes.txt", b"these are my notes, not music", 29, "Cannot import notes.txt: it is not a MIDI file"),
+        ("huge.mid", None, 5_000_000, "Cannot import huge.mid: it is 5.0 MB; the studio imports MIDI files up to 2 MB"),
+        (
+            "dense.mid",
+            "many",
+            0,
+            f"has {MAX_STUDIO_NOTES + 1} notes; the studio opens pieces of up to {MAX_STUDIO_NOTES}",
+        ),
+    ],
+)
 def test_a_malformed_import_is_one_line_and_changes_nothing(studio, name, data, size, message):
     if name == "truncated.mid":
         data = midi_bytes(load_sample("ode_to_joy"))[:60]
@@ -179,7 +189,12 @@ def test_a_malformed_import_is_one_line_and_changes_nothing(studio, name, data, 
     assert studio.import_midi(name, data, size) is False
     assert message in studio.status.message and studio.status.level == "error"
     assert "\n" not in studio.status.message and "Traceback" not in studio.status.message
-    assert (studio.session.input, studio.session.title, studio.input_roll.score, len(CompositionStore().list())) == before
+    assert (
+        studio.session.input,
+        studio.session.title,
+        studio.input_roll.score,
+        len(CompositionStore().list()),
+    ) == before
     assert MAX_IMPORT_BYTES == 2 * 1024 * 1024
 
 
@@ -191,8 +206,10 @@ def test_a_good_import_becomes_the_input_named_after_its_file(studio):
 
 
 def test_a_keyboard_take_becomes_the_input_with_rhythm_assist(studio):
-    studio.keyboard.events = [{"pitch": 60, "velocity": 100, "start": 0, "end": 230},
-                              {"pitch": 64, "velocity": 100, "start": 260, "end": 480}]
+    studio.keyboard.events = [
+        {"pitch": 60, "velocity": 100, "start": 0, "end": 230},
+        {"pitch": 64, "velocity": 100, "start": 260, "end": 480},
+    ]
     assert studio.session.input_kind == "recording" and studio.session.title == "My recording 1"
     assert [(n.pitch, n.start % 6) for n in studio.session.input.notes] == [(60, 0), (64, 0)]
     assert studio.input_roll.score.notes == studio.session.input.notes
@@ -247,8 +264,9 @@ def test_my_compositions_rename_tag_delete_open_and_download(studio):
 def test_composition_words():
     store = CompositionStore()
     a = store.add(load_sample("twinkle_twinkle"), technique="sample", title="Twinkle")
-    b = store.add(load_sample("twinkle_twinkle"), technique="arcnn", title="Twinkle – AR-CNN 1", model="arcnn-bach",
-                  parent=a.id)
+    b = store.add(
+        load_sample("twinkle_twinkle"), technique="arcnn", title="Twinkle – AR-CNN 1", model="arcnn-bach", parent=a.id
+    )
     c = store.add(load_sample("twinkle_twinkle"), technique="edit", title="Twinkle – edit 1", parent=b.id)
     assert composition_line(a) == "“Twinkle”, a sample melody"
     assert composition_line(b, a) == "“Twinkle – AR-CNN 1”, made by AR-CNN with arcnn-bach from “Twinkle”"
@@ -258,8 +276,10 @@ def test_composition_words():
     assert composition_row(b, a)["parent"] == "Twinkle" and composition_row(c)["parent"] == "(deleted)"
     d = store.add(load_sample("twinkle_twinkle"), technique="gan", title="Other root")
     forest = lineage_forest(store.list())
-    assert [(n[0].title, [k[0].title for k in n[1]]) for n in forest] == [("Twinkle", ["Twinkle – AR-CNN 1"]),
-                                                                          ("Other root", [])]
+    assert [(n[0].title, [k[0].title for k in n[1]]) for n in forest] == [
+        ("Twinkle", ["Twinkle – AR-CNN 1"]),
+        ("Other root", []),
+    ]
     assert family(forest, c.id)[0].id == a.id and family(forest, d.id)[0].id == d.id and family(forest, "x") is None
     store.delete(a.id)
     assert [n[0].title for n in lineage_forest(store.list())] == ["Twinkle – AR-CNN 1", "Other root"]

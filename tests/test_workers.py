@@ -65,8 +65,11 @@ def test_busy_pool_workers_exit_when_their_parent_is_killed(tmp_path):
     (tmp_path / "spin_job.py").write_text(textwrap.dedent(SPIN))
     pids = tmp_path / "pids"
     pids.mkdir()
-    env = {**os.environ, "PID_DIR": str(pids), "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PID_DIR": str(pids),
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]),
+    }
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path)], env=env)
     workers: list[int] = []
     try:
@@ -90,11 +93,13 @@ def test_die_with_parent_leaves_a_living_parent_alone(tmp_path):
     (tmp_path / "quick_job.py").write_text("import os\ndef pid(path):\n    return {'path': path, 'pid': os.getpid()}\n")
     sys.path.insert(0, str(tmp_path))
     try:
-        from capsule_lib.datasets._corpus import parse_all
         from quick_job import pid
 
-        results = parse_all(pid, [str(i) for i in range(6)], workers=2, max_workers=2, desc="", unit="",
-                            progress=False, chunksize=1)
+        from capsule_lib.datasets._corpus import parse_all
+
+        results = parse_all(
+            pid, [str(i) for i in range(6)], workers=2, max_workers=2, desc="", unit="", progress=False, chunksize=1
+        )
     finally:
         sys.path.remove(str(tmp_path))
     assert [r["path"] for r in results] == [str(i) for i in range(6)]

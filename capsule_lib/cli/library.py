@@ -5,8 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CapsuleError
-from ._shared import (Parser, add_input_output, add_quiet_json, check_output, load_input, positive_int, print_fields,
-                      print_json, print_table, split_tag)
+from ._shared import (
+    Parser,
+    add_input_output,
+    add_quiet_json,
+    check_output,
+    load_input,
+    positive_int,
+    print_fields,
+    print_json,
+    print_table,
+    split_tag,
+)
 
 __all__ = ["add_commands"]
 
@@ -18,8 +28,10 @@ def cmd_samples(args) -> None:
     if args.json:
         print_json(samples)
         return
-    print_table([[s["name"], s["title"], s.get("composer", ""), ", ".join(s.get("recommended_for", []))] for s in samples],
-                ["NAME", "TITLE", "COMPOSER", "RECOMMENDED FOR"])
+    print_table(
+        [[s["name"], s["title"], s.get("composer", ""), ", ".join(s.get("recommended_for", []))] for s in samples],
+        ["NAME", "TITLE", "COMPOSER", "RECOMMENDED FOR"],
+    )
 
 
 def cmd_edit(args) -> None:
@@ -74,8 +86,10 @@ def cmd_compositions(args) -> None:
         elif not items:
             print(f"no compositions yet in {store.root}")
         else:
-            print_table([[c.id, c.title, c.technique, c.model or "", c.parent or "", c.created[:19]] for c in items],
-                        ["ID", "TITLE", "TECHNIQUE", "MODEL", "PARENT", "CREATED"])
+            print_table(
+                [[c.id, c.title, c.technique, c.model or "", c.parent or "", c.created[:19]] for c in items],
+                ["ID", "TITLE", "TECHNIQUE", "MODEL", "PARENT", "CREATED"],
+            )
     elif action == "show":
         c = store.get(args.id)
         (print_json if args.json else print_fields)(c.to_dict())
@@ -108,8 +122,13 @@ def cmd_models(args) -> None:
         elif not cards:
             print("no models yet: train one (capsule train ...) or import one (capsule models import FILE.tar.gz)")
         else:
-            print_table([[c.name, c.technique, c.algorithm, c.dataset, c.status, "sample" if c.sample else "custom"]
-                         for c in cards], ["NAME", "TECHNIQUE", "ALGORITHM", "DATASET", "STATUS", "KIND"])
+            print_table(
+                [
+                    [c.name, c.technique, c.algorithm, c.dataset, c.status, "sample" if c.sample else "custom"]
+                    for c in cards
+                ],
+                ["NAME", "TECHNIQUE", "ALGORITHM", "DATASET", "STATUS", "KIND"],
+            )
     elif args.action == "show":
         card = reg.get(args.name)
         (print_json if args.json else print_fields)(card.to_dict())
@@ -137,17 +156,26 @@ def cmd_data(args) -> None:
         from ..datasets.classical import build_classical_dataset
 
         s = build_classical_dataset(force=args.rebuild, progress=not args.quiet, limit=args.limit).summary()
-        _show_summary(args, s, f"classical pieces: {s.get('pieces', '?')} kept, {s.get('skipped', 0)} skipped",
-                      ["PIECES", "TOKENS"], f"split: {s.get('split_rule', '')}")
+        _show_summary(
+            args,
+            s,
+            f"classical pieces: {s.get('pieces', '?')} kept, {s.get('skipped', 0)} skipped",
+            ["PIECES", "TOKENS"],
+            f"split: {s.get('split_rule', '')}",
+        )
         return
     ds = build_bach_dataset(force=args.rebuild, progress=not args.quiet, limit=args.limit)
     s = ds.summary()
     s["cache"] = str(getattr(ds, "cache_path", "") or "")
-    _show_summary(args, s, f"Bach chorales: {s['chorales']} kept, {s['skipped']} skipped (unparsable), "
-                           f"{s['duplicates']} duplicates dropped, {s['repeats_not_expanded']} with repeats not expanded",
-                  ["CHORALES", "WINDOWS", "NOTES"],
-                  f"split: {s['split_rule']}; pitches MIDI {s['pitch_range'][0]}-{s['pitch_range'][1]}; "
-                  f"windows of {s['window_steps']} steps sliding by {s['hop_steps']}")
+    _show_summary(
+        args,
+        s,
+        f"Bach chorales: {s['chorales']} kept, {s['skipped']} skipped (unparsable), "
+        f"{s['duplicates']} duplicates dropped, {s['repeats_not_expanded']} with repeats not expanded",
+        ["CHORALES", "WINDOWS", "NOTES"],
+        f"split: {s['split_rule']}; pitches MIDI {s['pitch_range'][0]}-{s['pitch_range'][1]}; "
+        f"windows of {s['window_steps']} steps sliding by {s['hop_steps']}",
+    )
 
 
 def _cmd_data_multitrack(args) -> None:
@@ -168,9 +196,14 @@ def _cmd_data_multitrack(args) -> None:
     s["cache"] = str(ds.cache_path or "")
     for name in _SPLITS:
         s[name]["samples"] = int(len(ds.samples(name)))
-    _show_summary(args, s, f"{s['source']}: {s['pieces']} pieces kept, {s['skipped']} skipped, "
-                           f"{s['duplicates']} duplicates dropped; tracks {', '.join(s['tracks'])}",
-                  ["PIECES", "SAMPLES", "NOTES"], f"split: {s['split_rule']}; samples of {s['sample']}")
+    _show_summary(
+        args,
+        s,
+        f"{s['source']}: {s['pieces']} pieces kept, {s['skipped']} skipped, "
+        f"{s['duplicates']} duplicates dropped; tracks {', '.join(s['tracks'])}",
+        ["PIECES", "SAMPLES", "NOTES"],
+        f"split: {s['split_rule']}; samples of {s['sample']}",
+    )
 
 
 _SPLITS = ("train", "validation", "test")
@@ -206,7 +239,9 @@ def add_commands(sub) -> None:
     e.add_argument("--tempo", type=float, metavar="BPM", help="new tempo, 40-160 bpm")
     e.add_argument("--transpose", type=int, metavar="N", help="semitones, -12..12")
     e.add_argument("--quantize", action="store_true", help="rhythm assist: snap notes to the grid")
-    e.add_argument("--grid", type=int, default=None, metavar="STEPS", help="quantize grid in steps (default: a 16th note)")
+    e.add_argument(
+        "--grid", type=int, default=None, metavar="STEPS", help="quantize grid in steps (default: a 16th note)"
+    )
     e.add_argument("--strength", type=float, default=1.0, help="quantize strength 0..1 (default 1)")
     e.set_defaults(func=cmd_edit)
 
@@ -223,26 +258,46 @@ def add_commands(sub) -> None:
 
     c = sub.add_parser("compositions", help="list, show, add, tag, rename, delete and export compositions")
     csub = _add_record_actions(c, "id", cmd_compositions)
-    x = csub.add_parser("add"); x.add_argument("file", metavar="FILE.mid"); x.add_argument("--title")
-    x = csub.add_parser("rename"); x.add_argument("id"); x.add_argument("title", metavar="TITLE")
-    x = csub.add_parser("export"); x.add_argument("id"); x.add_argument("-o", "--output", required=True, metavar="FILE")
+    x = csub.add_parser("add")
+    x.add_argument("file", metavar="FILE.mid")
+    x.add_argument("--title")
+    x = csub.add_parser("rename")
+    x.add_argument("id")
+    x.add_argument("title", metavar="TITLE")
+    x = csub.add_parser("export")
+    x.add_argument("id")
+    x.add_argument("-o", "--output", required=True, metavar="FILE")
 
     m = sub.add_parser("models", help="list, show, export and import models")
     msub = _add_record_actions(m, "name", cmd_models)
-    x = msub.add_parser("export"); x.add_argument("name"); x.add_argument("-o", "--output", required=True, metavar="FILE.tar.gz")
-    x = msub.add_parser("import"); x.add_argument("file", metavar="FILE.tar.gz"); x.add_argument("--name", help="import under another name")
+    x = msub.add_parser("export")
+    x.add_argument("name")
+    x.add_argument("-o", "--output", required=True, metavar="FILE.tar.gz")
+    x = msub.add_parser("import")
+    x.add_argument("file", metavar="FILE.tar.gz")
+    x.add_argument("--name", help="import under another name")
 
     d = sub.add_parser("data", help="build (or load the cache of) a training data set")
-    d.add_argument("dataset", choices=["bach", "classical", "chorale", "quartet", "renaissance", "lpd5", "midi"],
-                   help="bach: the Bach chorales in music21's corpus; classical: its classical pieces as performances")
-    d.add_argument("path", nargs="?", default=None, metavar="FOLDER",
-                   help="lpd5/midi: the folder of LPD-5 .npz or MIDI files you have (nothing is downloaded)")
+    d.add_argument(
+        "dataset",
+        choices=["bach", "classical", "chorale", "quartet", "renaissance", "lpd5", "midi"],
+        help="bach: the Bach chorales in music21's corpus; classical: its classical pieces as performances",
+    )
+    d.add_argument(
+        "path",
+        nargs="?",
+        default=None,
+        metavar="FOLDER",
+        help="lpd5/midi: the folder of LPD-5 .npz or MIDI files you have (nothing is downloaded)",
+    )
     d.add_argument("--limit", type=positive_int, help="only the first N chorales (quick runs)")
     d.add_argument("--rebuild", action="store_true", help="ignore the cache and parse again")
     add_quiet_json(d, "no progress bar")
     d.set_defaults(func=cmd_data)
 
-    x = sub.add_parser("doctor", help="what works here (Python, PyTorch, audio, widgets, MIDI, data), each with its fix")
+    x = sub.add_parser(
+        "doctor", help="what works here (Python, PyTorch, audio, widgets, MIDI, data), each with its fix"
+    )
     x.add_argument("--json", action="store_true")
     x.set_defaults(func=cmd_doctor)
 
@@ -252,10 +307,18 @@ def _add_record_actions(parser, key: str, func):
     by ``key``; returns the subparsers for the others."""
     actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
     actions.required = True
-    x = actions.add_parser("list"); x.add_argument("--json", action="store_true")
-    x = actions.add_parser("show"); x.add_argument(key); x.add_argument("--json", action="store_true")
-    x = actions.add_parser("delete"); x.add_argument(key)
-    x = actions.add_parser("tag"); x.add_argument(key); x.add_argument("tag", metavar="KEY=VALUE")
-    x = actions.add_parser("untag"); x.add_argument(key); x.add_argument("key", metavar="KEY")
+    x = actions.add_parser("list")
+    x.add_argument("--json", action="store_true")
+    x = actions.add_parser("show")
+    x.add_argument(key)
+    x.add_argument("--json", action="store_true")
+    x = actions.add_parser("delete")
+    x.add_argument(key)
+    x = actions.add_parser("tag")
+    x.add_argument(key)
+    x.add_argument("tag", metavar="KEY=VALUE")
+    x = actions.add_parser("untag")
+    x.add_argument(key)
+    x.add_argument("key", metavar="KEY")
     parser.set_defaults(func=func)
     return actions

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from ..errors import CapsuleError
 from ..techniques.spec import Technique, TechniqueSpec, technique, technique_names
-from ._shared import (add_input_output, add_quiet_json, check_output, is_composition_id, load_input, positive_float,
-                      positive_int, print_json)
+from ._shared import (
+    add_input_output,
+    add_quiet_json,
+    check_output,
+    is_composition_id,
+    load_input,
+    positive_float,
+    positive_int,
+    print_json,
+)
 
 __all__ = ["add_commands", "run_technique"]
 
@@ -25,8 +33,9 @@ def run_technique(args) -> None:
     score = load_input(args.input)
     parent = args.input if is_composition_id(args.input) else None
     arguments = t.run_arguments(args) if t.run_arguments is not None else _spec_arguments(t, args)
-    result, comp = t.run(score, model=args.model, seed=args.seed, parent=parent, title=args.title,
-                         return_composition=True, **arguments)
+    result, comp = t.run(
+        score, model=args.model, seed=args.seed, parent=parent, title=args.title, return_composition=True, **arguments
+    )
     _write_result(out, result, comp)
     print(f"{out} (composition {comp.id}{t.result_note(result)})")
 
@@ -59,9 +68,13 @@ def _spec_options(spec: TechniqueSpec, parser) -> None:
         if p.kind == "bool":
             parser.add_argument(_option(p.name), action="store_true", default=p.default, help=p.help)
         else:
-            parser.add_argument(_option(p.name), type=types[p.kind], default=p.default,
-                                choices=list(p.values) if p.kind == "choice" else None,
-                                help=f"{p.help} {p.bounds()} (default {p.default})")
+            parser.add_argument(
+                _option(p.name),
+                type=types[p.kind],
+                default=p.default,
+                choices=list(p.values) if p.kind == "choice" else None,
+                help=f"{p.help} {p.bounds()} (default {p.default})",
+            )
     parser.add_argument("--seed", type=int, default=None)
 
 
@@ -99,29 +112,59 @@ def cmd_evaluate(args) -> None:
         print(line)
 
 
-
 def add_commands(sub) -> None:
     """``train``, ``evaluate`` and each technique's run command on ``sub``."""
     names = technique_names()
     t = sub.add_parser("train", help="train a model of one technique and register it")
     t.add_argument("technique", choices=[n for n in names if technique(n).train_ref is not None])
-    t.add_argument("--algorithm", choices=["musegan", "unet"], default="musegan", help="gan: generator (default musegan)")
-    t.add_argument("--dataset", default="chorale", metavar="NAME",
-                   help="gan: chorale, quartet, renaissance, or a folder of LPD-5 .npz / MIDI files (default chorale)")
-    t.add_argument("--update-ratio", type=positive_int, default=None, metavar="N",
-                   help="gan: critic updates per generator update (default 4)")
-    t.add_argument("--sample-every", type=positive_int, default=10, metavar="N",
-                   help="gan: write MIDI + piano-roll samples every N epochs (default 10)")
-    t.add_argument("--fold", type=int, default=0, metavar="K",
-                   help="gan: hold out bucket K of the split rule (0, the default, is the fixed split; "
-                        "1-9 are the other folds of a 10-fold cross-validation)")
+    t.add_argument(
+        "--algorithm", choices=["musegan", "unet"], default="musegan", help="gan: generator (default musegan)"
+    )
+    t.add_argument(
+        "--dataset",
+        default="chorale",
+        metavar="NAME",
+        help="gan: chorale, quartet, renaissance, or a folder of LPD-5 .npz / MIDI files (default chorale)",
+    )
+    t.add_argument(
+        "--update-ratio",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="gan: critic updates per generator update (default 4)",
+    )
+    t.add_argument(
+        "--sample-every",
+        type=positive_int,
+        default=10,
+        metavar="N",
+        help="gan: write MIDI + piano-roll samples every N epochs (default 10)",
+    )
+    t.add_argument(
+        "--fold",
+        type=int,
+        default=0,
+        metavar="K",
+        help="gan: hold out bucket K of the split rule (0, the default, is the fixed split; "
+        "1-9 are the other folds of a 10-fold cross-validation)",
+    )
     t.add_argument("--name", default=None, help="model name (default: <technique>-<date>-<time>)")
     t.add_argument("--epochs", type=positive_int, default=30, help="arcnn, gan: epochs (default 30)")
     t.add_argument("--steps", type=positive_int, default=None, help="transformer: optimiser steps (default 1500)")
-    t.add_argument("--lr", type=positive_float, default=None, metavar="X",
-                   help="peak learning rate (arcnn default 0.002, transformer 0.001)")
-    t.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
-                   help="arcnn default 32 windows, transformer 8 crops")
+    t.add_argument(
+        "--lr",
+        type=positive_float,
+        default=None,
+        metavar="X",
+        help="peak learning rate (arcnn default 0.002, transformer 0.001)",
+    )
+    t.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="arcnn default 32 windows, transformer 8 crops",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=positive_int, help="train on the first N chorales only (quick runs)")
     t.add_argument("--max-steps", type=positive_int, help="cut every epoch to N batches (smoke runs)")
@@ -136,10 +179,11 @@ def add_commands(sub) -> None:
     v.add_argument("--max-windows", "--max-samples", type=positive_int, help="at most N windows/samples (quick check)")
     v.add_argument("--limit", type=positive_int, help="only the first N chorales/pieces")
     v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--dataset", default=None, metavar="FOLDER", help="gan: the data folder of a model trained on LPD-5/MIDI files")
+    v.add_argument(
+        "--dataset", default=None, metavar="FOLDER", help="gan: the data folder of a model trained on LPD-5/MIDI files"
+    )
     add_quiet_json(v)
     v.set_defaults(func=cmd_evaluate)
-
 
     # Each technique's run command, its defaults and ranges from its one definition (techniques/*/params.py).
     for name in names:

@@ -7,8 +7,8 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -50,8 +50,10 @@ def split_rule(fold: int = 0) -> str:
     """The split rule of ``fold`` in words."""
     if fold == 0:
         return "sha256(path) mod 10: 0 test, 1 validation, else train (by piece)"
-    return (f"sha256(path) mod 10: {fold} test, {(fold + 1) % FOLDS} validation, else train (by piece; "
-            f"fold {fold} of a {FOLDS}-fold cross-validation whose fold 0 is the fixed split)")
+    return (
+        f"sha256(path) mod 10: {fold} test, {(fold + 1) % FOLDS} validation, else train (by piece; "
+        f"fold {fold} of a {FOLDS}-fold cross-validation whose fold 0 is the fixed split)"
+    )
 
 
 def check_split(name: str) -> None:
@@ -83,8 +85,16 @@ class SplitByPiece:
 # describes them in a ``.json`` beside it.
 
 
-def write_packed(stem: Path, name: str, arrays: Sequence[np.ndarray], meta: dict, *, dtype=None,
-                 row_shape: tuple[int, ...] = (), **json_kwargs) -> None:
+def write_packed(
+    stem: Path,
+    name: str,
+    arrays: Sequence[np.ndarray],
+    meta: dict,
+    *,
+    dtype=None,
+    row_shape: tuple[int, ...] = (),
+    **json_kwargs,
+) -> None:
     """Write ``stem.npz`` (``arrays`` concatenated as ``name``, as ``dtype``, and ``offsets``), then ``stem.json``.
 
     The ``.json`` goes last: it marks the pair complete, so an interrupted write leaves a
@@ -129,14 +139,23 @@ def read_packed(stem: Path, name: str, *, version: int, items: str | None = None
         return None
     if not isinstance(meta, dict) or meta.get("version") != version:
         return None
-    arrays = [values[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+    arrays = [values[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
     if items is not None and not (isinstance(meta.get(items), list) and len(meta[items]) == len(arrays)):
         return None
     return meta, arrays
 
 
-def parse_all(parse: Callable[[str], dict], paths: Sequence[str], *, workers: int | None, max_workers: int,
-              desc: str, unit: str, progress: bool, chunksize: int) -> list[dict]:
+def parse_all(
+    parse: Callable[[str], dict],
+    paths: Sequence[str],
+    *,
+    workers: int | None,
+    max_workers: int,
+    desc: str,
+    unit: str,
+    progress: bool,
+    chunksize: int,
+) -> list[dict]:
     """``[parse(p) for p in paths]`` with a progress bar, in worker processes for more than 8 paths.
 
     ``workers`` defaults to one per CPU core (at most ``max_workers``).  ``parse`` must be a
@@ -208,8 +227,12 @@ def save_results(stem: Path, kind: str, version: int, array: str, results: list[
     arrays = [r[array] for r in results if "error" not in r]
     if not arrays:
         raise CapsuleError(f"no {kind} piece parsed: nothing to ship")
-    meta = {"kind": kind, "version": version, "array": array,
-            "results": [{k: v for k, v in r.items() if k != array} for r in results]}
+    meta = {
+        "kind": kind,
+        "version": version,
+        "array": array,
+        "results": [{k: v for k, v in r.items() if k != array} for r in results],
+    }
     write_packed(stem, "values", arrays, meta, indent=0, ensure_ascii=False)
 
 
@@ -230,8 +253,15 @@ def _load_results(stem: Path, version: int) -> dict[str, dict]:
     return out
 
 
-def parse_with_shipped(kind: str, version: int, parse: Callable[[str], dict], paths: Sequence[str], *,
-                       use_shipped: bool = True, **parse_all_kwargs) -> list[dict]:
+def parse_with_shipped(
+    kind: str,
+    version: int,
+    parse: Callable[[str], dict],
+    paths: Sequence[str],
+    *,
+    use_shipped: bool = True,
+    **parse_all_kwargs,
+) -> list[dict]:
     """``parse_all(parse, paths)``, taking each path's result from the shipped file where it has one.
 
     Only paths the shipped file lacks (another music21 corpus, a newer parse version) are parsed.

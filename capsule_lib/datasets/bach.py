@@ -40,16 +40,26 @@ Cache
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
 from ..errors import CapsuleError
 from ..m21 import parse_corpus
-from ._corpus import (SPLITS, SplitByPiece, cached_dataset, check_limit, check_split, keep_unique, parse_with_shipped,
-                      read_packed, split_of, write_packed)
+from ._corpus import (
+    SPLITS,
+    SplitByPiece,
+    cached_dataset,
+    check_limit,
+    check_split,
+    keep_unique,
+    parse_with_shipped,
+    read_packed,
+    split_of,
+    write_packed,
+)
 
 __all__ = [
     "Chorale",
@@ -249,8 +259,12 @@ def _load_cache(stem: Path) -> BachDataset | None:
     meta, notes = packed
     chorales = [
         Chorale(
-            path=c["path"], title=c["title"], split=split_of(c["path"]), notes=n.astype(np.int32),
-            time_signature=tuple(c["time_signature"]), repeats_expanded=c["expanded"],
+            path=c["path"],
+            title=c["title"],
+            split=split_of(c["path"]),
+            notes=n.astype(np.int32),
+            time_signature=tuple(c["time_signature"]),
+            repeats_expanded=c["expanded"],
         )
         for c, n in zip(meta["chorales"], notes)
     ]
@@ -267,8 +281,14 @@ def _write_cache(stem: Path, ds: BachDataset) -> None:
     meta = {
         "version": CACHE_VERSION,
         "chorales": [
-            {"path": c.path, "title": c.title, "split": c.split, "time_signature": list(c.time_signature),
-             "expanded": c.repeats_expanded, "n_notes": len(c.notes)}
+            {
+                "path": c.path,
+                "title": c.title,
+                "split": c.split,
+                "time_signature": list(c.time_signature),
+                "expanded": c.repeats_expanded,
+                "n_notes": len(c.notes),
+            }
             for c in ds.chorales
         ],
         "skipped": [list(x) for x in ds.skipped],
@@ -313,19 +333,38 @@ def build_bach_dataset(
     chosen, full = _resolve_paths(paths, limit)
 
     def parse() -> BachDataset:
-        results = parse_with_shipped("bach", CACHE_VERSION, _parse_one, chosen, use_shipped=not force,
-                                     workers=workers, max_workers=4, desc="parsing Bach chorales", unit="chorale",
-                                     progress=progress, chunksize=4)
+        results = parse_with_shipped(
+            "bach",
+            CACHE_VERSION,
+            _parse_one,
+            chosen,
+            use_shipped=not force,
+            workers=workers,
+            max_workers=4,
+            desc="parsing Bach chorales",
+            unit="chorale",
+            progress=progress,
+            chunksize=4,
+        )
         kept, skipped, duplicates = keep_unique(results, "notes")
-        chorales = [Chorale(path=r["path"], title=r["title"], split=split_of(r["path"]), notes=r["notes"],
-                            time_signature=tuple(r["time_signature"]), repeats_expanded=r["expanded"])
-                    for r in kept]
+        chorales = [
+            Chorale(
+                path=r["path"],
+                title=r["title"],
+                split=split_of(r["path"]),
+                notes=r["notes"],
+                time_signature=tuple(r["time_signature"]),
+                repeats_expanded=r["expanded"],
+            )
+            for r in kept
+        ]
         if not chorales:
             raise CapsuleError(f"none of the {len(chosen)} chorales could be parsed (first error: {skipped[0][1]})")
         return BachDataset(chorales, skipped, duplicates, [c.path for c in chorales if not c.repeats_expanded])
 
-    return cached_dataset(_cache_dir() / _cache_key(chosen, full), force=force, load=_load_cache,
-                          save=_write_cache, build=parse)
+    return cached_dataset(
+        _cache_dir() / _cache_key(chosen, full), force=force, load=_load_cache, save=_write_cache, build=parse
+    )
 
 
 def load_bach_windows(

@@ -45,28 +45,67 @@ Cache
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
 from .. import performance as T
 from ..errors import CapsuleError
 from ..m21 import expand_repeats, from_music21
-from ._corpus import (SPLITS, SplitByPiece, cached_dataset, check_limit, keep_unique, parse_with_shipped, read_packed,
-                      split_of, write_packed)
+from ._corpus import (
+    SPLITS,
+    SplitByPiece,
+    cached_dataset,
+    check_limit,
+    keep_unique,
+    parse_with_shipped,
+    read_packed,
+    split_of,
+    write_packed,
+)
 
 __all__ = [
-    "COMPOSERS", "MAX_PER_COMPOSER", "DEFAULT_TEMPO", "SPLITS", "Piece", "ClassicalDataset",
-    "corpus_root", "classical_paths", "split_of", "build_classical_dataset",
-    "transpose_tokens", "stretch_tokens", "augment",
+    "COMPOSERS",
+    "MAX_PER_COMPOSER",
+    "DEFAULT_TEMPO",
+    "SPLITS",
+    "Piece",
+    "ClassicalDataset",
+    "corpus_root",
+    "classical_paths",
+    "split_of",
+    "build_classical_dataset",
+    "transpose_tokens",
+    "stretch_tokens",
+    "augment",
 ]
 
 COMPOSERS = (
-    "bach", "beach", "beethoven", "chopin", "ciconia", "corelli", "cpebach", "handel", "haydn",
-    "josquin", "luca", "lusitano", "monteverdi", "mozart", "palestrina", "schoenberg", "schubert",
-    "schumann_clara", "schumann_robert", "trecento", "verdi", "weber", "webern",
+    "bach",
+    "beach",
+    "beethoven",
+    "chopin",
+    "ciconia",
+    "corelli",
+    "cpebach",
+    "handel",
+    "haydn",
+    "josquin",
+    "luca",
+    "lusitano",
+    "monteverdi",
+    "mozart",
+    "palestrina",
+    "schoenberg",
+    "schubert",
+    "schumann_clara",
+    "schumann_robert",
+    "trecento",
+    "verdi",
+    "weber",
+    "webern",
 )
 MAX_PER_COMPOSER = 100
 DEFAULT_TEMPO = 100.0
@@ -150,7 +189,9 @@ def _hash_key(path: str) -> str:
     return hashlib.sha256(path.encode("utf-8")).hexdigest()
 
 
-def classical_paths(composers: Iterable[str] | None = None, *, per_composer: int | None = MAX_PER_COMPOSER) -> list[str]:
+def classical_paths(
+    composers: Iterable[str] | None = None, *, per_composer: int | None = MAX_PER_COMPOSER
+) -> list[str]:
     """Corpus paths (relative, ``/``-separated) of the chosen composers, capped and interleaved."""
     from music21 import corpus
 
@@ -165,8 +206,14 @@ def classical_paths(composers: Iterable[str] | None = None, *, per_composer: int
             found = corpus.getComposer(str(name))
         except Exception:
             found = []
-        rel = sorted({Path(p).resolve().relative_to(root.resolve()).as_posix() for p in found
-                      if str(p).lower().endswith(_EXTENSIONS)}, key=_hash_key)
+        rel = sorted(
+            {
+                Path(p).resolve().relative_to(root.resolve()).as_posix()
+                for p in found
+                if str(p).lower().endswith(_EXTENSIONS)
+            },
+            key=_hash_key,
+        )
         if not rel:
             raise CapsuleError(f"composer {name!r} has no pieces in music21's corpus")
         lists.append(rel[:per_composer] if per_composer else rel)
@@ -258,19 +305,40 @@ def _load_cache(stem: Path) -> ClassicalDataset | None:
         return None  # missing, damaged or outdated: rebuild
     meta, tokens = packed
     pieces = [
-        Piece(path=p["path"], composer=p["composer"], split=split_of(p["path"]), tokens=t,
-              seconds=float(p["seconds"]), tempo=float(p["tempo"]), title=p["title"])
+        Piece(
+            path=p["path"],
+            composer=p["composer"],
+            split=split_of(p["path"]),
+            tokens=t,
+            seconds=float(p["seconds"]),
+            tempo=float(p["tempo"]),
+            title=p["title"],
+        )
         for p, t in zip(meta["pieces"], tokens)
     ]
-    return ClassicalDataset(pieces, [tuple(x) for x in meta["skipped"]], [tuple(x) for x in meta["duplicates"]],
-                            cache_path=stem.with_suffix(".npz"))
+    return ClassicalDataset(
+        pieces,
+        [tuple(x) for x in meta["skipped"]],
+        [tuple(x) for x in meta["duplicates"]],
+        cache_path=stem.with_suffix(".npz"),
+    )
 
 
 def _write_cache(stem: Path, ds: ClassicalDataset) -> None:
     meta = {
         "version": CACHE_VERSION,
-        "pieces": [{"path": p.path, "composer": p.composer, "split": p.split, "seconds": p.seconds,
-                    "tempo": p.tempo, "title": p.title, "n_tokens": len(p.tokens)} for p in ds.pieces],
+        "pieces": [
+            {
+                "path": p.path,
+                "composer": p.composer,
+                "split": p.split,
+                "seconds": p.seconds,
+                "tempo": p.tempo,
+                "title": p.title,
+                "n_tokens": len(p.tokens),
+            }
+            for p in ds.pieces
+        ],
         "skipped": [list(x) for x in ds.skipped],
         "duplicates": [list(x) for x in ds.duplicates],
     }
@@ -301,18 +369,39 @@ def build_classical_dataset(
         chosen = chosen[:limit]
 
     def render() -> ClassicalDataset:
-        results = parse_with_shipped("classical", CACHE_VERSION, render_piece, chosen, use_shipped=not force,
-                                     workers=workers, max_workers=8, desc="rendering classical pieces", unit="piece",
-                                     progress=progress, chunksize=2)
+        results = parse_with_shipped(
+            "classical",
+            CACHE_VERSION,
+            render_piece,
+            chosen,
+            use_shipped=not force,
+            workers=workers,
+            max_workers=8,
+            desc="rendering classical pieces",
+            unit="piece",
+            progress=progress,
+            chunksize=2,
+        )
         kept, skipped, duplicates = keep_unique(results, "tokens")
-        pieces = [Piece(path=r["path"], composer=r["path"].split("/", 1)[0], split=split_of(r["path"]),
-                        tokens=r["tokens"], seconds=r["seconds"], tempo=r["tempo"], title=r["title"]) for r in kept]
+        pieces = [
+            Piece(
+                path=r["path"],
+                composer=r["path"].split("/", 1)[0],
+                split=split_of(r["path"]),
+                tokens=r["tokens"],
+                seconds=r["seconds"],
+                tempo=r["tempo"],
+                title=r["title"],
+            )
+            for r in kept
+        ]
         if not pieces:
             raise CapsuleError(f"none of the {len(chosen)} pieces could be rendered (first error: {skipped[0][1]})")
         return ClassicalDataset(pieces, skipped, duplicates)
 
-    return cached_dataset(_cache_dir() / _cache_key(chosen), force=force, load=_load_cache, save=_write_cache,
-                          build=render)
+    return cached_dataset(
+        _cache_dir() / _cache_key(chosen), force=force, load=_load_cache, save=_write_cache, build=render
+    )
 
 
 # --------------------------------------------------------------------------- augmentation

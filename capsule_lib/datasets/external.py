@@ -73,8 +73,8 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence, Union
 
 import numpy as np
 
@@ -95,8 +95,14 @@ from .multitrack import (
 )
 
 __all__ = [
-    "load_lpd5", "load_midi_folder", "LPD5", "MIDI", "TRACKS", "category_of_program",
-    "skyline", "roll_to_notes",
+    "load_lpd5",
+    "load_midi_folder",
+    "LPD5",
+    "MIDI",
+    "TRACKS",
+    "category_of_program",
+    "skyline",
+    "roll_to_notes",
 ]
 
 TRACKS = ("melody", "drums", "piano", "guitar", "bass", "strings")
@@ -105,10 +111,16 @@ _IS_DRUM = (False, True, False, False, False, False)
 MELODY, DRUMS, PIANO, GUITAR, BASS, STRINGS = range(6)
 _SKYLINE_FROM = (PIANO, GUITAR, STRINGS)
 
-LPD5 = GenreSpec("lpd5", "Lakh Pianoroll Dataset LPD-5: skyline melody + drums, piano, guitar, bass, strings",
-                 TRACKS, _PROGRAMS, _IS_DRUM)
-MIDI = GenreSpec("midi", "multi-track MIDI files: skyline melody + drums, piano, guitar, bass, strings",
-                 TRACKS, _PROGRAMS, _IS_DRUM)
+LPD5 = GenreSpec(
+    "lpd5",
+    "Lakh Pianoroll Dataset LPD-5: skyline melody + drums, piano, guitar, bass, strings",
+    TRACKS,
+    _PROGRAMS,
+    _IS_DRUM,
+)
+MIDI = GenreSpec(
+    "midi", "multi-track MIDI files: skyline melody + drums, piano, guitar, bass, strings", TRACKS, _PROGRAMS, _IS_DRUM
+)
 
 #: Bump when the conversion changes: it is part of the cache key, so old caches are rebuilt.
 CONVERT_VERSION = 2  # 2: pieces record their split key (cross-validation folds)
@@ -117,7 +129,7 @@ MAX_BEATS = 40_000
 _MSD_ID = re.compile(r"^TR[A-Z0-9]{16}$")
 _LPD_NAMES = {"drums": DRUMS, "piano": PIANO, "guitar": GUITAR, "bass": BASS, "strings": STRINGS}
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
 # --------------------------------------------------------------------------- conversion
@@ -194,7 +206,7 @@ def skyline(rows: np.ndarray, tracks: Iterable[int] = _SKYLINE_FROM) -> np.ndarr
     onset = np.zeros((length, 128), bool)
     onset[src[:, 1], src[:, 2]] = True
     for s, p, d in src[np.argsort(src[:, 2], kind="stable")][:, 1:].tolist():  # highest pitch written last
-        top[s:s + d] = p
+        top[s : s + d] = p
     valid = top >= 0
     prev = np.r_[-1, top[:-1]]
     new = valid & ((top != prev) | onset[np.arange(length), np.maximum(top, 0)])
@@ -255,15 +267,30 @@ def _read_npz(path: str) -> dict:
                 raise CapsuleError(f"track {i}: piano roll shape {shape} is not (time, 128)")
             if shape[0] > MAX_BEATS * resolution:
                 raise CapsuleError(f"track {i}: longer than {MAX_BEATS} beats")
-            if (len(indptr) != 129 or indptr[0] != 0 or indptr[-1] != len(indices) or len(values) != len(indices)
-                    or np.any(np.diff(indptr) < 0) or (len(indices) and (indices.min() < 0 or indices.max() >= shape[0]))):
+            if (
+                len(indptr) != 129
+                or indptr[0] != 0
+                or indptr[-1] != len(indices)
+                or len(values) != len(indices)
+                or np.any(np.diff(indptr) < 0)
+                or (len(indices) and (indices.min() < 0 or indices.max() >= shape[0]))
+            ):
                 raise CapsuleError(f"track {i}: damaged sparse piano roll")
             sounding = values > 0 if values.dtype != np.bool_ else values
-            rows = [roll_to_notes(indices[indptr[p]:indptr[p + 1]][sounding[indptr[p]:indptr[p + 1]]], p, resolution)
-                    for p in range(128) if indptr[p + 1] > indptr[p]]
+            rows = [
+                roll_to_notes(indices[indptr[p] : indptr[p + 1]][sounding[indptr[p] : indptr[p + 1]]], p, resolution)
+                for p in range(128)
+                if indptr[p + 1] > indptr[p]
+            ]
             program = meta.get("program")
-            tracks.append((str(meta.get("name") or ""), int(program) if program is not None else 0,
-                           bool(meta.get("is_drum")), np.concatenate(rows) if rows else np.zeros((0, 3), np.int64)))
+            tracks.append(
+                (
+                    str(meta.get("name") or ""),
+                    int(program) if program is not None else 0,
+                    bool(meta.get("is_drum")),
+                    np.concatenate(rows) if rows else np.zeros((0, 3), np.int64),
+                )
+            )
             i += 1
     if not tracks:
         raise CapsuleError("no tracks in info.json")
@@ -301,8 +328,11 @@ def _parse_midi(path: str) -> dict:
         from ..midi import read_midi
 
         score = read_midi(path, "all", resolution=RESOLUTION)
-        rows = [(category_of_program(t.program, t.is_drum), n.start, n.pitch, n.duration)
-                for t in score.tracks for n in t.notes]
+        rows = [
+            (category_of_program(t.program, t.is_drum), n.start, n.pitch, n.duration)
+            for t in score.tracks
+            for n in t.notes
+        ]
         return {"path": path, "title": score.title or Path(path).stem, "notes": _finish(np.asarray(rows, np.int64))}
     except Exception as exc:
         return {"path": path, "error": _one_line(exc)}
@@ -352,18 +382,19 @@ def _split_key(rel: str) -> str:
 def _cache_stem(name: str, root: Path, files: Sequence[Path], rels: Sequence[str]) -> Path:
     from ..paths import capsule_home
 
-    h = hashlib.sha256(f"{name}\nconvert {CONVERT_VERSION}\n{root}\n".encode("utf-8"))
+    h = hashlib.sha256(f"{name}\nconvert {CONVERT_VERSION}\n{root}\n".encode())
     for p, rel in zip(files, rels):
         try:
             st = p.stat()
-            h.update(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode("utf-8"))
+            h.update(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
         except OSError:
-            h.update(f"{rel}\t?\n".encode("utf-8"))
+            h.update(f"{rel}\t?\n".encode())
     return capsule_home() / "cache" / "gan" / f"{name}-v{CACHE_VERSION}-{h.hexdigest()[:16]}"
 
 
-def _build(spec: GenreSpec, label: str, parse, source, suffixes: tuple[str, ...], *, limit, progress,
-           force, workers) -> MultitrackDataset:
+def _build(
+    spec: GenreSpec, label: str, parse, source, suffixes: tuple[str, ...], *, limit, progress, force, workers
+) -> MultitrackDataset:
     check_limit(limit)
     root, files = _files(source, suffixes, label)
     if limit is not None:
@@ -371,24 +402,43 @@ def _build(spec: GenreSpec, label: str, parse, source, suffixes: tuple[str, ...]
     rels = [p.relative_to(root).as_posix() for p in files]
 
     def read() -> MultitrackDataset:
-        results = parse_all(parse, [str(p) for p in files], workers=workers, max_workers=4,
-                            desc=f"reading {label} files", unit="file", progress=progress, chunksize=16)
+        results = parse_all(
+            parse,
+            [str(p) for p in files],
+            workers=workers,
+            max_workers=4,
+            desc=f"reading {label} files",
+            unit="file",
+            progress=progress,
+            chunksize=16,
+        )
         for r, rel in zip(results, rels):
             r["path"] = rel
         kept, skipped, duplicates = keep_unique(results, "notes")
         if not kept:
-            raise CapsuleError(f"none of the {len(files)} {label} files under {root} could be used "
-                               f"(first problem: {skipped[0][0]}: {skipped[0][1]})")
-        pieces = [Piece(r["path"], r["title"], split_of(_split_key(r["path"])), r["notes"], key=_split_key(r["path"]))
-                  for r in kept]
+            raise CapsuleError(
+                f"none of the {len(files)} {label} files under {root} could be used "
+                f"(first problem: {skipped[0][0]}: {skipped[0][1]})"
+            )
+        pieces = [
+            Piece(r["path"], r["title"], split_of(_split_key(r["path"])), r["notes"], key=_split_key(r["path"]))
+            for r in kept
+        ]
         return MultitrackDataset(spec, pieces, skipped, duplicates, f"{label} ({len(files)} files under {root})")
 
-    return cached_dataset(_cache_stem(spec.name, root, files, rels), force=force, load=load_dataset,
-                          save=save_dataset, build=read)
+    return cached_dataset(
+        _cache_stem(spec.name, root, files, rels), force=force, load=load_dataset, save=save_dataset, build=read
+    )
 
 
-def load_lpd5(folder_or_files: PathLike | Sequence[PathLike], *, limit: int | None = None,
-              progress: bool = True, force: bool = False, workers: int | None = None) -> MultitrackDataset:
+def load_lpd5(
+    folder_or_files: PathLike | Sequence[PathLike],
+    *,
+    limit: int | None = None,
+    progress: bool = True,
+    force: bool = False,
+    workers: int | None = None,
+) -> MultitrackDataset:
     """The Lakh Pianoroll Dataset LPD-5 (pypianoroll ``.npz`` files) as a 6-track data set.
 
     Parameters
@@ -410,17 +460,41 @@ def load_lpd5(folder_or_files: PathLike | Sequence[PathLike], *, limit: int | No
     CapsuleError
         If the folder does not exist, holds no ``.npz`` files, or none of them is usable.
     """
-    return _build(LPD5, "LPD-5", _parse_lpd5, folder_or_files, (".npz",), limit=limit, progress=progress,
-                  force=force, workers=workers)
+    return _build(
+        LPD5,
+        "LPD-5",
+        _parse_lpd5,
+        folder_or_files,
+        (".npz",),
+        limit=limit,
+        progress=progress,
+        force=force,
+        workers=workers,
+    )
 
 
-def load_midi_folder(folder: PathLike | Sequence[PathLike], *, limit: int | None = None,
-                     progress: bool = True, force: bool = False, workers: int | None = None) -> MultitrackDataset:
+def load_midi_folder(
+    folder: PathLike | Sequence[PathLike],
+    *,
+    limit: int | None = None,
+    progress: bool = True,
+    force: bool = False,
+    workers: int | None = None,
+) -> MultitrackDataset:
     """A folder of multi-track ``.mid``/``.midi`` files (recursive) as a 6-track data set.
 
     Instruments are grouped by General MIDI program into drums, piano, guitar, bass and
     strings, after the skyline melody (see the module notes).  Arguments as
     :func:`load_lpd5`.
     """
-    return _build(MIDI, "MIDI", _parse_midi, folder, (".mid", ".midi"), limit=limit, progress=progress,
-                  force=force, workers=workers)
+    return _build(
+        MIDI,
+        "MIDI",
+        _parse_midi,
+        folder,
+        (".mid", ".midi"),
+        limit=limit,
+        progress=progress,
+        force=force,
+        workers=workers,
+    )

@@ -39,16 +39,27 @@ Cache
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ..errors import CapsuleError
 from ..m21 import parse_corpus
-from ._corpus import (SPLITS, SplitByPiece, cached_dataset, check_fold, check_limit, keep_unique, parse_with_shipped,
-                      read_packed, split_of, split_rule, write_packed)
+from ._corpus import (
+    SPLITS,
+    SplitByPiece,
+    cached_dataset,
+    check_fold,
+    check_limit,
+    keep_unique,
+    parse_with_shipped,
+    read_packed,
+    split_of,
+    split_rule,
+    write_packed,
+)
 
 __all__ = [
     "GenreSpec",
@@ -96,22 +107,41 @@ class GenreSpec:
             raise CapsuleError(f"genre {self.name}: the first track is the melody and cannot be drums")
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "description": self.description, "tracks": list(self.tracks),
-                "programs": list(self.programs), "is_drum": list(self.is_drum)}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "tracks": list(self.tracks),
+            "programs": list(self.programs),
+            "is_drum": list(self.is_drum),
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GenreSpec":
-        return cls(d["name"], d.get("description", ""), tuple(d["tracks"]), tuple(int(p) for p in d["programs"]),
-                   tuple(bool(x) for x in d.get("is_drum", [False] * len(d["tracks"]))))
+    def from_dict(cls, d: dict) -> GenreSpec:
+        return cls(
+            d["name"],
+            d.get("description", ""),
+            tuple(d["tracks"]),
+            tuple(int(p) for p in d["programs"]),
+            tuple(bool(x) for x in d.get("is_drum", [False] * len(d["tracks"]))),
+        )
 
 
 GENRES: dict[str, GenreSpec] = {
-    "chorale": GenreSpec("chorale", "Bach chorales (music21 corpus)",
-                         ("soprano", "alto", "tenor", "bass"), (52, 52, 52, 52)),  # choir aahs
-    "quartet": GenreSpec("quartet", "Haydn, Mozart and Beethoven string quartets (music21 corpus)",
-                         ("violin 1", "violin 2", "viola", "cello"), (40, 40, 41, 42)),
-    "renaissance": GenreSpec("renaissance", "Palestrina and Monteverdi vocal polyphony (music21 corpus)",
-                             ("cantus", "altus", "tenor", "bassus"), (52, 19, 19, 19)),  # choir, church organ
+    "chorale": GenreSpec(
+        "chorale", "Bach chorales (music21 corpus)", ("soprano", "alto", "tenor", "bass"), (52, 52, 52, 52)
+    ),  # choir aahs
+    "quartet": GenreSpec(
+        "quartet",
+        "Haydn, Mozart and Beethoven string quartets (music21 corpus)",
+        ("violin 1", "violin 2", "viola", "cello"),
+        (40, 40, 41, 42),
+    ),
+    "renaissance": GenreSpec(
+        "renaissance",
+        "Palestrina and Monteverdi vocal polyphony (music21 corpus)",
+        ("cantus", "altus", "tenor", "bassus"),
+        (52, 19, 19, 19),
+    ),  # choir, church organ
 }
 
 
@@ -141,7 +171,7 @@ class Piece:
         out = np.zeros((length, n_tracks, N_PITCHES), bool)
         for t, s, p, d in self.notes:
             if PITCH_LOW <= p <= PITCH_HIGH and s < length:
-                out[s:min(s + d, length), t, p - PITCH_LOW] = True
+                out[s : min(s + d, length), t, p - PITCH_LOW] = True
         return out
 
 
@@ -161,7 +191,7 @@ class MultitrackDataset(SplitByPiece):
     def n_tracks(self) -> int:
         return len(self.spec.tracks)
 
-    def with_fold(self, fold: int) -> "MultitrackDataset":
+    def with_fold(self, fold: int) -> MultitrackDataset:
         """The same pieces split as fold ``fold`` of a 10-fold cross-validation.
 
         Bucket ``fold`` of ``sha256(split key) mod 10`` is the test split and the next bucket
@@ -190,7 +220,7 @@ class MultitrackDataset(SplitByPiece):
             length = max(SAMPLE_STEPS, -(-n // STEPS_PER_BAR) * STEPS_PER_BAR)
             roll = piece.roll(self.n_tracks, length)
             for s in range(0, length - SAMPLE_STEPS + 1, hop):
-                window = roll[s:s + SAMPLE_STEPS]
+                window = roll[s : s + SAMPLE_STEPS]
                 if window[:, 0].any():
                     out.append(window.transpose(1, 0, 2))
                     owner.append(k)
@@ -199,11 +229,16 @@ class MultitrackDataset(SplitByPiece):
 
     def summary(self) -> dict:
         out = {
-            "genre": self.spec.name, "source": self.source or self.spec.description,
-            "tracks": list(self.spec.tracks), "pieces": len(self.pieces), "skipped": len(self.skipped),
-            "duplicates": len(self.duplicates), "pitch_range": [PITCH_LOW, PITCH_HIGH],
+            "genre": self.spec.name,
+            "source": self.source or self.spec.description,
+            "tracks": list(self.spec.tracks),
+            "pieces": len(self.pieces),
+            "skipped": len(self.skipped),
+            "duplicates": len(self.duplicates),
+            "pitch_range": [PITCH_LOW, PITCH_HIGH],
             "sample": f"{N_BARS} bars x {STEPS_PER_BAR} steps (4 per beat)",
-            "split_rule": split_rule(self.fold), "fold": self.fold,
+            "split_rule": split_rule(self.fold),
+            "fold": self.fold,
         }
         for name in SPLITS:
             pieces = self.split(name)
@@ -231,8 +266,11 @@ def genre_paths(name: str) -> list[str]:
         mxl = {p.rsplit(".", 1)[0] for p in paths if p.endswith(".mxl")}
         return sorted(p for p in paths if p.endswith(".mxl") or (p.endswith(".krn") and p.rsplit(".", 1)[0] not in mxl))
     paths = [rel(p) for p in corpus.getComposer("monteverdi") if str(p).endswith(".mxl")]
-    paths += [rel(p) for p in corpus.getComposer("palestrina")
-              if int(hashlib.sha256(rel(p).encode("utf-8")).hexdigest(), 16) % 3 == 0]
+    paths += [
+        rel(p)
+        for p in corpus.getComposer("palestrina")
+        if int(hashlib.sha256(rel(p).encode("utf-8")).hexdigest(), 16) % 3 == 0
+    ]
     return sorted(paths)
 
 
@@ -246,7 +284,7 @@ def score_to_notes(score, min_parts: int = 4) -> np.ndarray:
     if len(parts) < min_parts:
         raise CapsuleError(f"{len(parts)} pitched parts (need {min_parts})")
     parts.sort(key=lambda t: -float(np.mean([n.pitch for n in t.notes])))
-    chosen = [parts[0]] + parts[-(min_parts - 1):]
+    chosen = [parts[0]] + parts[-(min_parts - 1) :]
     rows = [(i, n.start, n.pitch, n.duration) for i, t in enumerate(chosen) for n in t.notes]
     return np.asarray(sorted(set(rows)), dtype=np.int32)
 
@@ -273,10 +311,21 @@ def _cache_stem(name: str, paths: Sequence[str], full: bool) -> Path:
 def save_dataset(stem: Path, ds: MultitrackDataset) -> None:
     """Write ``stem.npz`` (notes) then ``stem.json`` (pieces; marks the cache complete)."""
     meta = {
-        "version": CACHE_VERSION, "spec": ds.spec.to_dict(), "source": ds.source,
-        "pieces": [{"path": p.path, "title": p.title, "split": p.split, "expanded": p.expanded,
-                    **({"key": p.key} if p.key else {})} for p in ds.pieces],
-        "skipped": [list(x) for x in ds.skipped], "duplicates": [list(x) for x in ds.duplicates],
+        "version": CACHE_VERSION,
+        "spec": ds.spec.to_dict(),
+        "source": ds.source,
+        "pieces": [
+            {
+                "path": p.path,
+                "title": p.title,
+                "split": p.split,
+                "expanded": p.expanded,
+                **({"key": p.key} if p.key else {}),
+            }
+            for p in ds.pieces
+        ],
+        "skipped": [list(x) for x in ds.skipped],
+        "duplicates": [list(x) for x in ds.duplicates],
     }
     write_packed(stem, "notes", [p.notes for p in ds.pieces], meta, dtype=np.int32, row_shape=(4,), indent=1)
 
@@ -288,18 +337,30 @@ def load_dataset(stem: Path) -> MultitrackDataset | None:
         return None
     meta, notes = packed
     try:
-        pieces = [Piece(p["path"], p["title"], p["split"], n.astype(np.int32), p.get("expanded", True),
-                        p.get("key", "")) for p, n in zip(meta["pieces"], notes)]
-        return MultitrackDataset(GenreSpec.from_dict(meta["spec"]), pieces, [tuple(x) for x in meta["skipped"]],
-                                 [tuple(x) for x in meta["duplicates"]], meta.get("source", ""),
-                                 stem.with_suffix(".npz"))
+        pieces = [
+            Piece(p["path"], p["title"], p["split"], n.astype(np.int32), p.get("expanded", True), p.get("key", ""))
+            for p, n in zip(meta["pieces"], notes)
+        ]
+        return MultitrackDataset(
+            GenreSpec.from_dict(meta["spec"]),
+            pieces,
+            [tuple(x) for x in meta["skipped"]],
+            [tuple(x) for x in meta["duplicates"]],
+            meta.get("source", ""),
+            stem.with_suffix(".npz"),
+        )
     except (ValueError, KeyError, TypeError):
         return None
 
 
 def build_genre_dataset(
-    name: str, force: bool = False, progress: bool = True, *, limit: int | None = None,
-    paths: Sequence[str] | None = None, workers: int | None = None,
+    name: str,
+    force: bool = False,
+    progress: bool = True,
+    *,
+    limit: int | None = None,
+    paths: Sequence[str] | None = None,
+    workers: int | None = None,
 ) -> MultitrackDataset:
     """Parse one genre of music21's corpus (or load it from the cache), split by piece.
 
@@ -316,15 +377,27 @@ def build_genre_dataset(
         raise CapsuleError(f"no {name} pieces to load")
 
     def parse() -> MultitrackDataset:
-        results = parse_with_shipped(f"gan-{name}", CACHE_VERSION, _parse_one, chosen, use_shipped=not force,
-                                     workers=workers, max_workers=4, desc=f"parsing {name} pieces", unit="piece",
-                                     progress=progress, chunksize=2)
+        results = parse_with_shipped(
+            f"gan-{name}",
+            CACHE_VERSION,
+            _parse_one,
+            chosen,
+            use_shipped=not force,
+            workers=workers,
+            max_workers=4,
+            desc=f"parsing {name} pieces",
+            unit="piece",
+            progress=progress,
+            chunksize=2,
+        )
         kept, skipped, duplicates = keep_unique(results, "notes")
         if not kept:
             raise CapsuleError(
-                f"none of the {len(chosen)} {name} pieces could be used (first problem: {skipped[0][1]})")
+                f"none of the {len(chosen)} {name} pieces could be used (first problem: {skipped[0][1]})"
+            )
         pieces = [Piece(r["path"], r["title"], split_of(r["path"]), r["notes"], r["expanded"]) for r in kept]
         return MultitrackDataset(GENRES[name], pieces, skipped, duplicates, GENRES[name].description)
 
-    return cached_dataset(_cache_stem(name, chosen, full), force=force, load=load_dataset, save=save_dataset,
-                          build=parse)
+    return cached_dataset(
+        _cache_stem(name, chosen, full), force=force, load=load_dataset, save=save_dataset, build=parse
+    )

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from ._corpus import _load_results, parse_all, save_results, shipped_stem
 
@@ -37,8 +38,7 @@ def kind(name: str) -> Kind:
         return Kind(classical.render_piece, "tokens", classical.CACHE_VERSION, classical.classical_paths)
     genre = name.removeprefix("gan-")
     if name.startswith("gan-") and genre in multitrack.GENRES:
-        return Kind(multitrack._parse_one, "notes", multitrack.CACHE_VERSION,
-                    lambda: multitrack.genre_paths(genre))
+        return Kind(multitrack._parse_one, "notes", multitrack.CACHE_VERSION, lambda: multitrack.genre_paths(genre))
     raise KeyError(name)
 
 
@@ -50,26 +50,43 @@ def build(name: str, *, workers: int | None = None, progress: bool = True) -> di
     k = kind(name)
     paths = k.paths()
     t0 = time.perf_counter()
-    results = parse_all(k.parse, paths, workers=workers, max_workers=8, desc=f"parsing {name}", unit="piece",
-                        progress=progress, chunksize=2)
+    results = parse_all(
+        k.parse,
+        paths,
+        workers=workers,
+        max_workers=8,
+        desc=f"parsing {name}",
+        unit="piece",
+        progress=progress,
+        chunksize=2,
+    )
     stem = shipped_stem(name, k.version)
     stem.parent.mkdir(parents=True, exist_ok=True)
     save_results(stem, name, k.version, k.array, results)
     _load_results.cache_clear()
-    return {"name": name, "paths": len(paths), "errors": sum("error" in r for r in results),
-            "seconds": round(time.perf_counter() - t0, 1), "bytes": stem.with_suffix(".npz").stat().st_size
-            + stem.with_suffix(".json").stat().st_size}
+    return {
+        "name": name,
+        "paths": len(paths),
+        "errors": sum("error" in r for r in results),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "bytes": stem.with_suffix(".npz").stat().st_size + stem.with_suffix(".json").stat().st_size,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", choices=[[], *KINDS], default=list(KINDS), metavar="NAME",
-                        help=f"data sets to rebuild (default: all of {', '.join(KINDS)})")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        choices=[[], *KINDS],
+        default=list(KINDS),
+        metavar="NAME",
+        help=f"data sets to rebuild (default: all of {', '.join(KINDS)})",
+    )
     args = parser.parse_args(argv)
     for name in args.names or KINDS:
         s = build(name)
-        print(f"{name}: {s['paths']} paths ({s['errors']} unparsable) in {s['seconds']} s, "
-              f"{s['bytes'] / 1e6:.2f} MB")
+        print(f"{name}: {s['paths']} paths ({s['errors']} unparsable) in {s['seconds']} s, {s['bytes'] / 1e6:.2f} MB")
     return 0
 
 

@@ -21,8 +21,9 @@ import platform
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import CapsuleError
 from . import spec
@@ -89,8 +90,14 @@ def progress_bar(total: float, desc: str, unit: str, progress: bool | None):
     """
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, delay=PROGRESS_DELAY_S, leave=False,
-                disable=None if progress is None else not progress)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        delay=PROGRESS_DELAY_S,
+        leave=False,
+        disable=None if progress is None else not progress,
+    )
 
 
 @contextmanager
@@ -167,29 +174,46 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def finish_inference(result, technique: str, net, parameters: dict, *, save: bool, parent, title,
-                     return_composition: bool):
+def finish_inference(
+    result, technique: str, net, parameters: dict, *, save: bool, parent, title, return_composition: bool
+):
     """Save ``result`` as a composition of ``technique`` (model: the network's ``name``) when
     ``save``; return ``(result, composition)`` if ``return_composition`` else ``result``."""
     composition = None
     if save:
         from ..store import save_composition
 
-        composition = save_composition(result, technique, title=title, model=getattr(net, "name", "custom"),
-                                       parameters=parameters, parent=parent)
+        composition = save_composition(
+            result, technique, title=title, model=getattr(net, "name", "custom"), parameters=parameters, parent=parent
+        )
     return (result, composition) if return_composition else result
 
 
 @contextmanager
-def training_run(registry, existing, name: str, technique: str, *, algorithm: str, dataset: str,
-                 hyperparameters: dict, description: str):
+def training_run(
+    registry,
+    existing,
+    name: str,
+    technique: str,
+    *,
+    algorithm: str,
+    dataset: str,
+    hyperparameters: dict,
+    description: str,
+):
     """Register ``name`` as training (a new card, or ``existing`` resumed) and yield its run folder,
     ``$CAPSULE_HOME/runs/<technique>/<name>``; if the body raises, the model is marked failed."""
     from ..paths import capsule_home
 
     if existing is None:
-        registry.create(name, technique, algorithm=algorithm, dataset=dataset, hyperparameters=hyperparameters,
-                        description=description)
+        registry.create(
+            name,
+            technique,
+            algorithm=algorithm,
+            dataset=dataset,
+            hyperparameters=hyperparameters,
+            description=description,
+        )
     else:
         registry.update(name, status="training", hyperparameters=hyperparameters, dataset=dataset)
     try:
@@ -201,9 +225,22 @@ def training_run(registry, existing, name: str, technique: str, *, algorithm: st
             raise
 
 
-def train_and_register(registry, existing, name: str, technique: str, *, make_task: Callable, config, module: str,
-                       card: dict, weights_metadata: Callable[[list], dict], evaluation: tuple | None,
-                       write_card: Callable, on_epoch_end=None, metrics: Callable | None = None):
+def train_and_register(
+    registry,
+    existing,
+    name: str,
+    technique: str,
+    *,
+    make_task: Callable,
+    config,
+    module: str,
+    card: dict,
+    weights_metadata: Callable[[list], dict],
+    evaluation: tuple | None,
+    write_card: Callable,
+    on_epoch_end=None,
+    metrics: Callable | None = None,
+):
     """A technique's whole training job, after its arguments and data are ready; returns the finished card.
 
     Registers ``name`` (``card``: its ``algorithm``, ``dataset``, ``hyperparameters`` and
@@ -236,8 +273,9 @@ def train_and_register(registry, existing, name: str, technique: str, *, make_ta
             net.name = name
             results[key] = evaluate(net)
         hyper["provenance"] = provenance(str(trainer.device), call)
-        finished = registry.update(name, status="complete", metrics=results, training_time_s=round(train_seconds, 1),
-                                   hyperparameters=hyper)
+        finished = registry.update(
+            name, status="complete", metrics=results, training_time_s=round(train_seconds, 1), hyperparameters=hyper
+        )
         write_card(finished, list(history), run_dir)
         return registry.get(name)
 
@@ -283,9 +321,15 @@ def provenance_lines(card, *notes: str) -> list[str]:
     run = card.hyperparameters.get("provenance")
     if not run:
         return []
-    return ["", "## Provenance", "", f"- Produced by: `{run['command']}`",
-            f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
-            f"- Finished: {run['finished']}.", *notes]
+    return [
+        "",
+        "## Provenance",
+        "",
+        f"- Produced by: `{run['command']}`",
+        f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
+        f"- Finished: {run['finished']}.",
+        *notes,
+    ]
 
 
 def text_table(rows: list[list], header: list[str]) -> list[str]:

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Integral, Real
-from typing import Any, Callable, Union
+from typing import Any
 
 from .. import technique_registry
 from ..errors import CapsuleError
@@ -104,7 +105,9 @@ class Parameter:
             return ", ".join(str(v) for v in self.values)
         if self.kind == "bool":
             return "True or False"
-        return f"{self.low:g}-{self.high:g}" if self.low_inclusive else f"more than {self.low:g} and at most {self.high:g}"
+        return (
+            f"{self.low:g}-{self.high:g}" if self.low_inclusive else f"more than {self.low:g} and at most {self.high:g}"
+        )
 
     def check(self, value):
         """``value`` as this parameter's type, or :class:`CapsuleError` naming the range."""
@@ -130,8 +133,14 @@ class Parameter:
 
     def to_dict(self) -> dict:
         """Plain JSON data for a widget (``min``/``max`` are the slider's range)."""
-        out = {"name": self.name, "label": self.label, "kind": self.kind, "default": self.default,
-               "help": self.help, "unit": self.unit}
+        out = {
+            "name": self.name,
+            "label": self.label,
+            "kind": self.kind,
+            "default": self.default,
+            "help": self.help,
+            "unit": self.unit,
+        }
         if self.kind in ("int", "float"):
             lo, hi = self.slider_range
             out.update(min=lo, max=hi, step=self.step if self.step is not None else (1 if self.kind == "int" else 0.1))
@@ -194,13 +203,19 @@ class TechniqueSpec:
         return {p.name: p.check(values.get(p.name, p.default)) for p in self.parameters}
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "title": self.title, "verb": self.verb, "doing": self.doing,
-                "default_model": self.default_model, "summary": self.summary,
-                "parameters": [p.to_dict() for p in self.parameters]}
+        return {
+            "name": self.name,
+            "title": self.title,
+            "verb": self.verb,
+            "doing": self.doing,
+            "default_model": self.default_model,
+            "summary": self.summary,
+            "parameters": [p.to_dict() for p in self.parameters],
+        }
 
 
 #: A function named by ``"package.module:function"`` (imported on first call) or the function itself.
-FunctionRef = Union[str, Callable]
+FunctionRef = str | Callable
 
 
 class _Imported:

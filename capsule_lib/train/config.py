@@ -91,8 +91,9 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
 
 
 def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
-        math.isfinite(value) and value > 0
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.number))
+        or not (math.isfinite(value) and value > 0)
     ):
         raise CapsuleError(f"{name} must be a positive number, got {value!r}")
-

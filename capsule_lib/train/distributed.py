@@ -63,7 +63,6 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-
 class Distributed:
     """Process-group bookkeeping; a no-op in a single process."""
 
@@ -175,4 +174,3 @@ def ddp_wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         return module  # DDP refuses modules with nothing to synchronise
     device_ids = [device.index] if device.type == "cuda" else None
     return _ForwardingDDP(module, device_ids=device_ids)
-

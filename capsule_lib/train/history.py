@@ -49,4 +49,3 @@ class History(list):
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise CapsuleError(f"training history {path} is not a list of epoch records")
         return cls(records)
-

@@ -59,4 +59,3 @@ def set_rng_state(state: Mapping[str, Any], device: torch.device, loader_gen: to
         torch.cuda.set_rng_state(state["cuda"], device)
     elif device.type == "mps" and "mps" in state:
         torch.mps.set_rng_state(state["mps"])
-

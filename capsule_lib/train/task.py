@@ -97,4 +97,3 @@ class TrainingTask:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-

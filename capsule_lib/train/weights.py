@@ -87,4 +87,3 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     # checkpoints of the larger models are hundreds of MB.
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-

@@ -14,10 +14,20 @@ from .._lazy import lazy_exports
 _LAZY = {
     "VirtualKeyboard": "keyboard",
     "PianoRollEditor": "pianoroll",
-    "technique_panel": "panels", "arcnn_panel": "panels", "model_picker": "panels", "ArcnnPanel": "panels",
-    "available_techniques": "panels", "TransformerPanel": "panels", "transformer_panel": "panels",
-    "GanPanel": "panels", "gan_panel": "panels", "instrument_options": "panels", "model_choices": "panels",
-    "ParameterForm": "form", "Studio": "studio", "DownloadButtons": "download",
+    "technique_panel": "panels",
+    "arcnn_panel": "panels",
+    "model_picker": "panels",
+    "ArcnnPanel": "panels",
+    "available_techniques": "panels",
+    "TransformerPanel": "panels",
+    "transformer_panel": "panels",
+    "GanPanel": "panels",
+    "gan_panel": "panels",
+    "instrument_options": "panels",
+    "model_choices": "panels",
+    "ParameterForm": "form",
+    "Studio": "studio",
+    "DownloadButtons": "download",
 }
 
 __all__ = list(_LAZY)

@@ -8,14 +8,24 @@ out), so they are tested without a browser.
 from __future__ import annotations
 
 import html
-from typing import Iterable
+from collections.abc import Iterable
 
-__all__ = ["technique_title", "composition_line", "composition_row", "lineage_forest", "family",
-           "result_title", "KIND_TITLES"]
+__all__ = [
+    "technique_title",
+    "composition_line",
+    "composition_row",
+    "lineage_forest",
+    "family",
+    "result_title",
+    "KIND_TITLES",
+]
 
 #: How the studio names what made a composition, beyond the three techniques.
 KIND_TITLES = {
-    "sample": "sample melody", "recording": "recording", "import": "imported file", "edit": "edit",
+    "sample": "sample melody",
+    "recording": "recording",
+    "import": "imported file",
+    "edit": "edit",
     "arrange": "arrangement",
 }
 
@@ -61,9 +71,13 @@ def composition_row(comp, parent=None) -> dict:
     """A row of "My compositions": title, technique, model, parent's title, user tags, id."""
     tags = {k: v for k, v in comp.tags.items() if not k.lower().startswith("capsule:")}
     return {
-        "id": comp.id, "title": comp.title, "technique": technique_title(comp.technique), "model": comp.model or "",
+        "id": comp.id,
+        "title": comp.title,
+        "technique": technique_title(comp.technique),
+        "model": comp.model or "",
         "parent": parent.title if parent is not None else ("(deleted)" if comp.parent else ""),
-        "parent_id": comp.parent or "", "tags": ", ".join(f"{k}={v}" if v else k for k, v in tags.items()),
+        "parent_id": comp.parent or "",
+        "tags": ", ".join(f"{k}={v}" if v else k for k, v in tags.items()),
         "created": comp.created[:16].replace("T", " "),
     }
 
@@ -89,6 +103,7 @@ def lineage_forest(comps: Iterable) -> list[tuple]:
 
 def family(forest: list[tuple], ref: str) -> tuple | None:
     """The tree of ``forest`` that holds composition ``ref`` (its whole family), or None."""
+
     def holds(node):
         return node[0].id == ref or any(holds(k) for k in node[1])
 

@@ -37,8 +37,12 @@ class DownloadButtons:
         self.status = StatusLine()
         self.buttons = {}
         for kind in kinds:
-            button = w.Button(description=f"Download {_NAMES[kind]}", icon="download",
-                              tooltip=f"{self.stem}.{kind}", layout=w.Layout(width="auto"))
+            button = w.Button(
+                description=f"Download {_NAMES[kind]}",
+                icon="download",
+                tooltip=f"{self.stem}.{kind}",
+                layout=w.Layout(width="auto"),
+            )
             button.on_click(lambda _, k=kind: self._click(k))
             self.buttons[kind] = button
         self.widget = w.VBox([w.HBox(list(self.buttons.values())), self.status])

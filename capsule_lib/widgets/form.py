@@ -10,7 +10,7 @@ the definition; the browser only shows them and reports what the user chose.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import anywidget
 import traitlets as t
@@ -48,8 +48,13 @@ class ParameterForm(anywidget.AnyWidget):
     title = t.Unicode("").tag(sync=True)
     disabled = t.Bool(False).tag(sync=True)
 
-    def __init__(self, parameters: TechniqueSpec | str | Sequence[Parameter], values: dict | None = None,
-                 title: str | None = None, **kwargs):
+    def __init__(
+        self,
+        parameters: TechniqueSpec | str | Sequence[Parameter],
+        values: dict | None = None,
+        title: str | None = None,
+        **kwargs,
+    ):
         if isinstance(parameters, str):
             parameters = technique_spec(parameters)
         if isinstance(parameters, TechniqueSpec):

@@ -10,9 +10,9 @@ note lengths, rhythm assist, auto-chord and the arpeggiator are applied.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from numbers import Real
 from pathlib import Path
-from typing import Callable
 
 import anywidget
 import traitlets
@@ -33,8 +33,24 @@ MIN_OCTAVE, MAX_OCTAVE = 24, 84
 #: Computer keys and their semitone above the lowest key: two rows of a QWERTY keyboard laid out
 #: like piano keys.  The browser matches them by position (``KeyboardEvent.code``), not by letter.
 HOT_KEYS = {
-    "a": 0, "w": 1, "s": 2, "e": 3, "d": 4, "f": 5, "t": 6, "g": 7, "y": 8, "h": 9, "u": 10, "j": 11,
-    "k": 12, "o": 13, "l": 14, "p": 15, ";": 16, "'": 17,
+    "a": 0,
+    "w": 1,
+    "s": 2,
+    "e": 3,
+    "d": 4,
+    "f": 5,
+    "t": 6,
+    "g": 7,
+    "y": 8,
+    "h": 9,
+    "u": 10,
+    "j": 11,
+    "k": 12,
+    "o": 13,
+    "l": 14,
+    "p": 15,
+    ";": 16,
+    "'": 17,
 }
 #: Notes pressed closer together than this (ms) count as one chord for the arpeggiator.
 CHORD_WINDOW_MS = 60.0
@@ -155,9 +171,7 @@ class VirtualKeyboard(anywidget.AnyWidget):
     def _valid_pattern(self, proposal):
         pattern = _PATTERN_ALIASES.get(proposal["value"], proposal["value"])
         if pattern not in edit.ARP_PATTERNS:
-            raise CapsuleError(
-                f"arpeggio pattern {proposal['value']!r} is not one of up, down, up-down, random"
-            )
+            raise CapsuleError(f"arpeggio pattern {proposal['value']!r} is not one of up, down, up-down, random")
         return pattern
 
     @traitlets.validate("arp_rate")

@@ -17,15 +17,28 @@ the plain panel of its parameters, which calls the technique's ``run``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import CapsuleError
 from ..score import Score
 from ..techniques.spec import Parameter, technique, technique_names, technique_spec
 
-__all__ = ["ArcnnPanel", "GanPanel", "TransformerPanel", "arcnn_panel", "gan_panel", "transformer_panel",
-           "technique_panel", "model_picker", "model_choices", "model_parameter", "available_techniques",
-           "instrument_options", "instrument_parameter"]
+__all__ = [
+    "ArcnnPanel",
+    "GanPanel",
+    "TransformerPanel",
+    "arcnn_panel",
+    "gan_panel",
+    "transformer_panel",
+    "technique_panel",
+    "model_picker",
+    "model_choices",
+    "model_parameter",
+    "available_techniques",
+    "instrument_options",
+    "instrument_parameter",
+]
+
 
 def available_techniques() -> list[str]:
     """Techniques that have a panel: every technique of the registry."""
@@ -51,8 +64,14 @@ def model_parameter(technique: str, value: str | None = None, registry=None) -> 
     if value is not None and value not in names:
         raise CapsuleError(f"no finished {technique} model named {value}")
     default = technique_spec(technique).default_model
-    return Parameter("model", "Model", "choice", value or (default if default in names else names[0]),
-                     choices=tuple(options), help="Sample models ship with the project; custom models are ones you trained.")
+    return Parameter(
+        "model",
+        "Model",
+        "choice",
+        value or (default if default in names else names[0]),
+        choices=tuple(options),
+        help="Sample models ship with the project; custom models are ones you trained.",
+    )
 
 
 def model_picker(technique: str, value: str | None = None, registry=None):
@@ -60,8 +79,9 @@ def model_picker(technique: str, value: str | None = None, registry=None):
     import ipywidgets as w
 
     row = model_parameter(technique, value, registry)
-    return w.Dropdown(options=list(row.choices), value=row.default, description="Model",
-                      style={"description_width": "initial"})
+    return w.Dropdown(
+        options=list(row.choices), value=row.default, description="Model", style={"description_width": "initial"}
+    )
 
 
 class _TechniquePanel:
@@ -92,8 +112,18 @@ class _TechniquePanel:
     technique = ""
     icon = "magic"
 
-    def __init__(self, score: Score, parent: str | None = None, *, model: str | None = None, chain: bool = True,
-                 seed: int | None = 0, on_result: Callable | None = None, show: bool = True, registry=None):
+    def __init__(
+        self,
+        score: Score,
+        parent: str | None = None,
+        *,
+        model: str | None = None,
+        chain: bool = True,
+        seed: int | None = 0,
+        on_result: Callable | None = None,
+        show: bool = True,
+        registry=None,
+    ):
         import ipywidgets as w
 
         from .form import ParameterForm
@@ -106,12 +136,15 @@ class _TechniquePanel:
         self.chain, self.seed, self.on_result, self.show = chain, seed, on_result, show
         self.results: list = []  # (score, composition) per run
         self.registry = registry
-        self.form = ParameterForm([model_parameter(self.technique, model, registry), *self.spec.parameters,
-                                   *self._extra_rows(model)], title=f"{self.spec.title} parameters")
+        self.form = ParameterForm(
+            [model_parameter(self.technique, model, registry), *self.spec.parameters, *self._extra_rows(model)],
+            title=f"{self.spec.title} parameters",
+        )
         self.form.observe(self._form_changed, names="values")
         verb = f"{self.spec.verb} again" if chain else self.spec.verb
-        self.button = w.Button(description=verb, button_style="primary", icon=self.icon, tooltip=verb,
-                               layout=w.Layout(width="auto"))
+        self.button = w.Button(
+            description=verb, button_style="primary", icon=self.icon, tooltip=verb, layout=w.Layout(width="auto")
+        )
         self.status = w.HTML("", layout=w.Layout(flex="1 1 auto"))
         self.output = w.Output()
         self.button.on_click(lambda _: self._clicked())
@@ -143,8 +176,9 @@ class _TechniquePanel:
 
     def _call(self, source: Score, seed, parent, title):
         """The technique's ``run`` on ``source`` with the form's parameters, saved as a composition."""
-        return technique(self.technique).run(source, model=self.model, seed=seed, parent=parent, title=title,
-                                             return_composition=True, **self.parameters)
+        return technique(self.technique).run(
+            source, model=self.model, seed=seed, parent=parent, title=title, return_composition=True, **self.parameters
+        )
 
     def run(self):
         """Run the technique once with the current settings; returns ``(score, composition)``."""
@@ -165,8 +199,10 @@ class _TechniquePanel:
                 parent_comp = CompositionStore().get(comp.parent)
             except CapsuleError:
                 parent_comp = None
-        self.status.value = (f"<span class='cc-result'>Saved {composition_line(comp, parent_comp, as_html=True)}"
-                             f" <span class='cc-muted'>(run {len(self.results)}, {added:+d} notes)</span></span>")
+        self.status.value = (
+            f"<span class='cc-result'>Saved {composition_line(comp, parent_comp, as_html=True)}"
+            f" <span class='cc-muted'>(run {len(self.results)}, {added:+d} notes)</span></span>"
+        )
         if self.on_result is not None:
             self.on_result(result, comp)
         return result, comp
@@ -212,8 +248,14 @@ def instrument_options() -> list[tuple[str, int]]:
 
 def instrument_parameter(track: str, program: int) -> Parameter:
     """A form row choosing the General MIDI instrument of ``track`` (named ``instrument:<track>``)."""
-    return Parameter(f"instrument:{track}", track, "choice", int(program), choices=tuple(instrument_options()),
-                     help=f"The General MIDI instrument that plays the {track} track.")
+    return Parameter(
+        f"instrument:{track}",
+        track,
+        "choice",
+        int(program),
+        choices=tuple(instrument_options()),
+        help=f"The General MIDI instrument that plays the {track} track.",
+    )
 
 
 class GanPanel(_TechniquePanel):
@@ -233,14 +275,18 @@ class GanPanel(_TechniquePanel):
         from ..techniques.gan.sample import load_gan
 
         spec = load_gan(model).spec
-        return [instrument_parameter(name, program)
-                for name, program, drum in zip(spec.tracks[1:], spec.programs[1:], spec.is_drum[1:]) if not drum]
+        return [
+            instrument_parameter(name, program)
+            for name, program, drum in zip(spec.tracks[1:], spec.programs[1:], spec.is_drum[1:])
+            if not drum
+        ]
 
     def _form_changed(self, change) -> None:
         if change["old"].get("model") != change["new"].get("model"):
             rows = [r for r in self.form.rows if not r.name.startswith("instrument:")]
-            self.form.set_rows([*rows, *self._instrument_rows(change["new"]["model"])],
-                               values={"model": change["new"]["model"]})
+            self.form.set_rows(
+                [*rows, *self._instrument_rows(change["new"]["model"])], values={"model": change["new"]["model"]}
+            )
 
     @property
     def instruments(self) -> dict[str, int]:
@@ -260,8 +306,9 @@ class GanPanel(_TechniquePanel):
         result = accompany(melody, model=self.model, seed=seed, save=False)
         for name, program in self.instruments.items():
             result = set_instrument(result, name, program)
-        comp = save_composition(result, "gan", model=self.model, parent=parent, title=title,
-                                parameters={"seed": seed, **self.parameters})
+        comp = save_composition(
+            result, "gan", model=self.model, parent=parent, title=title, parameters={"seed": seed, **self.parameters}
+        )
         return result, comp
 
 
@@ -277,8 +324,9 @@ class TransformerPanel(_TechniquePanel):
         from ..audio import play
         from ..plot import plot_pianoroll
 
-        plot_pianoroll(after, title=f"after run {len(self.results)} (input | extension)",
-                       boundary=before.end / before.resolution)
+        plot_pianoroll(
+            after, title=f"after run {len(self.results)} (input | extension)", boundary=before.end / before.resolution
+        )
         plt.show()
         display(play(after))
 

@@ -7,7 +7,7 @@ Each is an anywidget with a few lines of JavaScript (``static/status.js``, ``upl
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import anywidget
 import traitlets as t
@@ -33,7 +33,9 @@ class StatusLine(anywidget.AnyWidget):
     level = t.Unicode("info").tag(sync=True)
     busy = t.Bool(False).tag(sync=True)
     busy_label = t.Unicode("").tag(sync=True)
-    busy_since = t.Float(0.0, help="epoch milliseconds when the job started (the browser counts from it)").tag(sync=True)
+    busy_since = t.Float(0.0, help="epoch milliseconds when the job started (the browser counts from it)").tag(
+        sync=True
+    )
 
     def say(self, message: str, level: str = "info") -> None:
         """Show ``message`` on one line (line breaks become spaces)."""

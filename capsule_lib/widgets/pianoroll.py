@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import anywidget
 import traitlets as t
@@ -53,8 +53,18 @@ __all__ = ["PianoRollEditor", "TRACK_COLOURS"]
 _STATIC = Path(__file__).parent / "static"
 
 #: Colour of track ``i`` is ``TRACK_COLOURS[i % len(TRACK_COLOURS)]``.
-TRACK_COLOURS = ("#e8590c", "#1c7ed6", "#2f9e44", "#ae3ec9", "#f08c00",
-                 "#0c8599", "#e64980", "#5c940d", "#6741d9", "#868e96")
+TRACK_COLOURS = (
+    "#e8590c",
+    "#1c7ed6",
+    "#2f9e44",
+    "#ae3ec9",
+    "#f08c00",
+    "#0c8599",
+    "#e64980",
+    "#5c940d",
+    "#6741d9",
+    "#868e96",
+)
 MIN_ZOOM, MAX_ZOOM = 0.25, 8.0
 #: Rows shown above the highest and below the lowest note, and the smallest view.
 PITCH_MARGIN, MIN_PITCH_SPAN = 3, 24
@@ -101,7 +111,9 @@ class PianoRollEditor(anywidget.AnyWidget):
 
     # Drawing
     notes = t.List(t.Dict(), help="every note: {track, start, pitch, duration, velocity}").tag(sync=True)
-    tracks = t.List(t.Dict(), help="per track: {index, name, colour, editable, is_drum, program, n_notes}").tag(sync=True)
+    tracks = t.List(t.Dict(), help="per track: {index, name, colour, editable, is_drum, program, n_notes}").tag(
+        sync=True
+    )
     track = t.Int(0, help="index of the editable track").tag(sync=True)
     title = t.Unicode("").tag(sync=True)
     resolution = t.Int(24, help="steps per beat").tag(sync=True)
@@ -111,13 +123,17 @@ class PianoRollEditor(anywidget.AnyWidget):
     pitch_low = t.Int(48).tag(sync=True)
     pitch_high = t.Int(72).tag(sync=True)
     zoom = t.Float(1.0, help=f"horizontal zoom, {MIN_ZOOM}-{MAX_ZOOM} (used when fit is False)").tag(sync=True)
-    fit = t.Bool(True, help="spread the whole piece over the view (longer pieces scroll); zooming turns it off").tag(sync=True)
+    fit = t.Bool(True, help="spread the whole piece over the view (longer pieces scroll); zooming turns it off").tag(
+        sync=True
+    )
     editable = t.Bool(True, help="False: a read-only view (no edits, no Apply or Download buttons)").tag(sync=True)
     # Playback
     tempo = t.Float(120.0, help="beats per minute at the start").tag(sync=True)
     tempo_changes = t.List(help="[[step, bpm], ...] after the start").tag(sync=True)
     playing = t.Bool(False).tag(sync=True)
-    audio = t.Bytes(b"", help="the score rendered by the kernel (MP3 or WAV); empty: the browser's synth plays").tag(sync=True)
+    audio = t.Bytes(b"", help="the score rendered by the kernel (MP3 or WAV); empty: the browser's synth plays").tag(
+        sync=True
+    )
     audio_mime = t.Unicode("audio/mpeg").tag(sync=True)
     # State
     status = t.Unicode("").tag(sync=True)
@@ -126,8 +142,7 @@ class PianoRollEditor(anywidget.AnyWidget):
     dirty = t.Bool(False, help="the working score differs from the applied one").tag(sync=True)
     download_name = t.Unicode("melody.mid").tag(sync=True)
 
-    def __init__(self, score: Score, track: int | str = 0, grid: int | None = None, *, audio: bool = False,
-                 **kwargs):
+    def __init__(self, score: Score, track: int | str = 0, grid: int | None = None, *, audio: bool = False, **kwargs):
         if not isinstance(score, Score):
             raise CapsuleError(f"the piano roll needs a Score, not {type(score).__name__}")
         index = score.track_index(track)
@@ -185,8 +200,10 @@ class PianoRollEditor(anywidget.AnyWidget):
         def change(score: Score) -> tuple[Score, str]:
             covering = _covering(score, index, start, pitch)
             if covering is not None:
-                return (edit.toggle_note(score, start, pitch, self.grid, track=index),
-                        f"Removed {pitch_label(pitch)} at {self._where(covering.start)}.")
+                return (
+                    edit.toggle_note(score, start, pitch, self.grid, track=index),
+                    f"Removed {pitch_label(pitch)} at {self._where(covering.start)}.",
+                )
             cell = _snap(start, self.grid)
             if cell != start and _covering(score, index, cell, pitch) is not None:
                 raise CapsuleError(f"a note of pitch {pitch} already sounds at step {cell}")
@@ -203,8 +220,9 @@ class PianoRollEditor(anywidget.AnyWidget):
             new = edit.change_pitch(score, pitch, start, new_pitch, track=index)
             return new, f"Moved {pitch_label(pitch)} at {self._where(start)} to {pitch_label(new_pitch)}."
 
-        return self._apply_edit("move the note", change,
-                                {"op": "pitch", "start": start, "pitch": pitch, "new_pitch": new_pitch})
+        return self._apply_edit(
+            "move the note", change, {"op": "pitch", "start": start, "pitch": pitch, "new_pitch": new_pitch}
+        )
 
     def resize(self, start: int, pitch: int, duration: int, *, track: int | None = None) -> Score:
         """Drag the right edge of the note covering ``(start, pitch)``: it lasts ``duration`` steps."""
@@ -216,15 +234,18 @@ class PianoRollEditor(anywidget.AnyWidget):
             length = note.duration if note is not None else duration
             return new, f"{pitch_label(pitch)} at {self._where(start)} now lasts {length} steps."
 
-        return self._apply_edit("change the length", change,
-                                {"op": "length", "start": start, "pitch": pitch, "duration": duration})
+        return self._apply_edit(
+            "change the length", change, {"op": "length", "start": start, "pitch": pitch, "duration": duration}
+        )
 
     def apply(self) -> Score:
         """The "Apply changes" button: the working score becomes the applied one; callbacks get it."""
         self._applied = self._score
         self.dirty = False
-        self._info(f"Applied {self.edits} edit{'s' if self.edits != 1 else ''}: "
-                   f"{len(self._score.tracks[self.track].notes)} notes in track {self._track_label(self.track)}.")
+        self._info(
+            f"Applied {self.edits} edit{'s' if self.edits != 1 else ''}: "
+            f"{len(self._score.tracks[self.track].notes)} notes in track {self._track_label(self.track)}."
+        )
         for callback in list(self._callbacks):
             callback(self._score)
         return self._score
@@ -251,8 +272,7 @@ class PianoRollEditor(anywidget.AnyWidget):
                 self.apply()
             elif op == "download":
                 data = self.midi_bytes()
-                self.send({"op": "download", "name": self.download_name,
-                           "b64": base64.b64encode(data).decode("ascii")})
+                self.send({"op": "download", "name": self.download_name, "b64": base64.b64encode(data).decode("ascii")})
                 self._info(f"Downloaded {self.download_name} ({len(data)} bytes).")
             else:
                 raise CapsuleError(f"the editor does not know the request {op!r}")
@@ -307,8 +327,11 @@ class PianoRollEditor(anywidget.AnyWidget):
     def _refresh(self, fit_view: bool = False) -> None:
         """Push the working score to the synced traits."""
         s = self._score
-        notes = [{"track": i, "start": n.start, "pitch": n.pitch, "duration": n.duration, "velocity": n.velocity}
-                 for i, tr in enumerate(s.tracks) for n in tr.notes]
+        notes = [
+            {"track": i, "start": n.start, "pitch": n.pitch, "duration": n.duration, "velocity": n.velocity}
+            for i, tr in enumerate(s.tracks)
+            for n in tr.notes
+        ]
         pitches = [n["pitch"] for n in notes]
         lo, hi = (min(pitches), max(pitches)) if pitches else (60, 60)
         lo, hi = max(0, lo - PITCH_MARGIN), min(127, hi + PITCH_MARGIN)
@@ -331,9 +354,18 @@ class PianoRollEditor(anywidget.AnyWidget):
             self.tempo_changes = [[step, float(bpm)] for step, bpm in s.tempo_changes]
             self.pitch_low, self.pitch_high = lo, hi
             self.total_steps = total
-            self.tracks = [{"index": i, "name": tr.name or f"track {i + 1}", "colour": TRACK_COLOURS[i % len(TRACK_COLOURS)],
-                            "editable": i == self.track and self.editable, "is_drum": tr.is_drum, "program": tr.program,
-                            "n_notes": len(tr.notes)} for i, tr in enumerate(s.tracks)]
+            self.tracks = [
+                {
+                    "index": i,
+                    "name": tr.name or f"track {i + 1}",
+                    "colour": TRACK_COLOURS[i % len(TRACK_COLOURS)],
+                    "editable": i == self.track and self.editable,
+                    "is_drum": tr.is_drum,
+                    "program": tr.program,
+                    "n_notes": len(tr.notes),
+                }
+                for i, tr in enumerate(s.tracks)
+            ]
             self.notes = notes
             self.dirty = s != self._applied
             if self._renderer is not None and self._rendered is not s:

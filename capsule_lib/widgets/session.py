@@ -95,8 +95,7 @@ class StudioSession:
         if not any(t.notes for t in score.tracks):
             raise CapsuleError("that melody has no notes")
         with self._lock:
-            self.title = (title or (composition.title if composition is not None else "") or score.title
-                          or "my melody")
+            self.title = title or (composition.title if composition is not None else "") or score.title or "my melody"
             self.input = score.replace(title=self.title)
             self.input_kind = kind
             self.input_composition = composition
@@ -120,8 +119,9 @@ class StudioSession:
             self._need_input()
             if self.input_composition is None:
                 technique = "edit" if self.input_kind == "edit" else self.input_kind
-                self.input_composition = self.store.add(self.input, technique=technique, title=self.title,
-                                                        parent=self._input_parent)
+                self.input_composition = self.store.add(
+                    self.input, technique=technique, title=self.title, parent=self._input_parent
+                )
             return self.input_composition.id
 
     # -- what the next step reads ---------------------------------------------------------
@@ -154,9 +154,14 @@ class StudioSession:
         given = source.replace(tracks=source.tracks[:1]) if record.melody_only else source
         result = record.run(given, model=model, seed=seed, save=False, **params)
         # Saved here, not by the library function, so a studio given its own store keeps everything there.
-        comp = self.store.add(result, technique=technique, title=title, model=model, parent=parent,
-                              parameters={**params, "seed": seed, "notes_before": len(source.notes),
-                                          "notes_after": len(result.notes)})
+        comp = self.store.add(
+            result,
+            technique=technique,
+            title=title,
+            model=model,
+            parent=parent,
+            parameters={**params, "seed": seed, "notes_before": len(source.notes), "notes_after": len(result.notes)},
+        )
         return self._add(Version(result, comp, technique, source, result))
 
     def edit_output(self, score: Score) -> Version:
@@ -165,9 +170,13 @@ class StudioSession:
             current = self._need_current("edit")
             if score == current.score:
                 raise CapsuleError("no change to save: edit a note first")
-            comp = self.store.add(score, technique="edit", parent=self.parent_id(),
-                                  title=result_title(self.title, "edit", self._count("edit") + 1),
-                                  parameters={"notes_before": len(current.score.notes), "notes_after": len(score.notes)})
+            comp = self.store.add(
+                score,
+                technique="edit",
+                parent=self.parent_id(),
+                title=result_title(self.title, "edit", self._count("edit") + 1),
+                parameters={"notes_before": len(current.score.notes), "notes_after": len(score.notes)},
+            )
             return self._add(Version(score, comp, "edit", current.score, score))
 
     def arrangement_defaults(self) -> dict:
@@ -177,18 +186,24 @@ class StudioSession:
         current = self._need_current("arrange")
         base = current.base
         tempo = int(round(min(MAX_TEMPO, max(MIN_TEMPO, base.tempo))))
-        defaults = {"tempo": tempo, "transpose": 0,
-                    "instruments": {i: t.program for i, t in enumerate(base.tracks) if not t.is_drum}}
+        defaults = {
+            "tempo": tempo,
+            "transpose": 0,
+            "instruments": {i: t.program for i, t in enumerate(base.tracks) if not t.is_drum},
+        }
         return {**defaults, **current.arrangement} if current.technique == "arrange" else defaults
 
-    def arrange(self, *, tempo: int | None = None, transpose: int = 0, instruments: dict | None = None) -> Version | None:
+    def arrange(
+        self, *, tempo: int | None = None, transpose: int = 0, instruments: dict | None = None
+    ) -> Version | None:
         """A new version: the current base at ``tempo`` bpm, moved ``transpose`` semitones, with ``instruments``.
 
         ``instruments`` maps a track index to a General MIDI program.  Settings are always
         applied to the base (the last version a technique or an edit made), so they never
         pile up.  Settings that give the current music again save nothing (None).
         """
-        from ..edit import set_instrument, set_tempo, transpose as shift
+        from ..edit import set_instrument, set_tempo
+        from ..edit import transpose as shift
 
         with self._lock:
             current = self._need_current("arrange")
@@ -204,14 +219,23 @@ class StudioSession:
                     score = set_instrument(score, index, program)
             if score == current.score:
                 return None
-            arrangement = {"tempo": int(round(score.tempo)), "transpose": int(transpose),
-                           "instruments": {int(i): int(p) for i, p in (instruments or {}).items()}}
+            arrangement = {
+                "tempo": int(round(score.tempo)),
+                "transpose": int(transpose),
+                "instruments": {int(i): int(p) for i, p in (instruments or {}).items()},
+            }
             names = {str(i): base.tracks[int(i)].name or f"track {int(i) + 1}" for i in arrangement["instruments"]}
-            comp = self.store.add(score, technique="arrange", parent=self.parent_id(),
-                                  title=result_title(self.title, "arrange", self._count("arrange") + 1),
-                                  parameters={"tempo": arrangement["tempo"], "transpose": arrangement["transpose"],
-                                              "instruments": {names[str(i)]: p for i, p in
-                                                              arrangement["instruments"].items()}})
+            comp = self.store.add(
+                score,
+                technique="arrange",
+                parent=self.parent_id(),
+                title=result_title(self.title, "arrange", self._count("arrange") + 1),
+                parameters={
+                    "tempo": arrangement["tempo"],
+                    "transpose": arrangement["transpose"],
+                    "instruments": {names[str(i)]: p for i, p in arrangement["instruments"].items()},
+                },
+            )
             return self._add(Version(score, comp, "arrange", current.score, base, arrangement))
 
     def go_back(self, index: int) -> Version:
@@ -259,4 +283,3 @@ class StudioSession:
         if self.current is None:
             raise CapsuleError(f"nothing to {action} yet: run a technique first")
         return self.current
-

@@ -8,7 +8,7 @@ background thread so the page never waits for it.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import CapsuleError
 from ..score import Score

@@ -28,7 +28,7 @@ import html
 import re
 import threading
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import CapsuleError
 from ..score import Score
@@ -79,8 +79,9 @@ class Studio:
         What is displayed.
     """
 
-    def __init__(self, sample: str = "ode_to_joy", technique: str = "arcnn", *, seed: int | None = 0,
-                 store=None, registry=None):
+    def __init__(
+        self, sample: str = "ode_to_joy", technique: str = "arcnn", *, seed: int | None = 0, store=None, registry=None
+    ):
         import ipywidgets as w
 
         from ..samples import list_samples, load_sample
@@ -103,77 +104,136 @@ class Studio:
         self._technique_now = technique
         self._recordings = 0
         self._loaded_models: set[str] = set()
+
         def auto():  # a Layout per widget: a shared one would hide them all when one is hidden
             return w.Layout(width="auto")
 
         label = {"description_width": "initial"}
 
         # -- header and status ------------------------------------------------------------
-        header = w.HTML("<div class='cs-header'><div class='cs-name'>Music <span>studio</span></div>"
-                        "<div class='cc-note'>Pick a melody, choose a technique and press its button. "
-                        "Every result is saved in <i>My compositions</i>; press Tab to move between controls."
-                        "</div></div>")
+        header = w.HTML(
+            "<div class='cs-header'><div class='cs-name'>Music <span>studio</span></div>"
+            "<div class='cc-note'>Pick a melody, choose a technique and press its button. "
+            "Every result is saved in <i>My compositions</i>; press Tab to move between controls."
+            "</div></div>"
+        )
         self.status = StatusLine()
 
         # -- 1 input ----------------------------------------------------------------------
         samples = list_samples()
-        self.sample = w.Dropdown(options=[(s["title"], s["name"]) for s in samples], value=sample,
-                                 description="Sample melody", style=label, layout=auto())
-        self.record_button = w.Button(description="Record a melody", layout=auto(),
-                                      tooltip="Show the keyboard: record, and your take becomes the input")
+        self.sample = w.Dropdown(
+            options=[(s["title"], s["name"]) for s in samples],
+            value=sample,
+            description="Sample melody",
+            style=label,
+            layout=auto(),
+        )
+        self.record_button = w.Button(
+            description="Record a melody",
+            layout=auto(),
+            tooltip="Show the keyboard: record, and your take becomes the input",
+        )
         self.importer = MidiImport(lambda name, data, size: self._guard(lambda: self.import_midi(name, data, size)))
         self.input_info = w.HTML()
         self.keyboard = VirtualKeyboard()
-        self.rhythm = w.Checkbox(value=True, description="Rhythm assist (snap notes to 16ths)", indent=False,
-                                 layout=auto())
-        self.keyboard_box = w.VBox([
-            w.HTML("<div class='cc-note'>Press <b>● Record</b>, play with the mouse or your computer keys "
-                   "(click the keyboard first), press <b>■ Stop</b>: your take becomes the input.</div>"),
-            self.keyboard, self.rhythm], layout=w.Layout(display="none"))
+        self.rhythm = w.Checkbox(
+            value=True, description="Rhythm assist (snap notes to 16ths)", indent=False, layout=auto()
+        )
+        self.keyboard_box = w.VBox(
+            [
+                w.HTML(
+                    "<div class='cc-note'>Press <b>● Record</b>, play with the mouse or your computer keys "
+                    "(click the keyboard first), press <b>■ Stop</b>: your take becomes the input.</div>"
+                ),
+                self.keyboard,
+                self.rhythm,
+            ],
+            layout=w.Layout(display="none"),
+        )
         self.input_roll = PianoRollEditor(load_sample(sample), audio=True)
         self.input_roll.download_name = "input.mid"
-        input_box = w.VBox([_section(1, "Input", "A sample melody, your own recording, a MIDI file, or a saved "
-                                                 "composition (open it in My compositions below)."),
-                            w.HBox([self.sample, self.record_button, self.importer]), self.keyboard_box,
-                            self.input_info, self.input_roll])
+        input_box = w.VBox(
+            [
+                _section(
+                    1,
+                    "Input",
+                    "A sample melody, your own recording, a MIDI file, or a saved "
+                    "composition (open it in My compositions below).",
+                ),
+                w.HBox([self.sample, self.record_button, self.importer]),
+                self.keyboard_box,
+                self.input_info,
+                self.input_roll,
+            ]
+        )
 
         # -- 2 technique ------------------------------------------------------------------
         specs = [technique_spec(t) for t in technique_names()]
-        self.technique = w.ToggleButtons(options=[(s.title, s.name) for s in specs], value=technique,
-                                         tooltips=[s.summary for s in specs], style={"button_width": "auto"})
+        self.technique = w.ToggleButtons(
+            options=[(s.title, s.name) for s in specs],
+            value=technique,
+            tooltips=[s.summary for s in specs],
+            style={"button_width": "auto"},
+        )
         self.technique_note = w.HTML()
-        self.form = ParameterForm(self._technique_rows(technique), title=f"{technique_spec(technique).title} parameters")
+        self.form = ParameterForm(
+            self._technique_rows(technique), title=f"{technique_spec(technique).title} parameters"
+        )
         self.run_button = w.Button(button_style="primary", layout=auto())
-        self.restart_button = w.Button(description="Start again from the input", layout=auto(),
-                                       tooltip="The next run reads the input, not the latest result")
+        self.restart_button = w.Button(
+            description="Start again from the input",
+            layout=auto(),
+            tooltip="The next run reads the input, not the latest result",
+        )
         self.run_note = w.HTML()
-        technique_box = w.VBox([_section(2, "Technique"), self.technique, self.technique_note, self.form,
-                                w.HBox([self.run_button, self.restart_button, self.run_note])])
+        technique_box = w.VBox(
+            [
+                _section(2, "Technique"),
+                self.technique,
+                self.technique_note,
+                self.form,
+                w.HBox([self.run_button, self.restart_button, self.run_note]),
+            ]
+        )
 
         # -- 3 output ---------------------------------------------------------------------
         self.result_line = w.HTML()
         self.history = w.Dropdown(options=[], description="Version", style=label, layout=auto())
-        self.back_button = w.Button(description="Go back to this version", layout=auto(),
-                                    tooltip="The next step reads the version chosen here")
+        self.back_button = w.Button(
+            description="Go back to this version", layout=auto(), tooltip="The next step reads the version chosen here"
+        )
         self.before_roll = PianoRollEditor(load_sample(sample), audio=True, editable=False)
         self.after_roll = PianoRollEditor(load_sample(sample), audio=True)
         self.after_roll.download_name = "result.mid"
         self.arrange = ParameterForm([], title="Tempo, pitch and instruments")
         kinds = {"mid": "MIDI", "wav": "WAV", "mp3": "MP3"}
-        self.downloads = {kind: w.Button(description=f"Download {name}", layout=auto(),
-                                         tooltip=f"Save the result as a {name} file") for kind, name in kinds.items()}
-        self.output_empty = w.HTML("<div class='cs-empty-output'>Your result appears here, with the melody it "
-                                   "was made from, both playable.</div>")
-        self.output_box = w.VBox([
-            self.result_line, w.HBox([self.history, self.back_button, *self.downloads.values()]),
-            w.HTML("<div class='cs-roll-title'>Before<span class='cc-note'>what the last step read</span></div>"),
-            self.before_roll,
-            w.HTML("<div class='cs-roll-title'>After<span class='cc-note'>double-click to add or remove a note, "
-                   "drag to change it, then Apply changes</span></div>"),
-            self.after_roll,
-            w.HTML("<div class='cs-roll-title'>Tempo, pitch and instruments<span class='cc-note'>each change is "
-                   "saved as a new version</span></div>"),
-            self.arrange], layout=w.Layout(display="none"))
+        self.downloads = {
+            kind: w.Button(description=f"Download {name}", layout=auto(), tooltip=f"Save the result as a {name} file")
+            for kind, name in kinds.items()
+        }
+        self.output_empty = w.HTML(
+            "<div class='cs-empty-output'>Your result appears here, with the melody it "
+            "was made from, both playable.</div>"
+        )
+        self.output_box = w.VBox(
+            [
+                self.result_line,
+                w.HBox([self.history, self.back_button, *self.downloads.values()]),
+                w.HTML("<div class='cs-roll-title'>Before<span class='cc-note'>what the last step read</span></div>"),
+                self.before_roll,
+                w.HTML(
+                    "<div class='cs-roll-title'>After<span class='cc-note'>double-click to add or remove a note, "
+                    "drag to change it, then Apply changes</span></div>"
+                ),
+                self.after_roll,
+                w.HTML(
+                    "<div class='cs-roll-title'>Tempo, pitch and instruments<span class='cc-note'>each change is "
+                    "saved as a new version</span></div>"
+                ),
+                self.arrange,
+            ],
+            layout=w.Layout(display="none"),
+        )
         output_box = w.VBox([_section(3, "Output"), self.output_empty, self.output_box])
 
         # -- 4 my compositions ------------------------------------------------------------
@@ -188,23 +248,35 @@ class Studio:
         self.confirm_yes = w.Button(description="Delete for good", button_style="danger", layout=auto())
         self.confirm_no = w.Button(description="Keep it", layout=auto())
         self.confirm_text = w.HTML()
-        self.confirm_box = w.HBox([self.confirm_text, self.confirm_yes, self.confirm_no],
-                                  layout=w.Layout(display="none"))
+        self.confirm_box = w.HBox(
+            [self.confirm_text, self.confirm_yes, self.confirm_no], layout=w.Layout(display="none")
+        )
         self.confirm_box.add_class("cs-confirm")
-        self.saved_downloads = {kind: w.Button(description=f"Download {name}", layout=auto(),
-                                               tooltip=f"Download the chosen composition as {name}")
-                                for kind, name in kinds.items()}
+        self.saved_downloads = {
+            kind: w.Button(
+                description=f"Download {name}", layout=auto(), tooltip=f"Download the chosen composition as {name}"
+            )
+            for kind, name in kinds.items()
+        }
         self.tree = w.HTML()
-        mine_box = w.VBox([
-            _section(4, "My compositions", "Every result, saved as it was made. Choose one to open, rename, "
-                                           "tag, delete or download it."),
-            self.table,
-            w.HBox([self.open_button, *self.saved_downloads.values(), self.delete_button]),
-            self.confirm_box,
-            w.HBox([self.title_text, self.rename_button, self.tag_text, self.tag_button, self.untag_button]),
-            w.HTML("<div class='cs-roll-title'>Lineage<span class='cc-note'>what it was made from, and what "
-                   "was made from it</span></div>"),
-            self.tree])
+        mine_box = w.VBox(
+            [
+                _section(
+                    4,
+                    "My compositions",
+                    "Every result, saved as it was made. Choose one to open, rename, tag, delete or download it.",
+                ),
+                self.table,
+                w.HBox([self.open_button, *self.saved_downloads.values(), self.delete_button]),
+                self.confirm_box,
+                w.HBox([self.title_text, self.rename_button, self.tag_text, self.tag_button, self.untag_button]),
+                w.HTML(
+                    "<div class='cs-roll-title'>Lineage<span class='cc-note'>what it was made from, and what "
+                    "was made from it</span></div>"
+                ),
+                self.tree,
+            ]
+        )
 
         sections = [input_box, technique_box, output_box, mine_box]
         for box in sections:
@@ -273,8 +345,9 @@ class Studio:
         self._idle()
         try:
             if data is None:
-                raise CapsuleError(f"is {size / 1e6:.1f} MB; the studio imports MIDI files up to "
-                                   f"{MAX_IMPORT_BYTES / 1e6:.0f} MB")
+                raise CapsuleError(
+                    f"is {size / 1e6:.1f} MB; the studio imports MIDI files up to {MAX_IMPORT_BYTES / 1e6:.0f} MB"
+                )
             try:
                 score = read_midi(data)  # the melody track, as the console imported it
             except CapsuleError as exc:
@@ -283,8 +356,10 @@ class Studio:
             if n == 0:
                 raise CapsuleError("has no notes")
             if n > MAX_STUDIO_NOTES:
-                raise CapsuleError(f"has {n} notes; the studio opens pieces of up to {MAX_STUDIO_NOTES} "
-                                   "(the library and the capsule command take longer ones)")
+                raise CapsuleError(
+                    f"has {n} notes; the studio opens pieces of up to {MAX_STUDIO_NOTES} "
+                    "(the library and the capsule command take longer ones)"
+                )
         except CapsuleError as exc:
             self.status.say(f"Cannot import {name}: it {exc}", "error")
             return False
@@ -334,8 +409,9 @@ class Studio:
             version = self.session.run(technique, model, values)
             self._show_current()
             self._refresh_compositions(select=version.composition.id)
-            self.status.say(f"Saved {composition_line(version.composition, self._parent_of(version.composition))}.",
-                            "ok")
+            self.status.say(
+                f"Saved {composition_line(version.composition, self._parent_of(version.composition))}.", "ok"
+            )
 
         self._start(f"{spec.doing} “{source}”…", work)
         if wait:
@@ -455,8 +531,15 @@ class Studio:
 
     def _set_busy(self, busy: bool) -> None:
         self._busy = busy
-        for control in (self.run_button, self.restart_button, self.sample, self.record_button, self.back_button,
-                        self.confirm_yes, *self.downloads.values()):
+        for control in (
+            self.run_button,
+            self.restart_button,
+            self.sample,
+            self.record_button,
+            self.back_button,
+            self.confirm_yes,
+            *self.downloads.values(),
+        ):
             control.disabled = busy
         self.importer.disabled = busy
         self.form.disabled = busy
@@ -501,13 +584,20 @@ class Studio:
 
     def _show_input(self) -> None:
         s = self.session
-        what = {"sample": "sample melody", "recording": "your recording", "import": "imported file",
-                "composition": "saved composition", "edit": "edited"}[s.input_kind]
+        what = {
+            "sample": "sample melody",
+            "recording": "your recording",
+            "import": "imported file",
+            "composition": "saved composition",
+            "edit": "edited",
+        }[s.input_kind]
         notes = sum(len(t.notes) for t in s.input.tracks)
         bars = -(-s.input.end // s.input.steps_per_bar)
-        self.input_info.value = (f"<div><b>“{html.escape(s.title)}”</b> <span class='cc-muted'>{what}, "
-                                 f"{bars} bar{'s' * (bars != 1)}, {notes} note{'s' * (notes != 1)}, "
-                                 f"{s.input.tempo:g} bpm</span></div>")
+        self.input_info.value = (
+            f"<div><b>“{html.escape(s.title)}”</b> <span class='cc-muted'>{what}, "
+            f"{bars} bar{'s' * (bars != 1)}, {notes} note{'s' * (notes != 1)}, "
+            f"{s.input.tempo:g} bpm</span></div>"
+        )
         self.input_roll.status = "Double-click a cell to add or remove a note, then Apply changes."
 
     def _toggle_keyboard(self) -> None:
@@ -579,10 +669,13 @@ class Studio:
         versions = s.versions
         self._quietly(lambda: self._fill_history(versions, current))
         if current is None:
-            self.output_empty.value = ("<div class='cs-empty-output'>Your result appears here, with the melody it "
-                                       "was made from, both playable.</div>" if not versions else
-                                       "<div class='cs-empty-output'>The next step reads the input. Earlier "
-                                       "results stay under Version.</div>")
+            self.output_empty.value = (
+                "<div class='cs-empty-output'>Your result appears here, with the melody it "
+                "was made from, both playable.</div>"
+                if not versions
+                else "<div class='cs-empty-output'>The next step reads the input. Earlier "
+                "results stay under Version.</div>"
+            )
             self.output_empty.layout.display = ""
             self.output_box.layout.display = "" if versions else "none"
         else:
@@ -594,8 +687,10 @@ class Studio:
             else:
                 line = f"<q>{html.escape(current.title)}</q> (deleted from My compositions)"
             added = len(current.score.notes) - len(current.before.notes)
-            self.result_line.value = (f"<div class='cc-result' data-testid='result-line'>{line} "
-                                      f"<span class='cc-muted'>· {added:+d} notes</span></div>")
+            self.result_line.value = (
+                f"<div class='cc-result' data-testid='result-line'>{line} "
+                f"<span class='cc-muted'>· {added:+d} notes</span></div>"
+            )
             self.before_roll.score = current.before
             self.before_roll.status = "What the last step read (read-only)."
             self.after_roll.score = current.score
@@ -616,14 +711,34 @@ class Studio:
         current = self.session.current
         d = self.session.arrangement_defaults()
         base = current.base
-        rows = [Parameter("tempo", "Tempo", "int", d["tempo"], 40, 160, step=1, unit="bpm",
-                          help="Beats per minute (40-160)."),
-                Parameter("transpose", "Transpose", "int", d["transpose"], -12, 12, step=1, unit="semitones",
-                          help="Move every note up or down (drums stay)."),
-                *[Parameter(f"instrument:{i}", f"{base.tracks[i].name or f'track {i + 1}'} instrument", "choice",
-                            d["instruments"].get(i, base.tracks[i].program), choices=tuple(instrument_options()),
-                            help="The General MIDI instrument of this track.")
-                  for i, t in enumerate(base.tracks) if not t.is_drum]]
+        rows = [
+            Parameter(
+                "tempo", "Tempo", "int", d["tempo"], 40, 160, step=1, unit="bpm", help="Beats per minute (40-160)."
+            ),
+            Parameter(
+                "transpose",
+                "Transpose",
+                "int",
+                d["transpose"],
+                -12,
+                12,
+                step=1,
+                unit="semitones",
+                help="Move every note up or down (drums stay).",
+            ),
+            *[
+                Parameter(
+                    f"instrument:{i}",
+                    f"{base.tracks[i].name or f'track {i + 1}'} instrument",
+                    "choice",
+                    d["instruments"].get(i, base.tracks[i].program),
+                    choices=tuple(instrument_options()),
+                    help="The General MIDI instrument of this track.",
+                )
+                for i, t in enumerate(base.tracks)
+                if not t.is_drum
+            ],
+        ]
         self._quietly(lambda: self.arrange.set_rows(rows, values={r.name: r.default for r in rows}))
 
     def _arranged(self, change) -> None:
@@ -643,8 +758,9 @@ class Studio:
                 return
             self._show_current()
             self._refresh_compositions(select=version.composition.id)
-            self.status.say(f"Saved {composition_line(version.composition, self._parent_of(version.composition))}.",
-                            "ok")
+            self.status.say(
+                f"Saved {composition_line(version.composition, self._parent_of(version.composition))}.", "ok"
+            )
 
         self._guard(act)
 
@@ -681,8 +797,14 @@ class Studio:
         comp = next((c for c in comps if c.id == chosen), None)
         self._hide_confirm()
         self.title_text.value = comp.title if comp is not None else ""
-        for control in (self.open_button, self.rename_button, self.tag_button, self.untag_button,
-                        self.delete_button, *self.saved_downloads.values()):
+        for control in (
+            self.open_button,
+            self.rename_button,
+            self.tag_button,
+            self.untag_button,
+            self.delete_button,
+            *self.saved_downloads.values(),
+        ):
             control.disabled = comp is None or self.busy
         self.tree.value = self._tree_html(comps, chosen) if comp is not None else ""
 
@@ -690,8 +812,11 @@ class Studio:
         root = family(lineage_forest(comps), chosen)
         if root is None:
             return ""
-        current = self.session.current.composition.id if (self.session.current is not None and
-                                                          self.session.current.composition is not None) else None
+        current = (
+            self.session.current.composition.id
+            if (self.session.current is not None and self.session.current.composition is not None)
+            else None
+        )
 
         def node(n) -> str:
             c, kids = n
@@ -699,9 +824,11 @@ class Studio:
             here = " <span class='cs-kind'>◀ in the studio now</span>" if c.id == current else ""
             made = technique_title(c.technique) + (f", {c.model}" if c.model else "")
             inner = "".join(node(k) for k in kids)
-            return (f"<li data-id='{html.escape(c.id)}'><span{cls}>{html.escape(c.title)}</span>"
-                    f"<span class='cs-kind'>{html.escape(made)}</span>{here}"
-                    f"{'<ul>' + inner + '</ul>' if inner else ''}</li>")
+            return (
+                f"<li data-id='{html.escape(c.id)}'><span{cls}>{html.escape(c.title)}</span>"
+                f"<span class='cs-kind'>{html.escape(made)}</span>{here}"
+                f"{'<ul>' + inner + '</ul>' if inner else ''}</li>"
+            )
 
         return f"<ul class='cs-tree' data-testid='lineage' aria-label='Lineage'>{node(root)}</ul>"
 

@@ -8,8 +8,17 @@ import time
 
 def widget_console_errors(page) -> list[str]:
     """Console errors that concern the notebook and its widgets (not the server's optional extensions)."""
-    noise = ("favicon", "/api/", "404", "Failed to load resource", "lsp", "language server", "extension manager",
-             "plugin", "kernelspecs")
+    noise = (
+        "favicon",
+        "/api/",
+        "404",
+        "Failed to load resource",
+        "lsp",
+        "language server",
+        "extension manager",
+        "plugin",
+        "kernelspecs",
+    )
     return [e for e in page.console_errors if not any(n.lower() in e.lower() for n in noise)]
 
 

@@ -33,8 +33,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CAPSULE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 ARTIFACTS = Path(os.environ.get("CAPSULE_TEST_ARTIFACTS", REPO / "test-artifacts"))
 TIMEOUT_MS = 60_000
 
@@ -48,7 +55,9 @@ def pytest_collection_modifyitems(config, items):
         return
     if os.environ.get("CAPSULE_BROWSER_TESTS") == "1":
         return  # CI: let the tests fail loudly rather than hide a missing browser
-    skip = pytest.mark.skip(reason=f"Chromium not found at {CHROMIUM} (make test installs it with CAPSULE_BROWSER_TESTS=1)")
+    skip = pytest.mark.skip(
+        reason=f"Chromium not found at {CHROMIUM} (make test installs it with CAPSULE_BROWSER_TESTS=1)"
+    )
     for item in items:
         if "tests/browser" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(skip)
@@ -94,12 +103,28 @@ def lab(tmp_path_factory):
     news.parent.mkdir(parents=True)
     news.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     port, token = _free_port(), uuid.uuid4().hex
-    env = {**os.environ, "CAPSULE_HOME": str(home), "JUPYTER_RUNTIME_DIR": str(runtime),
-           "JUPYTERLAB_SETTINGS_DIR": str(settings)}
+    env = {
+        **os.environ,
+        "CAPSULE_HOME": str(home),
+        "JUPYTER_RUNTIME_DIR": str(runtime),
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+    }
     env.pop("MPLBACKEND", None)  # notebooks draw inline, as for a learner
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--expose-app-in-browser",
-           "--ServerApp.port_retries=0", f"--LabApp.workspaces_dir={workspaces}", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--expose-app-in-browser",
+        "--ServerApp.port_retries=0",
+        f"--LabApp.workspaces_dir={workspaces}",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     log = open(root.parent / f"lab-{port}.log", "w")
@@ -113,7 +138,9 @@ def lab(tmp_path_factory):
         except OSError:
             if proc.poll() is not None or time.time() > deadline:
                 log.flush()
-                raise RuntimeError(f"JupyterLab did not start: {(root.parent / f'lab-{port}.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"JupyterLab did not start: {(root.parent / f'lab-{port}.log').read_text()[-2000:]}"
+                ) from None
             time.sleep(0.3)
     yield server
     proc.terminate()
@@ -249,7 +276,9 @@ def notebook(lab, page):
         nb.kernel_id()
         page.wait_for_function(
             "() => document.querySelector('.jp-Notebook-ExecutionIndicator, #jp-Notebook-ExecutionIndicator, "
-            ".jp-Toolbar-kernelStatus') !== null", timeout=TIMEOUT_MS)
+            ".jp-Toolbar-kernelStatus') !== null",
+            timeout=TIMEOUT_MS,
+        )
         return nb
 
     return open_notebook

@@ -15,8 +15,10 @@ ARTIFACTS = Path(os.environ.get("CAPSULE_TEST_ARTIFACTS", REPO / "test-artifacts
 
 # A notebook whose one cell is the studio, as notebook 00 opens with it -- with a store of its own, so
 # the compositions other tests made in the same JupyterLab do not show up in its list.
-STUDIO_CELL = ("import tempfile\nimport capsule_lib as cl\n"
-               "studio = cl.Studio(seed=1, store=cl.CompositionStore(tempfile.mkdtemp()))\nstudio")
+STUDIO_CELL = (
+    "import tempfile\nimport capsule_lib as cl\n"
+    "studio = cl.Studio(seed=1, store=cl.CompositionStore(tempfile.mkdtemp()))\nstudio"
+)
 
 # The focusable controls of a subtree, in document order (what Tab should visit).  One radio per group.
 FOCUSABLE = """(root) => {

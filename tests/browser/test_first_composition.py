@@ -49,9 +49,12 @@ def test_a_first_composition_takes_under_two_minutes_from_opening_notebook_00(la
     n_cells = notebook00_opening(lab.root / "first_composition.ipynb")
     t0 = time.time()
     page.goto(lab.url("lab/tree/first_composition.ipynb?reset"))
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext.session", timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.sessionContext"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session",
+        timeout=TIMEOUT_MS,
+    )
     opened = time.time() - t0
     page.evaluate(RUN_FIRST_CELLS, n_cells)  # Shift+Enter through the cells, as a learner does
     studio = page.locator(".capsule-studio").first
@@ -64,8 +67,13 @@ def test_a_first_composition_takes_under_two_minutes_from_opening_notebook_00(la
     after = studio.locator(".cs-section").nth(2).locator(".capsule-pianoroll").nth(1)
     expect(after).to_have_attribute("data-audio", "ready", timeout=60_000)
     done = time.time() - t0
-    timing = {"notebook open": round(opened, 1), "studio shown": round(shown, 1), "button pressed": round(clicked, 1),
-              "composition saved, audio ready": round(done, 1), "limit": LIMIT_S}
+    timing = {
+        "notebook open": round(opened, 1),
+        "studio shown": round(shown, 1),
+        "button pressed": round(clicked, 1),
+        "composition saved, audio ready": round(done, 1),
+        "limit": LIMIT_S,
+    }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "first-composition.json").write_text(json.dumps(timing, indent=2))
     print(f"\nfirst composition from opening notebook 00: {timing}")

@@ -42,8 +42,11 @@ def test_gan_panel_accompanies_with_the_instruments_chosen_in_the_browser(notebo
     assert got[0][0] == melody_name(nb) and got[0][2]
     assert [(name, program) for name, program, _ in got[1:]] == [("violin 2", 40), ("viola", 48), ("cello", 42)]
     assert all(sounding for _, _, sounding in got[1:])
-    comp = kernel_json(nb, "[panel.results[0][1].technique, panel.results[0][1].model, "
-                           "panel.results[0][1].parameters['instruments']['viola']]")
+    comp = kernel_json(
+        nb,
+        "[panel.results[0][1].technique, panel.results[0][1].model, "
+        "panel.results[0][1].parameters['instruments']['viola']]",
+    )
     assert comp == ["gan", "musegan-quartet", 48]
     # The result line names the composition and its model, not its id.
     line = page.locator(".cc-result").first

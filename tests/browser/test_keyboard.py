@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-
 from browser_helpers import kernel_json, play_keyboard, run_all_in_notebook7, wait_kernel, widget_console_errors
 from playwright.sync_api import expect
-
-
 
 CELLS = ["from capsule_lib.widgets import VirtualKeyboard\nkb = VirtualKeyboard(tempo=120)\nkb"]
 
@@ -154,7 +151,9 @@ def test_features_tap_tempo_auto_chord_sustain_and_arpeggiator(notebook):
 
 
 def test_countdown_then_recording_and_python_can_start_and_stop(notebook):
-    cells = ["from capsule_lib.widgets import VirtualKeyboard\nkb = VirtualKeyboard(tempo=100, countdown=True, metronome=True)\nkb"]
+    cells = [
+        "from capsule_lib.widgets import VirtualKeyboard\nkb = VirtualKeyboard(tempo=100, countdown=True, metronome=True)\nkb"
+    ]
     nb, kb = open_keyboard(notebook, "keyboard_countdown.ipynb", cells)
     page = nb.page
     status = kb.get_by_test_id("status")
@@ -172,8 +171,7 @@ def test_countdown_then_recording_and_python_can_start_and_stop(notebook):
 
     nb.run("kb.clear()")
     expect(status).to_have_text("ready")
-    assert "nothing recorded yet" in nb.run(
-        "try:\n    kb.score()\nexcept Exception as e:\n    print(e)")
+    assert "nothing recorded yet" in nb.run("try:\n    kb.score()\nexcept Exception as e:\n    print(e)")
     assert widget_console_errors(page) == []
 
 

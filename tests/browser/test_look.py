@@ -58,8 +58,9 @@ def test_no_cut_label_aligned_controls_labelled_buttons_every_bar_and_a_named_re
 
     # One grid per form: every control of a panel starts at the same x.
     for form in page.locator(".cc-card .cc-form").all():
-        lefts = form.evaluate("f => [...f.querySelectorAll('input, select')].map((c) => Math.round("
-                              "c.getBoundingClientRect().left))")
+        lefts = form.evaluate(
+            "f => [...f.querySelectorAll('input, select')].map((c) => Math.round(c.getBoundingClientRect().left))"
+        )
         assert lefts and len(set(lefts)) == 1, lefts
 
     # The editor's buttons say what they do (no bare "−" / "+").
@@ -92,8 +93,9 @@ def test_no_cut_label_aligned_controls_labelled_buttons_every_bar_and_a_named_re
     line = page.locator(".cc-card").nth(1).locator(".cc-result")
     expect(line).to_contain_text("Saved Ode to Joy – GAN 1, made by GAN with musegan-chorale", timeout=60_000)
     button.click()
-    expect(line).to_contain_text("Saved Ode to Joy – GAN 2, made by GAN with musegan-chorale from Ode to Joy – GAN 1",
-                                 timeout=60_000)
+    expect(line).to_contain_text(
+        "Saved Ode to Joy – GAN 2, made by GAN with musegan-chorale from Ode to Joy – GAN 1", timeout=60_000
+    )
     ids = kernel_json(nb, "[c.id for _, c in gan.results]")
     assert not any(i in line.inner_text() for i in ids)
     assert widget_console_errors(page) == []

@@ -16,14 +16,11 @@ from playwright.sync_api import expect
 
 from capsule_lib.midi import read_midi
 
-
-
 SETUP = [
     "import capsule_lib as cl\nfrom capsule_lib.widgets import PianoRollEditor",
     "ed = PianoRollEditor(cl.load_sample('twinkle_twinkle'))\napplied = []\ned.on_apply(applied.append)\ned",
 ]
 NOTE = "[data-testid=note]"
-
 
 
 kernel = kernel_json
@@ -98,7 +95,9 @@ def test_edit_with_the_mouse_apply_and_download(notebook):
     assert p["onGrid"] and p["note"] is None, p
     page.mouse.dblclick(p["x"], p["y"])
     expect(root.locator(note_selector(start, pitch, duration=6))).to_have_count(1)
-    assert kernel(nb, f"[(n.start, n.pitch, n.duration) for n in ed.score.notes if n.pitch == {pitch}]") == [[12, 71, 6]]
+    assert kernel(nb, f"[(n.start, n.pitch, n.duration) for n in ed.score.notes if n.pitch == {pitch}]") == [
+        [12, 71, 6]
+    ]
     expect(root.locator(NOTE)).to_have_count(n_notes + 1)
 
     # Double-click an existing note: it is removed.
@@ -122,14 +121,17 @@ def test_edit_with_the_mouse_apply_and_download(notebook):
     box = handle.bounding_box()
     drag(page, box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 2 * cell_w, 0)
     expect(root.locator(note_selector(24, 60, duration=36))).to_have_count(1)
-    assert kernel(nb, "[(n.start, n.duration) for n in ed.score.notes if n.pitch == 60 and n.start == 24]") == [[24, 36]]
+    assert kernel(nb, "[(n.start, n.duration) for n in ed.score.notes if n.pitch == 60 and n.start == 24]") == [
+        [24, 36]
+    ]
     assert kernel(nb, "ed.edits") == 4
 
     # Apply changes: the kernel's applied score is the edited one, and the callback saw it.
     assert kernel(nb, "ed.applied == ed.score") is False
     root.locator("[data-testid=apply]").click()
-    wait_kernel(nb, "[ed.applied == ed.score, len(applied), applied[-1] == ed.score if applied else None]",
-                [True, 1, True])
+    wait_kernel(
+        nb, "[ed.applied == ed.score, len(applied), applied[-1] == ed.score if applied else None]", [True, 1, True]
+    )
     expect(root.locator("[data-testid=status]")).to_contain_text("Applied 4 edits")
 
     # Download melody: a MIDI file of the working score.
@@ -216,7 +218,10 @@ def test_other_tracks_are_read_only_and_refused_edits_show_why(notebook):
     bass = root.locator(note_selector(0, 48))
     assert bass.get_attribute("data-track") == "1" and bass.get_attribute("data-editable") == "false"
     assert bass.locator("[data-testid=note-resize]").count() == 0
-    colours = {root.locator(note_selector(0, 60)).evaluate("e => e.style.background"), bass.evaluate("e => e.style.background")}
+    colours = {
+        root.locator(note_selector(0, 60)).evaluate("e => e.style.background"),
+        bass.evaluate("e => e.style.background"),
+    }
     assert len(colours) == 2
     expect(root).to_contain_text("bass")
 
@@ -225,7 +230,9 @@ def test_other_tracks_are_read_only_and_refused_edits_show_why(notebook):
     page.mouse.dblclick(p["x"], p["y"])
     expect(root.locator(note_selector(0, 48))).to_have_count(2)
     assert kernel(nb, "[[(n.start, n.pitch, n.duration) for n in t.notes] for t in ed.score.tracks]") == [
-        [[0, 48, 6], [0, 60, 24], [0, 62, 24], [24, 64, 24]], [[0, 48, 48]]]
+        [[0, 48, 6], [0, 60, 24], [0, 62, 24], [24, 64, 24]],
+        [[0, 48, 48]],
+    ]
 
     # Dragging C4 onto the D4 that sounds with it is refused: the note goes back, the status says why.
     row_h = float(root.locator("[data-testid=grid]").get_attribute("data-cell-height"))

@@ -19,7 +19,6 @@ from studio_helpers import FOCUSABLE, STUDIO_CELL, click_range, shoot, wait_for,
 pytestmark = pytest.mark.viewport(1400, 1500)
 
 
-
 def open_studio(notebook, name: str, cells=None):
     nb = notebook(name, cells or [STUDIO_CELL])
     # The file browser closed, as a learner would to give the studio room (and the pictures).
@@ -66,8 +65,9 @@ def test_the_whole_flow_with_the_mouse_keeps_every_composition_with_its_parent(n
     assert (sample["technique"], sample["title"], sample["parent"]) == ("sample", "Mary Had a Little Lamb", None)
     line = output_box.get_by_test_id("result-line")
     # (the quotation marks are the <q> element's, drawn by CSS)
-    expect(line).to_contain_text("Mary Had a Little Lamb – AR-CNN 1, made by AR-CNN with arcnn-bach from "
-                                 "Mary Had a Little Lamb")
+    expect(line).to_contain_text(
+        "Mary Had a Little Lamb – AR-CNN 1, made by AR-CNN with arcnn-bach from Mary Had a Little Lamb"
+    )
     assert first["id"] not in line.inner_text()
 
     # 3. Enhance again with another creative risk (2.0: the slider's middle).
@@ -133,10 +133,18 @@ def test_the_whole_flow_with_the_mouse_keeps_every_composition_with_its_parent(n
     assert len(data) > 10_000 and (data[:3] == b"ID3" or data[0] == 0xFF)
 
     # The store holds the whole chain, each with the right parent; My compositions shows it, newest first.
-    chain = kernel_json(nb, "[(c.technique, c.parent and studio.store.get(c.parent).technique) "
-                            "for c in studio.store.list()]")
-    assert chain == [["sample", None], ["arcnn", "sample"], ["arcnn", "arcnn"], ["edit", "arcnn"], ["gan", "edit"],
-                     ["arrange", "gan"], ["transformer", "arrange"]]
+    chain = kernel_json(
+        nb, "[(c.technique, c.parent and studio.store.get(c.parent).technique) for c in studio.store.list()]"
+    )
+    assert chain == [
+        ["sample", None],
+        ["arcnn", "sample"],
+        ["arcnn", "arcnn"],
+        ["edit", "arcnn"],
+        ["gan", "edit"],
+        ["arrange", "gan"],
+        ["transformer", "arrange"],
+    ]
     rows = mine_box.get_by_test_id("compositions").locator("tbody tr")
     expect(rows).to_have_count(7)
     expect(rows.first).to_contain_text("Mary Had a Little Lamb – Transformer 1")
@@ -191,10 +199,22 @@ def test_each_malformed_import_is_one_line_in_the_studio_and_changes_nothing(not
     before = kernel_json(nb, state)
     cases = [
         ("empty.mid", b"", "Cannot import empty.mid: it is empty"),
-        ("truncated.mid", midi_bytes(load_sample("ode_to_joy"))[:60], "Cannot import truncated.mid: it is corrupt or truncated"),
+        (
+            "truncated.mid",
+            midi_bytes(load_sample("ode_to_joy"))[:60],
+            "Cannot import truncated.mid: it is corrupt or truncated",
+        ),
         ("photo.mid", b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "Cannot import photo.mid: it is not a MIDI file"),
-        ("huge.mid", b"MThd" + b"\x00" * 3_000_000, "Cannot import huge.mid: it is 3.0 MB; the studio imports MIDI files up to 2 MB"),
-        ("dense.mid", _dense_midi(5001), "Cannot import dense.mid: it has 5001 notes; the studio opens pieces of up to 5000"),
+        (
+            "huge.mid",
+            b"MThd" + b"\x00" * 3_000_000,
+            "Cannot import huge.mid: it is 3.0 MB; the studio imports MIDI files up to 2 MB",
+        ),
+        (
+            "dense.mid",
+            _dense_midi(5001),
+            "Cannot import dense.mid: it has 5001 notes; the studio opens pieces of up to 5000",
+        ),
     ]
     for name, data, message in cases:
         upload.set_input_files(files=[{"name": name, "mimeType": "audio/midi", "buffer": data}])
@@ -209,17 +229,20 @@ def test_each_malformed_import_is_one_line_in_the_studio_and_changes_nothing(not
     shoot(status, "studio-import-error")
 
     # A good file becomes the input.
-    upload.set_input_files(files=[{"name": "Lullaby.mid", "mimeType": "audio/midi",
-                                   "buffer": midi_bytes(load_sample("twinkle_twinkle"))}])
+    upload.set_input_files(
+        files=[{"name": "Lullaby.mid", "mimeType": "audio/midi", "buffer": midi_bytes(load_sample("twinkle_twinkle"))}]
+    )
     wait_kernel(nb, "studio.session.title", "Lullaby", check=True)
     expect(status).to_have_attribute("data-level", "ok")
     assert widget_console_errors(page) == []
 
 
 def test_every_control_is_reachable_by_tab_labelled_and_works_from_the_keyboard(notebook):
-    cells = [STUDIO_CELL,
-             "studio.choose_technique('gan'); studio.generate(wait=True); studio.choose_technique('arcnn')\n"
-             "studio._toggle_keyboard()"]
+    cells = [
+        STUDIO_CELL,
+        "studio.choose_technique('gan'); studio.generate(wait=True); studio.choose_technique('arcnn')\n"
+        "studio._toggle_keyboard()",
+    ]
     nb, page, root = open_studio(notebook, "studio_keys.ipynb", cells)
     wait_for(nb, "len(studio.session.versions) == 1 and not studio.busy")
     expect(sections(root).nth(2).get_by_test_id("result-line")).to_be_visible()
@@ -231,10 +254,13 @@ def test_every_control_is_reachable_by_tab_labelled_and_works_from_the_keyboard(
     root.evaluate(f"(root) => ({FOCUSABLE})(root)[0].focus()")
     visited = []
     for i in range(n_expected + 20):
-        info = page.evaluate("""(root) => { const a = document.activeElement;
+        info = page.evaluate(
+            """([root, i]) => { const a = document.activeElement;
             if (!root.contains(a)) return null;
-            if (!a.dataset.tabstop) a.dataset.tabstop = String(%d);
-            return a.dataset.expect ?? ('x' + a.tagName); }""" % i, root.element_handle())
+            if (!a.dataset.tabstop) a.dataset.tabstop = String(i);
+            return a.dataset.expect ?? ('x' + a.tagName); }""",
+            [root.element_handle(), i],
+        )
         if info is None:
             break
         visited.append(info)
@@ -260,8 +286,9 @@ def test_every_control_is_reachable_by_tab_labelled_and_works_from_the_keyboard(
 
 
 def test_the_studio_works_in_jupyter_notebook_7(notebook):
-    nb = notebook("studio_nb7.ipynb", [STUDIO_CELL.replace("seed=1", "'twinkle_twinkle', 'gan', seed=1")],
-                  app="notebook")
+    nb = notebook(
+        "studio_nb7.ipynb", [STUDIO_CELL.replace("seed=1", "'twinkle_twinkle', 'gan', seed=1")], app="notebook"
+    )
     page = nb.page
     before = run_all_in_notebook7(page)
     root = page.locator(".capsule-studio").first

@@ -25,10 +25,21 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # Small, fast settings per notebook for CI; notebooks not listed run with their defaults.
 SMOKE = {
     "00_music_studio.ipynb": {"melody_name": "twinkle_twinkle", "tempo_bpm": 90, "transpose_by": 2},
-    "02_gan.ipynb": {"epochs": 2, "steps_per_epoch": 3, "train_pieces": 20, "batch_size": 8, "sample_every": 1,
-                     "full_training": False},
-    "03_ar_cnn.ipynb": {"sampling_iterations": 4, "eval_windows": 4, "train_epochs": 1, "train_chorales": 20,
-                        "train_steps_per_epoch": 2},
+    "02_gan.ipynb": {
+        "epochs": 2,
+        "steps_per_epoch": 3,
+        "train_pieces": 20,
+        "batch_size": 8,
+        "sample_every": 1,
+        "full_training": False,
+    },
+    "03_ar_cnn.ipynb": {
+        "sampling_iterations": 4,
+        "eval_windows": 4,
+        "train_epochs": 1,
+        "train_chorales": 20,
+        "train_steps_per_epoch": 2,
+    },
     "04_transformer.ipynb": {"train_steps": 4, "train_pieces": 12, "extension_duration": 6.0},
     "05_evaluation.ipynb": {"epochs": 2, "steps_per_epoch": 3, "failure_epochs": 2, "eval_windows": 4},
 }
@@ -36,8 +47,10 @@ SMOKE = {
 MAX_CODE_LINES = 15
 MAX_EXECUTED_BYTES = 5_000_000
 # A cell that calls one of these draws a picture, so its output must hold an image.
-DRAWS = re.compile(r"\bplot_\w+\(|\bcompare_pianorolls\(|\bplt\.(?:subplots|figure|show)\(|\.imshow\(|"
-                   r"\bcl\.show(?:_pair)?\(|\bdraw_\w+\(")
+DRAWS = re.compile(
+    r"\bplot_\w+\(|\bcompare_pianorolls\(|\bplt\.(?:subplots|figure|show)\(|\.imshow\(|"
+    r"\bcl\.show(?:_pair)?\(|\bdraw_\w+\("
+)
 PROGRESS_BAR = re.compile(r"\d+%\|")
 
 
@@ -65,8 +78,11 @@ def test_notebook_is_stored_clean_with_a_parameters_cell(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_code_cell_is_longer_than_fifteen_lines(path):
     nb = nbformat.read(path, as_version=4)
-    long = {i: len(c.source.splitlines()) for i, c in enumerate(nb.cells)
-            if c.cell_type == "code" and len(c.source.splitlines()) > MAX_CODE_LINES}
+    long = {
+        i: len(c.source.splitlines())
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and len(c.source.splitlines()) > MAX_CODE_LINES
+    }
     assert long == {}, f"cells longer than {MAX_CODE_LINES} lines (cell: lines): {long}"
 
 
@@ -96,8 +112,13 @@ def test_smoke_parameters_exist_in_the_parameters_cell(path):
 
 
 def _repository_state() -> str:
-    out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--ignored=no"], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "--ignored=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout
 
 
@@ -149,8 +170,14 @@ def test_notebook_runs_headless_and_shows_what_it_promises(path, tmp_path, monke
     before = _repository_state()
     out = tmp_path / path.name
     pm.execute_notebook(
-        str(path), str(out), parameters=SMOKE.get(path.name, {}), cwd=str(path.parent),
-        kernel_name="python3", progress_bar=False, log_output=False, execution_timeout=600,
+        str(path),
+        str(out),
+        parameters=SMOKE.get(path.name, {}),
+        cwd=str(path.parent),
+        kernel_name="python3",
+        progress_bar=False,
+        log_output=False,
+        execution_timeout=600,
     )
     assert _repository_state() == before, "running the notebook wrote into the repository"
     nb = nbformat.read(out, as_version=4)
@@ -169,17 +196,27 @@ SHOWS = {
 
 def test_the_output_checks_catch_what_a_student_would_see():
     """The executed-notebook checks fail on each problem they look for."""
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("cl.plot_pianoroll(x)"),
-        nbformat.v4.new_code_cell("import warnings"),
-        nbformat.v4.new_code_cell("train()"),
-        nbformat.v4.new_code_cell("display(Audio(wav))"),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("cl.plot_pianoroll(x)"),
+            nbformat.v4.new_code_cell("import warnings"),
+            nbformat.v4.new_code_cell("train()"),
+            nbformat.v4.new_code_cell("display(Audio(wav))"),
+        ]
+    )
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stderr", text="UserWarning: careful\n")]
     nb.cells[2].outputs = [nbformat.v4.new_output("display_data", data={"text/plain": "epochs:   0%|   | 0/5"})]
-    nb.cells[3].outputs = [nbformat.v4.new_output("display_data", data={
-        "text/html": '<audio controls><source src="data:audio/wav;base64,UklGR" type="audio/wav"></audio>'})]
+    nb.cells[3].outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={"text/html": '<audio controls><source src="data:audio/wav;base64,UklGR" type="audio/wav"></audio>'},
+        )
+    ]
     found = "\n".join(_looks_at(nb))
-    for needle in ("cell 0 draws but shows no picture", "cell 1 writes to stderr", "cell 2 keeps a progress bar",
-                   "cell 3 embeds uncompressed WAV"):
+    for needle in (
+        "cell 0 draws but shows no picture",
+        "cell 1 writes to stderr",
+        "cell 2 keeps a progress bar",
+        "cell 3 embeds uncompressed WAV",
+    ):
         assert needle in found

@@ -93,7 +93,7 @@ def add_stray_notes(
         lo, hi, durations = PITCH_LOW, PITCH_HIGH, np.array([2, 4, 8])
     occupied = np.zeros((n_steps, 128), dtype=bool)
     for s, p, d in notes:
-        occupied[max(s, 0): min(s + d, n_steps), p] = True
+        occupied[max(s, 0) : min(s + d, n_steps), p] = True
     strays = []
     for _ in range(max(0, int(count)) * 10):  # a few retries when a draw hits a sounding cell
         if len(strays) >= count:
@@ -101,9 +101,9 @@ def add_stray_notes(
         s = int(rng.integers(0, n_steps))
         p = int(rng.integers(lo, hi + 1))
         d = int(min(int(rng.choice(durations)), n_steps - s))
-        if occupied[s: s + d, p].any():
+        if occupied[s : s + d, p].any():
             continue
-        occupied[s: s + d, p] = True
+        occupied[s : s + d, p] = True
         strays.append((s, p, d))
     strays = np.asarray(strays, dtype=np.int32).reshape(-1, 3)
     return np.concatenate([notes, strays]), strays
@@ -124,7 +124,7 @@ def hide_below_top_voice(notes, n_steps: int = WINDOW_STEPS) -> tuple[np.ndarray
     notes = _as_notes(notes)
     top = np.full(n_steps, -1, dtype=np.int32)
     for s, p, d in notes:
-        seg = top[max(s, 0): min(s + d, n_steps)]
+        seg = top[max(s, 0) : min(s + d, n_steps)]
         np.maximum(seg, p, out=seg)
     keep = np.array([0 <= s < n_steps and top[s] == p for s, p, d in notes], dtype=bool).reshape(-1)
     melody = notes[keep]
@@ -136,7 +136,7 @@ def melody_line(melody, n_steps: int = WINDOW_STEPS) -> np.ndarray:
     melody = _as_notes(melody)
     line = np.full(n_steps, 999, dtype=np.int32)
     for s, p, d in melody:
-        seg = line[max(s, 0): min(s + d, n_steps)]
+        seg = line[max(s, 0) : min(s + d, n_steps)]
         np.minimum(seg, p, out=seg)
     known = np.flatnonzero(line < 999)
     if not len(known):
@@ -192,5 +192,7 @@ def corrupt_window(
     kept, removed = remove_notes(notes, remove_fraction, rng)
     n_stray = int(round(stray_fraction * len(notes)))
     damaged, strays = add_stray_notes(kept, n_stray, rng, n_steps=n_steps, reference=notes)
-    visible = hide_cells((n_steps, N_PITCHES), hide_fraction, rng) if hide_fraction else np.ones((n_steps, N_PITCHES), bool)
+    visible = (
+        hide_cells((n_steps, N_PITCHES), hide_fraction, rng) if hide_fraction else np.ones((n_steps, N_PITCHES), bool)
+    )
     return Corruption(damaged, removed, strays, visible)

@@ -36,7 +36,7 @@ def notes_to_roll(notes, n_steps: int = WINDOW_STEPS) -> np.ndarray:
     roll = np.zeros((n_steps, N_PITCHES), dtype=bool)
     for s, p, d in np.asarray(notes, dtype=np.int64).reshape(-1, 3):
         if PITCH_LOW <= p <= PITCH_HIGH and s < n_steps and s + d > 0:
-            roll[max(s, 0): min(s + d, n_steps), p - PITCH_LOW] = True
+            roll[max(s, 0) : min(s + d, n_steps), p - PITCH_LOW] = True
     return roll
 
 
@@ -51,7 +51,9 @@ def transpose_limits(notes) -> tuple[int, int]:
     notes = np.asarray(notes).reshape(-1, 3)
     if not len(notes):
         return -MAX_SHIFT_DOWN, MAX_SHIFT_UP
-    return max(-MAX_SHIFT_DOWN, PITCH_LOW - int(notes[:, 1].min())), min(MAX_SHIFT_UP, PITCH_HIGH - int(notes[:, 1].max()))
+    return max(-MAX_SHIFT_DOWN, PITCH_LOW - int(notes[:, 1].min())), min(
+        MAX_SHIFT_UP, PITCH_HIGH - int(notes[:, 1].max())
+    )
 
 
 class ArcnnWindows(Dataset):

@@ -91,8 +91,14 @@ def _prf(tp: int, fp: int, fn: int) -> dict:
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
 
 
-def restoration_scores(model, windows, seed: int = 0, sampling_iterations: int | None = None,
-                       creative_risk: float | None = None, progress: bool = False) -> dict:
+def restoration_scores(
+    model,
+    windows,
+    seed: int = 0,
+    sampling_iterations: int | None = None,
+    creative_risk: float | None = None,
+    progress: bool = False,
+) -> dict:
     """Cell-level precision/recall/F1 of enhanced corrupted windows (and of the corrupted input)."""
     from tqdm.auto import tqdm
 
@@ -112,8 +118,14 @@ def restoration_scores(model, windows, seed: int = 0, sampling_iterations: int |
         kept, removed = remove_notes(w, 0.5, rng)
         damaged, strays = add_stray_notes(kept, max(1, round(0.1 * len(w))), rng, reference=w)
         res = enhance_notes(
-            model, damaged, sampling_iterations=iterations, max_removed=len(strays), max_added=len(removed),
-            creative_risk=risk, rng=rng, end=WINDOW_STEPS,
+            model,
+            damaged,
+            sampling_iterations=iterations,
+            max_removed=len(strays),
+            max_added=len(removed),
+            creative_risk=risk,
+            rng=rng,
+            end=WINDOW_STEPS,
         )
         final = np.concatenate([damaged[res.kept], res.added.astype(np.int32)]) if len(res.added) else damaged[res.kept]
         truth = notes_to_roll(w)

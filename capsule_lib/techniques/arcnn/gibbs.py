@@ -40,8 +40,9 @@ ALPHA_MIN = 0.05
 ETA = 0.75
 
 
-def mask_share(i: int, passes: int, alpha_max: float | None = None, alpha_min: float | None = None,
-               eta: float | None = None) -> float:
+def mask_share(
+    i: int, passes: int, alpha_max: float | None = None, alpha_min: float | None = None, eta: float | None = None
+) -> float:
     """The share of editable cells hidden in Gibbs pass ``i`` (0-based) of ``passes - 1`` (module defaults
     for the schedule's numbers left as None)."""
     alpha_max = ALPHA_MAX if alpha_max is None else alpha_max
@@ -51,8 +52,9 @@ def mask_share(i: int, passes: int, alpha_max: float | None = None, alpha_min: f
     return float(max(alpha_min, alpha_max - (alpha_max - alpha_min) * i / span))
 
 
-def gibbs_window(predict, roll: np.ndarray, editable: np.ndarray, passes: int, rng: np.random.Generator,
-                 greedy: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def gibbs_window(
+    predict, roll: np.ndarray, editable: np.ndarray, passes: int, rng: np.random.Generator, greedy: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Resample the ``editable`` cells of a ``(steps, pitches)`` window by annealed blocked Gibbs sampling.
 
     Parameters

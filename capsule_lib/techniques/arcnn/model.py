@@ -21,8 +21,9 @@ model (its card's ``hyperparameters["model"]`` holds the :class:`ArcnnConfig`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -57,7 +58,7 @@ class ArcnnConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ArcnnConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> ArcnnConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         if not isinstance(data, Mapping):
             raise CapsuleError("the AR-CNN model config is not a dict")
@@ -83,7 +84,9 @@ class ArcnnUNet(nn.Module):
         self.config = config or ArcnnConfig()
         c = self.config.base_channels
         chans = [c * 2**i for i in range(self.config.depth + 1)]
-        self.down = nn.ModuleList([_block(2, chans[0])] + [_block(chans[i], chans[i + 1]) for i in range(self.config.depth)])
+        self.down = nn.ModuleList(
+            [_block(2, chans[0])] + [_block(chans[i], chans[i + 1]) for i in range(self.config.depth)]
+        )
         self.pool = nn.MaxPool2d(2)
         self.up = nn.ModuleList(
             [nn.ConvTranspose2d(chans[i + 1], chans[i], 2, stride=2) for i in reversed(range(self.config.depth))]
@@ -98,7 +101,9 @@ class ArcnnUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 2 or x.shape[2] % 2**self.config.depth or x.shape[3] % 2**self.config.depth:
-            raise CapsuleError(f"AR-CNN input must be (batch, 2, steps, pitches) divisible by {2**self.config.depth}, got {tuple(x.shape)}")
+            raise CapsuleError(
+                f"AR-CNN input must be (batch, 2, steps, pitches) divisible by {2**self.config.depth}, got {tuple(x.shape)}"
+            )
         skips = []
         h = x
         for i, block in enumerate(self.down):

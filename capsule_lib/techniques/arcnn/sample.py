@@ -79,8 +79,8 @@ import numpy as np
 
 from ...datasets.bach import HOP_STEPS, N_PITCHES, PITCH_HIGH, PITCH_LOW, RESOLUTION, WINDOW_STEPS, window_starts
 from ...errors import CapsuleError
-from .._common import finish_inference, progress_bar, resolve_model, start_inference
 from ...score import Note, Score, Track
+from .._common import finish_inference, progress_bar, resolve_model, start_inference
 from .corrupt import visible_above
 from .data import model_input
 from .params import SPEC
@@ -183,7 +183,7 @@ def _render(notes: np.ndarray, alive: np.ndarray, w0: int) -> np.ndarray:
     # the piece, once per pass, made long melodies quadratic.
     near = np.asarray(alive, bool) & (p >= PITCH_LOW) & (p <= PITCH_HIGH) & (s < w0 + WINDOW_STEPS) & (s + d > w0)
     for s, p, d in notes[near].tolist():
-        roll[max(s - w0, 0): min(s + d - w0, WINDOW_STEPS), p - PITCH_LOW] = True
+        roll[max(s - w0, 0) : min(s + d - w0, WINDOW_STEPS), p - PITCH_LOW] = True
     return roll
 
 
@@ -298,7 +298,9 @@ def enhance_notes(
             # Share the caps out so later windows are not starved; unused quota passes on.
             add_quota = (max_added if hi >= total else int(max_added * hi / total)) - len(added)
             inputs_before = int((removable_input & (notes[:, 0] < hi)).sum())
-            rm_allowed = max_removed if hi >= total or n_removable == 0 else int(max_removed * inputs_before / n_removable)
+            rm_allowed = (
+                max_removed if hi >= total or n_removable == 0 else int(max_removed * inputs_before / n_removable)
+            )
             rm_quota = rm_allowed - int((~kept).sum())
             in_window_input = removable_input & (notes[:, 0] >= lo) & (notes[:, 0] < hi)
             line = None
@@ -309,8 +311,23 @@ def enhance_notes(
                 mel[:, 0] -= w0
                 line = melody_line(mel, WINDOW_STEPS)
             add_quota, rm_quota = _sample_window(
-                model, notes, kept, added, w0, lo, hi, line, in_window_input, sampling_iterations, add_quota,
-                rm_quota, creative_risk, rng, greedy, harmonize)
+                model,
+                notes,
+                kept,
+                added,
+                w0,
+                lo,
+                hi,
+                line,
+                in_window_input,
+                sampling_iterations,
+                add_quota,
+                rm_quota,
+                creative_risk,
+                rng,
+                greedy,
+                harmonize,
+            )
             result.passes += sampling_iterations + 1
             result.per_window.append((w0, lo, hi))
     finally:
@@ -320,8 +337,24 @@ def enhance_notes(
     return result
 
 
-def _sample_window(model, notes, kept, added, w0, lo, hi, line, in_window_input, iterations, add_quota, rm_quota,
-                   creative_risk, rng, greedy, harmonize) -> tuple[int, int]:
+def _sample_window(
+    model,
+    notes,
+    kept,
+    added,
+    w0,
+    lo,
+    hi,
+    line,
+    in_window_input,
+    iterations,
+    add_quota,
+    rm_quota,
+    creative_risk,
+    rng,
+    greedy,
+    harmonize,
+) -> tuple[int, int]:
     """One window's edits: new notes by annealed blocked Gibbs sampling, then removals.
 
     The editable cells are the silent cells of the region ``[lo, hi)`` (in ``harmonize``
@@ -339,7 +372,7 @@ def _sample_window(model, notes, kept, added, w0, lo, hi, line, in_window_input,
     add_arr = np.asarray(added, dtype=np.int64).reshape(-1, 3)
     roll = _render(notes, kept, w0) | _render(add_arr, np.ones(len(add_arr), bool), w0)
     editable = np.zeros_like(roll)
-    editable[lo - w0: hi - w0] = True
+    editable[lo - w0 : hi - w0] = True
     if harmonize:
         editable &= ~visible_above(line) if (line >= 0).any() else np.zeros_like(roll)
     editable &= ~roll
@@ -356,7 +389,7 @@ def _sample_window(model, notes, kept, added, w0, lo, hi, line, in_window_input,
     out, p = gibbs_window(predict, roll, editable, iterations + 1, mask_rng, greedy=greedy)
     runs = _runs(out & editable)
     if runs and add_quota > 0:
-        scores = np.array([p[s: s + d, q].mean() for s, q, d in runs])
+        scores = np.array([p[s : s + d, q].mean() for s, q, d in runs])
         # a last Gibbs step per note: kept with its probability given the finished window
         ok = np.flatnonzero(scores > 0.5 if greedy else rng.random(len(scores)) < scores)
         for k in sorted(ok[_pick(scores[ok], min(len(ok), add_quota), rng, greedy)]):
@@ -365,8 +398,12 @@ def _sample_window(model, notes, kept, added, w0, lo, hi, line, in_window_input,
             add_quota -= 1
     if rm_quota > 0:
         cand = np.flatnonzero(in_window_input & kept)
-        weights = np.array([1.0 - p[max(s - w0, 0): min(s + d - w0, WINDOW_STEPS), pitch - PITCH_LOW].mean()
-                            for s, pitch, d in notes[cand]]).reshape(-1)
+        weights = np.array(
+            [
+                1.0 - p[max(s - w0, 0) : min(s + d - w0, WINDOW_STEPS), pitch - PITCH_LOW].mean()
+                for s, pitch, d in notes[cand]
+            ]
+        ).reshape(-1)
         proposed = np.flatnonzero(weights > 0.5) if greedy else np.flatnonzero(rng.random(len(weights)) < weights)
         for k in proposed[_pick(weights[proposed], min(len(proposed), rm_quota), rng, greedy)]:
             kept[cand[k]] = False
@@ -463,9 +500,17 @@ def enhance(
     remove_pct = _check_real("max_remove_pct", max_remove_pct)
     max_added = _check_int("max_notes_added", max_notes_added)
     risk = _check_real("creative_risk", creative_risk)
-    used_seed, ti, melody = start_inference("enhance", score, seed=seed, max_seed=_MAX_SEED, track=track,
-                                            progress=progress, harmonize=harmonize, save=save,
-                                            return_composition=return_composition)
+    used_seed, ti, melody = start_inference(
+        "enhance",
+        score,
+        seed=seed,
+        max_seed=_MAX_SEED,
+        track=track,
+        progress=progress,
+        harmonize=harmonize,
+        save=save,
+        return_composition=return_composition,
+    )
     if not melody.notes:
         raise CapsuleError("the melody has no notes; record or load one first")
     if not any(PITCH_LOW <= n.pitch <= PITCH_HIGH for n in melody.notes):
@@ -478,8 +523,16 @@ def enhance(
     bar = -(-score.steps_per_bar * RESOLUTION // score.resolution)
     end = -(-int((grid[:, 0] + grid[:, 2]).max()) // bar) * bar
     out = enhance_notes(
-        net, grid, sampling_iterations=iterations, max_removed=max_removed, max_added=max_added,
-        creative_risk=risk, rng=np.random.default_rng(used_seed), harmonize=harmonize, end=end, progress=progress,
+        net,
+        grid,
+        sampling_iterations=iterations,
+        max_removed=max_removed,
+        max_added=max_added,
+        creative_risk=risk,
+        rng=np.random.default_rng(used_seed),
+        harmonize=harmonize,
+        end=end,
+        progress=progress,
     )
     velocity = int(np.median([n.velocity for n in melody.notes]))
     new_notes = tuple(_from_grid(s, p, d, score.resolution, velocity) for s, p, d in out.added)
@@ -493,11 +546,16 @@ def enhance(
     result = score.replace(tracks=tuple(tracks))
 
     parameters = {
-        "sampling_iterations": iterations, "max_remove_pct": remove_pct, "max_notes_added": max_added,
-        "creative_risk": risk, "seed": used_seed, "harmonize": harmonize, "track": ti,
-        "notes_removed": out.n_removed, "notes_added": out.n_added,
+        "sampling_iterations": iterations,
+        "max_remove_pct": remove_pct,
+        "max_notes_added": max_added,
+        "creative_risk": risk,
+        "seed": used_seed,
+        "harmonize": harmonize,
+        "track": ti,
+        "notes_removed": out.n_removed,
+        "notes_added": out.n_added,
     }
-    return finish_inference(result, "arcnn", net, parameters, save=save, parent=parent, title=title,
-                            return_composition=return_composition)
-
-
+    return finish_inference(
+        result, "arcnn", net, parameters, save=save, parent=parent, title=title, return_composition=return_composition
+    )

@@ -16,58 +16,105 @@ __all__ = ["TECHNIQUE", "report"]
 def add_options(parser) -> None:
     """``capsule enhance``'s options: the console's names, with defaults and ranges from :data:`SPEC`."""
     it, rm, ad, cr = (SPEC[k] for k in ("sampling_iterations", "max_remove_pct", "max_notes_added", "creative_risk"))
-    parser.add_argument("--iterations", type=int, default=it.default,
-                        help=f"sampling iterations, {it.bounds()} (default {it.default})")
-    parser.add_argument("--max-remove-pct", type=float, default=rm.default,
-                        help=f"max %% of input notes removed, {rm.bounds()} (default {rm.default:g})")
-    parser.add_argument("--max-notes-added", "--max-add", type=int, default=ad.default,
-                        help=f"max notes added, {ad.bounds()} (default {ad.default})")
-    parser.add_argument("--creative-risk", type=float, default=cr.default,
-                        help=f"sampling temperature, {cr.bounds()} (default {cr.default:g})")
+    parser.add_argument(
+        "--iterations", type=int, default=it.default, help=f"sampling iterations, {it.bounds()} (default {it.default})"
+    )
+    parser.add_argument(
+        "--max-remove-pct",
+        type=float,
+        default=rm.default,
+        help=f"max %% of input notes removed, {rm.bounds()} (default {rm.default:g})",
+    )
+    parser.add_argument(
+        "--max-notes-added",
+        "--max-add",
+        type=int,
+        default=ad.default,
+        help=f"max notes added, {ad.bounds()} (default {ad.default})",
+    )
+    parser.add_argument(
+        "--creative-risk",
+        type=float,
+        default=cr.default,
+        help=f"sampling temperature, {cr.bounds()} (default {cr.default:g})",
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--harmonize", action="store_true", help="keep the melody, write voices beneath it")
 
 
 def run_arguments(args) -> dict:
-    return {"sampling_iterations": args.iterations, "max_remove_pct": args.max_remove_pct,
-            "max_notes_added": args.max_notes_added, "creative_risk": args.creative_risk, "harmonize": args.harmonize}
+    return {
+        "sampling_iterations": args.iterations,
+        "max_remove_pct": args.max_remove_pct,
+        "max_notes_added": args.max_notes_added,
+        "creative_risk": args.creative_risk,
+        "harmonize": args.harmonize,
+    }
 
 
 def train_arguments(args) -> dict:
     """``capsule train arcnn``'s options for :func:`~capsule_lib.techniques.arcnn.train.train_arcnn`
     (a learning rate or batch size not given keeps the trainer's default)."""
     given = {k: v for k, v in (("lr", args.lr), ("batch_size", args.batch_size)) if v is not None}
-    return {"epochs": args.epochs, "seed": args.seed, "limit": args.limit, "max_steps_per_epoch": args.max_steps,
-            "progress": not args.quiet, "evaluate": not args.no_eval, "eval_windows": args.eval_windows, **given}
+    return {
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "limit": args.limit,
+        "max_steps_per_epoch": args.max_steps,
+        "progress": not args.quiet,
+        "evaluate": not args.no_eval,
+        "eval_windows": args.eval_windows,
+        **given,
+    }
 
 
 def evaluate_arguments(args) -> dict:
-    return {"split": args.split, "max_windows": args.max_windows, "limit": args.limit, "seed": args.seed,
-            "progress": not args.quiet}
+    return {
+        "split": args.split,
+        "max_windows": args.max_windows,
+        "limit": args.limit,
+        "seed": args.seed,
+        "progress": not args.quiet,
+    }
 
 
 def report(result: dict) -> list[str]:
     """The lines ``capsule evaluate`` prints for an :func:`~capsule_lib.techniques.arcnn.evaluate_arcnn` result."""
-    lines = [f"{result['model']} on {result['n_windows']} {result['split']} windows ({result['n_chorales']} chorales):",
-             f"  NLL {result['nll']:.4f} vs pitch-frequency baseline {result['baseline_nll']:.4f} ({result['nll_unit']})"]
+    lines = [
+        f"{result['model']} on {result['n_windows']} {result['split']} windows ({result['n_chorales']} chorales):",
+        f"  NLL {result['nll']:.4f} vs pitch-frequency baseline {result['baseline_nll']:.4f} ({result['nll_unit']})",
+    ]
     if "restoration" in result:
         r = result["restoration"]
         c = r["corrupted"]
-        lines.append(f"  restoration F1 {r['f1']:.3f} (precision {r['precision']:.3f}, recall {r['recall']:.3f}); "
-                     f"damaged input F1 {c['f1']:.3f}")
+        lines.append(
+            f"  restoration F1 {r['f1']:.3f} (precision {r['precision']:.3f}, recall {r['recall']:.3f}); "
+            f"damaged input F1 {c['f1']:.3f}"
+        )
         m = r.get("metrics")
         if m:
             lines.append("  metrics (mean per 8-bar window):")
-            lines += text_table([[k, *(("-" if m[s].get(k) is None else f"{m[s][k]:.3f}") for s in ("input", "output", "bach"))]
-                                 for k in m["bach"]], ["METRIC", "DAMAGED INPUT", "ENHANCED", "BACH"])
+            lines += text_table(
+                [
+                    [k, *(("-" if m[s].get(k) is None else f"{m[s][k]:.3f}") for s in ("input", "output", "bach"))]
+                    for k in m["bach"]
+                ],
+                ["METRIC", "DAMAGED INPUT", "ENHANCED", "BACH"],
+            )
     return lines
 
 
 TECHNIQUE = Technique(
-    SPEC, "enhance", "AR-CNN: add and remove notes of a melody, Bach-style",
-    run_ref="capsule_lib.techniques.arcnn.sample:enhance", load_ref="capsule_lib.techniques.arcnn.model:load_arcnn",
+    SPEC,
+    "enhance",
+    "AR-CNN: add and remove notes of a melody, Bach-style",
+    run_ref="capsule_lib.techniques.arcnn.sample:enhance",
+    load_ref="capsule_lib.techniques.arcnn.model:load_arcnn",
     train_ref="capsule_lib.techniques.arcnn.train:train_arcnn",
     evaluate_ref="capsule_lib.techniques.arcnn.evaluate:evaluate_arcnn",
-    report=report, add_options=add_options, run_arguments=run_arguments, train_arguments=train_arguments,
+    report=report,
+    add_options=add_options,
+    run_arguments=run_arguments,
+    train_arguments=train_arguments,
     evaluate_arguments=evaluate_arguments,
 )

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -52,8 +53,15 @@ class ArcnnTask(TrainingTask):
         Likewise.
     """
 
-    def __init__(self, dataset: BachDataset, model_config: ArcnnConfig | None = None, *, epochs: int = 1,
-                 batch_size: int = 32, max_steps_per_epoch: int | None = None):
+    def __init__(
+        self,
+        dataset: BachDataset,
+        model_config: ArcnnConfig | None = None,
+        *,
+        epochs: int = 1,
+        batch_size: int = 32,
+        max_steps_per_epoch: int | None = None,
+    ):
         self.dataset = dataset
         self.model_config = model_config or ArcnnConfig()
         self.train_windows = dataset.windows("train")
@@ -157,8 +165,15 @@ def train_arcnn(
     if isinstance(model_config, Mapping):
         model_config = ArcnnConfig.from_dict(model_config)
     model_config = model_config or ArcnnConfig()
-    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device,
-                         max_steps_per_epoch=max_steps_per_epoch, progress=progress)
+    config = TrainConfig(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        max_steps_per_epoch=max_steps_per_epoch,
+        progress=progress,
+    )
     existing = check_name_free(registry, name, "arcnn")
     ds = dataset if dataset is not None else build_bach_dataset(progress=progress, paths=paths, limit=limit)
     summary = ds.summary()
@@ -167,26 +182,48 @@ def train_arcnn(
         "training": {k: config.to_dict()[k] for k in ("epochs", "lr", "batch_size", "seed", "max_steps_per_epoch")},
         "lr_schedule": f"cosine from lr to {_LR_FLOOR:g} x lr",
         "data": {
-            "pitch_range": [PITCH_LOW, PITCH_HIGH], "steps_per_beat": 4, "window_steps": WINDOW_STEPS,
-            "hop_steps": HOP_STEPS, "transposition": "random -6..+5 semitones (training only)",
+            "pitch_range": [PITCH_LOW, PITCH_HIGH],
+            "steps_per_beat": 4,
+            "window_steps": WINDOW_STEPS,
+            "hop_steps": HOP_STEPS,
+            "transposition": "random -6..+5 semitones (training only)",
             "corruption": "remove U(0,0.95) of notes, add U(0,0.2) x n stray notes, hide U(0.1,0.9) of cells in half"
-                          " the windows; 15% of windows keep the top voice and hide everything beneath",
+            " the windows; 15% of windows keep the top voice and hide everything beneath",
         },
     }
-    dataset_desc = (f"Bach chorales (music21 corpus): {summary['train']['chorales']} train / "
-                    f"{summary['validation']['chorales']} validation / {summary['test']['chorales']} test chorales")
+    dataset_desc = (
+        f"Bach chorales (music21 corpus): {summary['train']['chorales']} train / "
+        f"{summary['validation']['chorales']} validation / {summary['test']['chorales']} test chorales"
+    )
 
     return train_and_register(
-        registry, existing, name, "arcnn",
-        make_task=lambda: ArcnnTask(ds, model_config, epochs=epochs, batch_size=batch_size,
-                                    max_steps_per_epoch=max_steps_per_epoch),
-        config=config, module="unet", on_epoch_end=on_epoch_end,
-        card={"algorithm": "U-Net", "dataset": dataset_desc, "hyperparameters": hyper,
-              "description": "AR-CNN trained on Bach chorales: enhances a melody by adding and removing notes"},
+        registry,
+        existing,
+        name,
+        "arcnn",
+        make_task=lambda: ArcnnTask(
+            ds, model_config, epochs=epochs, batch_size=batch_size, max_steps_per_epoch=max_steps_per_epoch
+        ),
+        config=config,
+        module="unet",
+        on_epoch_end=on_epoch_end,
+        card={
+            "algorithm": "U-Net",
+            "dataset": dataset_desc,
+            "hyperparameters": hyper,
+            "description": "AR-CNN trained on Bach chorales: enhances a melody by adding and removing notes",
+        },
         weights_metadata=lambda history: {"model": model_config.to_dict(), "epochs": len(history)},
-        evaluation=(("test", lambda net: evaluate_arcnn(name, "test", model=net, dataset=ds,
-                                                        max_windows=eval_windows, progress=progress))
-                    if evaluate and ds.split("test") else None),
+        evaluation=(
+            (
+                "test",
+                lambda net: evaluate_arcnn(
+                    name, "test", model=net, dataset=ds, max_windows=eval_windows, progress=progress
+                ),
+            )
+            if evaluate and ds.split("test")
+            else None
+        ),
         write_card=lambda card, history, run_dir: _write_card_files(card, history, summary),
     )
 
@@ -206,41 +243,58 @@ def _write_card_files(card, history, summary: dict) -> None:
     hp = card.hyperparameters
     m = card.metrics
     lines = [
-        f"# {card.name} -- AR-CNN (U-Net) trained on Bach chorales", "",
-        card.description, "",
-        "## Data and split", "",
+        f"# {card.name} -- AR-CNN (U-Net) trained on Bach chorales",
+        "",
+        card.description,
+        "",
+        "## Data and split",
+        "",
         f"- {card.dataset}; {summary['skipped']} unparsable and {summary['duplicates']} duplicate chorales dropped.",
         f"- Split rule: {summary['split_rule']} (by chorale; no test window is ever trained on).",
         f"- Windows of {WINDOW_STEPS} steps (8 bars at 4 steps per beat) sliding by {HOP_STEPS}: "
         f"{summary['train']['windows']} train / {summary['validation']['windows']} validation / "
         f"{summary['test']['windows']} test.",
         f"- Pitches MIDI {PITCH_LOW}-{PITCH_HIGH}; {hp['data']['transposition']}.",
-        f"- Corruption: {hp['data']['corruption']}.", "",
-        "## Hyperparameters", "",
+        f"- Corruption: {hp['data']['corruption']}.",
+        "",
+        "## Hyperparameters",
+        "",
         f"- Network: {json.dumps(hp['model'])}, {m.get('parameters', '?')} parameters.",
         f"- Training: {json.dumps(hp['training'])}, {hp['lr_schedule']}, Adam, binary cross entropy.",
-        f"- Wall-clock training time: {card.training_time_s:.0f} s ({card.training_time_s / 60:.1f} min).", "",
-        "## Results", "",
+        f"- Wall-clock training time: {card.training_time_s:.0f} s ({card.training_time_s / 60:.1f} min).",
+        "",
+        "## Results",
+        "",
         f"- Final training loss {card_number(m.get('final_loss'))}, validation loss {card_number(m.get('final_val_loss'))} "
         "(binary cross entropy per cell).",
     ]
     test = m.get("test")
     if test:
-        lines.append(f"- Test split ({test['n_chorales']} chorales, {test['n_windows']} windows): NLL {test['nll']} "
-                     f"vs pitch-frequency baseline {test['baseline_nll']} ({test['nll_unit']}).")
+        lines.append(
+            f"- Test split ({test['n_chorales']} chorales, {test['n_windows']} windows): NLL {test['nll']} "
+            f"vs pitch-frequency baseline {test['baseline_nll']} ({test['nll_unit']})."
+        )
         if "restoration" in test:
             r = test["restoration"]
-            lines.append(f"- Restoration (half the notes removed, strays added, then enhanced): precision "
-                         f"{r['precision']}, recall {r['recall']}, F1 {r['f1']} (corrupted input: F1 {r['corrupted']['f1']}).")
+            lines.append(
+                f"- Restoration (half the notes removed, strays added, then enhanced): precision "
+                f"{r['precision']}, recall {r['recall']}, F1 {r['f1']} (corrupted input: F1 {r['corrupted']['f1']})."
+            )
             if r.get("metrics"):
                 from .views import metrics_table
 
                 m3 = r["metrics"]
-                lines += ["", "Music metrics, mean per 8-bar test window (see `capsule_lib.metrics`):", "",
-                          metrics_table({"damaged input": m3["input"], "enhanced": m3["output"], "Bach": m3["bach"]})]
+                lines += [
+                    "",
+                    "Music metrics, mean per 8-bar test window (see `capsule_lib.metrics`):",
+                    "",
+                    metrics_table({"damaged input": m3["input"], "enhanced": m3["output"], "Bach": m3["bach"]}),
+                ]
     if has_plot:
         lines += ["", "![loss curves](loss.png)"]
     lines += provenance_lines(
-        card, f"- Test results above: `capsule evaluate {card.name} --split test --json` reproduces them.",
-        "- A sample model is that folder (`$CAPSULE_HOME/models/NAME/`) copied to `data/models/NAME/`.")
+        card,
+        f"- Test results above: `capsule evaluate {card.name} --split test --json` reproduces them.",
+        "- A sample model is that folder (`$CAPSULE_HOME/models/NAME/`) copied to `data/models/NAME/`.",
+    )
     atomic_write_text(card.path / "README.md", "\n".join(lines) + "\n")

@@ -23,12 +23,14 @@ def _notes(rows) -> tuple[Note, ...]:
 
 def window_score(notes, title: str = "", *, name: str = "chorale", tempo: float = 90.0) -> Score:
     """An 8-bar window of ``(start, pitch, duration)`` rows (4 steps per beat) as a one-track score."""
-    return Score(tracks=(Track(name=name, program=19, notes=_notes(notes)),), resolution=RESOLUTION,
-                 tempo=tempo, title=title)
+    return Score(
+        tracks=(Track(name=name, program=19, notes=_notes(notes)),), resolution=RESOLUTION, tempo=tempo, title=title
+    )
 
 
-def corruption_score(notes, seed: int = 0, *, remove_fraction: float = 0.5, stray_fraction: float = 0.1,
-                     title: str = "") -> tuple[Score, Score]:
+def corruption_score(
+    notes, seed: int = 0, *, remove_fraction: float = 0.5, stray_fraction: float = 0.1, title: str = ""
+) -> tuple[Score, Score]:
     """What the model is trained on: ``(damaged, answer)`` scores for one window.
 
     ``damaged`` has tracks ``"kept"`` (original notes left in) and ``"stray"`` (wrong
@@ -38,19 +40,34 @@ def corruption_score(notes, seed: int = 0, *, remove_fraction: float = 0.5, stra
     if not 0 <= remove_fraction <= 1 or not 0 <= stray_fraction <= 1:
         raise CapsuleError("remove_fraction and stray_fraction must lie between 0 and 1")
     rng = np.random.default_rng(seed)
-    c = corrupt_window(notes, rng, remove_fraction=remove_fraction, stray_fraction=stray_fraction,
-                       hide_fraction=0.0, harmonize_prob=0.0)
+    c = corrupt_window(
+        notes,
+        rng,
+        remove_fraction=remove_fraction,
+        stray_fraction=stray_fraction,
+        hide_fraction=0.0,
+        harmonize_prob=0.0,
+    )
     strays = {tuple(r) for r in np.asarray(c.added).tolist()}
     kept = [r for r in np.asarray(c.notes).tolist() if tuple(r) not in strays]
-    damaged = Score(tracks=(Track(name="kept", notes=_notes(kept)), Track(name="stray", notes=_notes(c.added))),
-                    resolution=RESOLUTION, tempo=90.0, title=title)
-    answer = Score(tracks=(Track(name="kept", notes=_notes(kept)), Track(name="removed", notes=_notes(c.removed))),
-                   resolution=RESOLUTION, tempo=90.0, title=title)
+    damaged = Score(
+        tracks=(Track(name="kept", notes=_notes(kept)), Track(name="stray", notes=_notes(c.added))),
+        resolution=RESOLUTION,
+        tempo=90.0,
+        title=title,
+    )
+    answer = Score(
+        tracks=(Track(name="kept", notes=_notes(kept)), Track(name="removed", notes=_notes(c.removed))),
+        resolution=RESOLUTION,
+        tempo=90.0,
+        title=title,
+    )
     return damaged, answer
 
 
 def edit_summary(before: Score, after: Score, track: int = 0) -> dict:
     """Which notes an enhancement kept, removed and added (compared by start, pitch, duration)."""
+
     def key(n: Note, res: int):
         return (n.start * RESOLUTION / res, n.pitch, n.duration * RESOLUTION / res)
 
@@ -105,13 +122,23 @@ def plot_unet(config=None, ax=None):
         ex, ey = enc[level]
         arrow((ex + width, ey + height / 2), (x, y + height / 2), ls="--", color="grey")
         prev = (x, y)
-    ax.text(enc[0][0] - 0.2, enc[0][1] + height / 2, "input\n2 @ 128x64\n(notes, known)", ha="right", va="center",
-            fontsize=8)
-    ax.text(prev[0] + width + 0.2, prev[1] + height / 2, "output\n1 @ 128x64\n(P(note))", ha="left", va="center",
-            fontsize=8)
+    ax.text(
+        enc[0][0] - 0.2,
+        enc[0][1] + height / 2,
+        "input\n2 @ 128x64\n(notes, known)",
+        ha="right",
+        va="center",
+        fontsize=8,
+    )
+    ax.text(
+        prev[0] + width + 0.2, prev[1] + height / 2, "output\n1 @ 128x64\n(P(note))", ha="left", va="center", fontsize=8
+    )
     ax.set_xlim(-3.0, n_cols * gap_x + 2.4)
     ax.set_ylim(-(depth + 0.6) * 1.1, 1.0)
     ax.set_axis_off()
-    ax.set_title(f"U-Net: encoder (blue, max-pool = red arrows), bottleneck (yellow), decoder (green, "
-                 f"up-convolutions), skip connections (dashed)", fontsize=9)
+    ax.set_title(
+        "U-Net: encoder (blue, max-pool = red arrows), bottleneck (yellow), decoder (green, "
+        "up-convolutions), skip connections (dashed)",
+        fontsize=9,
+    )
     return ax

@@ -15,7 +15,11 @@ from pathlib import Path
 
 from ...atomic import atomic_write_bytes, atomic_write_text
 from .views import (
-    cross_validation_lines, failure_intervals, metrics_comparison_table, plot_gan_loss, plot_metric_curves,
+    cross_validation_lines,
+    failure_intervals,
+    metrics_comparison_table,
+    plot_gan_loss,
+    plot_metric_curves,
     real_music_lines,
 )
 
@@ -30,13 +34,19 @@ def _voice_leading_text(hp: dict) -> str:
     vl = hp.get("voice_leading")
     if not vl:
         return "  Each track is drawn on its own."
-    ranges = ", ".join(f"{name} {r[0]}-{r[1]}" for name, r in zip(hp["genre"]["tracks"][1:], hp.get("part_ranges") or [])
-                       if r)
-    return ("  The tracks are drawn *jointly* (capsule_lib.techniques.gan.voicing): the lowest first, then from the "
-            "top down, each given the melody and the tracks already drawn, with its probabilities multiplied by "
-            "exp(-weight) for a parallel fifth or octave with another voice, a clash (1, 11 or 13 semitones), a crossing "
-            "and a note out of its range -- weights " + ", ".join(f"{k} {v:g}" for k, v in vl.items()) + " nats"
-            + (f"; ranges (MIDI) {ranges}" if ranges else "") + ".")
+    ranges = ", ".join(
+        f"{name} {r[0]}-{r[1]}" for name, r in zip(hp["genre"]["tracks"][1:], hp.get("part_ranges") or []) if r
+    )
+    return (
+        "  The tracks are drawn *jointly* (capsule_lib.techniques.gan.voicing): the lowest first, then from the "
+        "top down, each given the melody and the tracks already drawn, with its probabilities multiplied by "
+        "exp(-weight) for a parallel fifth or octave with another voice, a clash (1, 11 or 13 semitones), a crossing "
+        "and a note out of its range -- weights "
+        + ", ".join(f"{k} {v:g}" for k, v in vl.items())
+        + " nats"
+        + (f"; ranges (MIDI) {ranges}" if ranges else "")
+        + "."
+    )
 
 
 def _interval_lines(test: dict) -> list[str]:
@@ -45,9 +55,13 @@ def _interval_lines(test: dict) -> list[str]:
     if not rows:
         return []
     iv = test["ground_truth_interval"]
-    return ["", f"How much those ground truths depend on which pieces were held out ({iv['level']:.0%} interval of "
-                f"the mean when the {test['n_pieces']} test pieces are resampled with replacement, {iv['draws']} "
-                "draws):", ""] + [f"- {r}" for r in rows]
+    return [
+        "",
+        f"How much those ground truths depend on which pieces were held out ({iv['level']:.0%} interval of "
+        f"the mean when the {test['n_pieces']} test pieces are resampled with replacement, {iv['draws']} "
+        "draws):",
+        "",
+    ] + [f"- {r}" for r in rows]
 
 
 def _cross_validation_lines(card) -> list[str]:
@@ -59,21 +73,41 @@ def _cross_validation_lines(card) -> list[str]:
     others = [f for f in cv["folds"] if f != 0]
     names = [cv["per_fold"][str(f)]["model"] for f in sorted(cv["folds"])]
     rows = cross_validation_lines(cv)
-    train = (f"`{command.replace(' --name ' + card.name, ' --fold K --name ' + card.name + '-fold-K')}` for each K, "
-             "then " if command.startswith("capsule train") and f" --name {card.name}" in command else "")
-    alone = ("  (Measured before the parts were drawn jointly: every fold's parts were drawn alone, as this model's were "
-             "then -- its test evaluation of that time is kept in the card as `test_parts_drawn_alone`; the folds have "
-             "not been re-run with joint decoding.)" if cv.get("decoder") == "parts drawn alone" else "")
-    return ["", "## Cross-validation", "",
-            "One test split of a few pieces says as much about which pieces were held out as about the model." + alone + "  "
+    train = (
+        f"`{command.replace(' --name ' + card.name, ' --fold K --name ' + card.name + '-fold-K')}` for each K, then "
+        if command.startswith("capsule train") and f" --name {card.name}" in command
+        else ""
+    )
+    alone = (
+        "  (Measured before the parts were drawn jointly: every fold's parts were drawn alone, as this model's were "
+        "then -- its test evaluation of that time is kept in the card as `test_parts_drawn_alone`; the folds have "
+        "not been re-run with joint decoding.)"
+        if cv.get("decoder") == "parts drawn alone"
+        else ""
+    )
+    return (
+        [
+            "",
+            "## Cross-validation",
+            "",
+            "One test split of a few pieces says as much about which pieces were held out as about the model."
+            + alone
+            + "  "
             "So the training command above was also run with `--fold K` for "
             f"K = {', '.join(str(f) for f in others)} -- fold K holds out bucket K of the split rule and validates "
             "on bucket K + 1; fold 0 is this model -- and each of those models accompanied the melodies of its own "
             "held-out pieces, none of which it trained on.  Pooled, the held-out melodies are "
             f"{'every piece of the data set' if len(cv['folds']) == 10 else 'the pieces of those folds'} and the "
-            "ground truth is their real accompaniment:", "",
-            metrics_comparison_table(cv), "", rows[0] + ".", ""] + [f"- {r}" for r in rows[1:]] + [
-            "", f"Reproduce: {train}`{CROSS_VALIDATE} {' '.join(names)} --record`."]
+            "ground truth is their real accompaniment:",
+            "",
+            metrics_comparison_table(cv),
+            "",
+            rows[0] + ".",
+            "",
+        ]
+        + [f"- {r}" for r in rows[1:]]
+        + ["", f"Reproduce: {train}`{CROSS_VALIDATE} {' '.join(names)} --record`."]
+    )
 
 
 def _fmt(x) -> str:
@@ -89,11 +123,12 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
     try:
         from ...plot import subplots  # matplotlib: a slim install may lack it
 
-        fig, ax = subplots(figsize=(8, 3.5), standalone=True)
+        loss_fig, ax = subplots(figsize=(8, 3.5), standalone=True)
         plot_gan_loss(history, ax=ax)
-        for fname, fig in (("loss.png", fig),
-                           ("metrics.png", plot_metric_curves(history, hp["ground_truth"], hp["genre"]["tracks"],
-                                                              standalone=True))):
+        for fname, fig in (
+            ("loss.png", loss_fig),
+            ("metrics.png", plot_metric_curves(history, hp["ground_truth"], hp["genre"]["tracks"], standalone=True)),
+        ):
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
             atomic_write_bytes(folder / fname, buf.getvalue())
@@ -104,9 +139,12 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
         atomic_write_bytes(folder / "sample.mid", sample_midi.read_bytes())
     tr = hp["training"]
     lines = [
-        f"# {card.name} -- {card.algorithm} accompaniment GAN", "",
-        card.description, "",
-        "## Data and split", "",
+        f"# {card.name} -- {card.algorithm} accompaniment GAN",
+        "",
+        card.description,
+        "",
+        "## Data and split",
+        "",
         f"- {card.dataset}; {summary['skipped']} unusable and {summary['duplicates']} duplicate pieces dropped.",
         f"- Tracks: {', '.join(hp['genre']['tracks'])} (the first is the melody the generator is given; "
         f"default instruments, General MIDI programs {hp['genre']['programs']}).",
@@ -128,36 +166,51 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
         f"(thresholds {hp.get('chord_threshold')}).  So on validation music those three metrics match by design; "
         "the test table shows how well that carries over to the held-out test pieces, which training never "
         "reads.  Which pitches are played, hence the in-scale ratio and the harmony, come from the "
-        "generator." + _voice_leading_text(hp), "",
-        "## Hyperparameters", "",
+        "generator." + _voice_leading_text(hp),
+        "",
+        "## Hyperparameters",
+        "",
         f"- Network: {json.dumps(hp['model'])}; parameters {json.dumps(m.get('parameters', {}))}.",
         f"- Training: {tr['epochs']} epochs, learning rate {tr['lr']:g}, update ratio {tr['update_ratio']} "
         f"(critic updates per generator update), batch {tr['batch_size']}, seed {tr['seed']}, {tr['optimizer']}, "
         f"{tr['loss']}.",
-        f"- Wall-clock training time: {card.training_time_s:.0f} s ({card.training_time_s / 60:.1f} min).", "",
-        "## Results", "",
+        f"- Wall-clock training time: {card.training_time_s:.0f} s ({card.training_time_s / 60:.1f} min).",
+        "",
+        "## Results",
+        "",
         f"- Last epoch: critic loss {_fmt(m.get('critic_loss'))}, generator loss {_fmt(m.get('generator_loss'))}, "
         f"Wasserstein estimate {_fmt(m.get('wasserstein'))}.",
     ]
     test = m.get("test")
     if test:
-        lines += ["", f"Test split ({test['n_samples']} 4-bar samples of {test['n_pieces']} held-out pieces; "
-                      "generated = accompaniment written for the real melody, ground truth = the real accompaniment):",
-                  "", metrics_comparison_table(test), "",
-                  f"Quality bar (each accompaniment track: empty bar rate, pitch classes used, qualified note rate and "
-                  f"polyphonic rate within 20 % of the ground truth -- or 0.01 where the ground truth is below 0.05 -- "
-                  f"and in-scale ratio within 5 points): **{'passed' if test['quality_bar']['passed'] else 'not passed'}**"
-                  + ("" if test["quality_bar"]["passed"] else
-                     f" ({'; '.join(test['quality_bar']['failures'][:6])})") + "."]
+        lines += [
+            "",
+            f"Test split ({test['n_samples']} 4-bar samples of {test['n_pieces']} held-out pieces; "
+            "generated = accompaniment written for the real melody, ground truth = the real accompaniment):",
+            "",
+            metrics_comparison_table(test),
+            "",
+            f"Quality bar (each accompaniment track: empty bar rate, pitch classes used, qualified note rate and "
+            f"polyphonic rate within 20 % of the ground truth -- or 0.01 where the ground truth is below 0.05 -- "
+            f"and in-scale ratio within 5 points): **{'passed' if test['quality_bar']['passed'] else 'not passed'}**"
+            + ("" if test["quality_bar"]["passed"] else f" ({'; '.join(test['quality_bar']['failures'][:6])})")
+            + ".",
+        ]
         lines += _interval_lines(test)
         ref = real_music_lines(test)
         if ref:
-            lines += ["", f"The same bar applied to real music -- the real accompaniment of other pieces of the data set "
-                          f"in place of the generated one, against the same {test['n_pieces']} test pieces (a check "
-                          "that the composers' own music fails measures which pieces were held out, not the model):",
-                      ""] + [f"- {r}" for r in ref]
+            lines += [
+                "",
+                f"The same bar applied to real music -- the real accompaniment of other pieces of the data set "
+                f"in place of the generated one, against the same {test['n_pieces']} test pieces (a check "
+                "that the composers' own music fails measures which pieces were held out, not the model):",
+                "",
+            ] + [f"- {r}" for r in ref]
     lines += _cross_validation_lines(card)
-    for fname, caption in (("loss.png", "generator and critic loss"), ("metrics.png", "metrics per epoch vs ground truth")):
+    for fname, caption in (
+        ("loss.png", "generator and critic loss"),
+        ("metrics.png", "metrics per epoch vs ground truth"),
+    ):
         if fname in plots:
             lines += ["", f"![{caption}]({fname})"]
     if sample_midi is not None:
@@ -165,21 +218,32 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
     run = hp.get("provenance")
     if run:
         retuned = hp.get("decoder_retuned")
-        lines += ["", "## Provenance", "",
-                  f"- Produced by: `{run['command']}`",
-                  f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
-                  f"- Finished: {run['finished']}."]
+        lines += [
+            "",
+            "## Provenance",
+            "",
+            f"- Produced by: `{run['command']}`",
+            f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
+            f"- Finished: {run['finished']}.",
+        ]
         if retuned:
             before = retuned["parts_drawn_alone"]
             old_test = (m.get("test_parts_drawn_alone") or {}).get("quality_bar", {})
-            lines.append(f"- Decoder retuned for the joint draw ({retuned['finished']}): `{retuned['by']}` -- the same "
-                         "weights; the refit training now ends with, on the same validation melodies.  Settings of the "
-                         f"parts drawn alone: switch penalties {before['switch_penalty']}, rest weights "
-                         f"{before['rest_weight']}, chord thresholds {before['chord_threshold']}"
-                         + (f"; their test evaluation (`test_parts_drawn_alone`): quality bar "
-                            f"{'passed' if old_test.get('passed') else 'not passed (' + '; '.join(old_test.get('failures', [])) + ')'}"
-                            if old_test else "") + ".")
-        lines += [f"- `capsule evaluate {card.name} --json` reproduces the test table.",
-                  "- A sample model is that folder (`$CAPSULE_HOME/models/NAME/`) copied to `data/models/NAME/`."]
+            lines.append(
+                f"- Decoder retuned for the joint draw ({retuned['finished']}): `{retuned['by']}` -- the same "
+                "weights; the refit training now ends with, on the same validation melodies.  Settings of the "
+                f"parts drawn alone: switch penalties {before['switch_penalty']}, rest weights "
+                f"{before['rest_weight']}, chord thresholds {before['chord_threshold']}"
+                + (
+                    f"; their test evaluation (`test_parts_drawn_alone`): quality bar "
+                    f"{'passed' if old_test.get('passed') else 'not passed (' + '; '.join(old_test.get('failures', [])) + ')'}"
+                    if old_test
+                    else ""
+                )
+                + "."
+            )
+        lines += [
+            f"- `capsule evaluate {card.name} --json` reproduces the test table.",
+            "- A sample model is that folder (`$CAPSULE_HOME/models/NAME/`) copied to `data/models/NAME/`.",
+        ]
     atomic_write_text(folder / "README.md", "\n".join(lines) + "\n")
-

@@ -11,14 +11,29 @@ from torch.utils.data import Dataset
 
 from ...datasets.external import load_lpd5, load_midi_folder
 from ...datasets.multitrack import (
-    GENRES, N_PITCHES, PITCH_LOW, RESOLUTION, STEPS_PER_BAR, GenreSpec, MultitrackDataset, build_genre_dataset,
+    GENRES,
+    N_PITCHES,
+    PITCH_LOW,
+    RESOLUTION,
+    STEPS_PER_BAR,
+    GenreSpec,
+    MultitrackDataset,
+    build_genre_dataset,
 )
 from ...errors import CapsuleError
 from ...metrics import mean_metrics, tonal_distance, track_metrics
 from ...score import Note, Score, Track
 
-__all__ = ["resolve_dataset", "GanSamples", "roll_to_notes", "roll_to_score", "batch_metrics", "sample_metrics",
-           "MAX_SHIFT_DOWN", "MAX_SHIFT_UP"]
+__all__ = [
+    "resolve_dataset",
+    "GanSamples",
+    "roll_to_notes",
+    "roll_to_score",
+    "batch_metrics",
+    "sample_metrics",
+    "MAX_SHIFT_DOWN",
+    "MAX_SHIFT_UP",
+]
 
 MAX_SHIFT_DOWN = 5
 MAX_SHIFT_UP = 6
@@ -35,7 +50,9 @@ def resolve_dataset(dataset, *, limit: int | None = None, progress: bool = True)
         return build_genre_dataset(str(dataset), progress=progress, limit=limit)
     folder = Path(dataset).expanduser()
     if not folder.is_dir():
-        raise CapsuleError(f"unknown dataset {str(dataset)!r}: use {', '.join(GENRES)} or a folder of LPD-5 .npz or MIDI files")
+        raise CapsuleError(
+            f"unknown dataset {str(dataset)!r}: use {', '.join(GENRES)} or a folder of LPD-5 .npz or MIDI files"
+        )
     if next(folder.rglob("*.npz"), None) is not None:
         return load_lpd5(folder, limit=limit, progress=progress)
     return load_midi_folder(folder, limit=limit, progress=progress)
@@ -123,8 +140,10 @@ def batch_metrics(samples: np.ndarray, spec: GenreSpec, rows: list[dict] | None 
     track) skipped.
     """
     rows = sample_metrics(samples, spec) if rows is None else rows
-    out = {"tracks": {name: mean_metrics([r["tracks"][name] for r in rows]) for name in spec.tracks},
-           "tonal_distance": {}}
+    out = {
+        "tracks": {name: mean_metrics([r["tracks"][name] for r in rows]) for name in spec.tracks},
+        "tonal_distance": {},
+    }
     for name in spec.tracks[1:]:
         pair = f"{spec.tracks[0]}|{name}"
         vals = [{"d": r["tonal_distance"][pair]} for r in rows if pair in r["tonal_distance"]]

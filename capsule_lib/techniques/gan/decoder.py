@@ -14,6 +14,7 @@ for the joint draw).  A model card records them; :class:`DecoderSettings` carrie
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -21,9 +22,22 @@ from ...metrics import rolls_empty_bar_rate, rolls_pitches_used, rolls_polyphoni
 from .lines import SWITCH_PENALTY, sample_line, viterbi_line, with_chord_notes
 from .voicing import decode_voices, part_ranges, voice_order
 
-__all__ = ["DecoderSettings", "decode", "joint_decoding", "track_polyphony", "calibrate_decoder", "calibrate_jointly",
-           "pitch_class_rate", "empty_bar_share", "chord_share", "SWITCH_PENALTY", "EVAL_SEED", "PENALTY_GRID",
-           "REST_GRID", "THRESHOLD_GRID"]
+__all__ = [
+    "DecoderSettings",
+    "decode",
+    "joint_decoding",
+    "track_polyphony",
+    "calibrate_decoder",
+    "calibrate_jointly",
+    "pitch_class_rate",
+    "empty_bar_share",
+    "chord_share",
+    "SWITCH_PENALTY",
+    "EVAL_SEED",
+    "PENALTY_GRID",
+    "REST_GRID",
+    "THRESHOLD_GRID",
+]
 
 #: The fixed noise (and decoding) seed of the per-epoch metrics, the calibration and the evaluation.
 EVAL_SEED = 20240611
@@ -65,9 +79,20 @@ def _per_track(x, k: int) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x] * k
 
 
-def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENALTY, seed: int | None = None,
-           chord_threshold=0.5, rest_weight=1.0, *, melody: np.ndarray | None = None, voice_leading=None,
-           ranges=None, drums=None, scales=None) -> np.ndarray:
+def decode(
+    output: np.ndarray,
+    polyphony: list[int],
+    switch_penalty=SWITCH_PENALTY,
+    seed: int | None = None,
+    chord_threshold=0.5,
+    rest_weight=1.0,
+    *,
+    melody: np.ndarray | None = None,
+    voice_leading=None,
+    ranges=None,
+    drums=None,
+    scales=None,
+) -> np.ndarray:
     """Generator output ``(n, tracks, steps, pitches)`` in [-1, 1] -> bool rolls.
 
     A cell's value ``x`` reads as the probability ``(x + 1) / 2`` that it sounds.  Every
@@ -89,9 +114,19 @@ def decode(output: np.ndarray, polyphony: list[int], switch_penalty=SWITCH_PENAL
     k = len(polyphony)
     penalties, thresholds, rests = (_per_track(x, k) for x in (switch_penalty, chord_threshold, rest_weight))
     if voice_leading is not None and melody is not None and seed is not None:
-        return decode_voices(output, melody, polyphony, switch_penalty=penalties, rest_weight=rests,
-                             chord_threshold=thresholds, seed=seed, weights=voice_leading, ranges=ranges, drums=drums,
-                             scales=scales)
+        return decode_voices(
+            output,
+            melody,
+            polyphony,
+            switch_penalty=penalties,
+            rest_weight=rests,
+            chord_threshold=thresholds,
+            seed=seed,
+            weights=voice_leading,
+            ranges=ranges,
+            drums=drums,
+            scales=scales,
+        )
     rng = None if seed is None else np.random.default_rng(int(seed))
     out = np.asarray(output, dtype=np.float64)
     prob = (out + 1) / 2
@@ -111,8 +146,13 @@ def joint_decoding(spec, weights: dict | None, melodies: np.ndarray, scales: np.
     jointly with penalty ``weights`` (empty for None: each track drawn on its own)."""
     if weights is None:
         return {}
-    return {"melody": np.asarray(melodies, bool), "voice_leading": weights, "ranges": part_ranges(spec.tracks[1:]),
-            "drums": list(spec.is_drum[1:]), "scales": scales}
+    return {
+        "melody": np.asarray(melodies, bool),
+        "voice_leading": weights,
+        "ranges": part_ranges(spec.tracks[1:]),
+        "drums": list(spec.is_drum[1:]),
+        "scales": scales,
+    }
 
 
 # --------------------------------------------------------------------------- the statistics tuned to
@@ -152,14 +192,57 @@ def chord_share(samples: np.ndarray) -> list[float]:
 
 #: Switch penalties tried when calibrating a track's decoder: ``-log(1 - h)`` for a chance
 #: ``h`` that a sampled line holds its state from one step to the next, 0 .. 0.99.
-PENALTY_GRID = tuple(float(-np.log1p(-h)) for h in (0.0, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7,
-                                                      0.9, 0.97, 0.99))
+PENALTY_GRID = tuple(
+    float(-np.log1p(-h)) for h in (0.0, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 0.9, 0.97, 0.99)
+)
 #: Rest weights tried when calibrating a track's decoder.
-REST_GRID = (0.25, 0.35, 0.5, 0.6, 0.75, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 12.0, 16.0,
-             24.0, 32.0)
+REST_GRID = (
+    0.25,
+    0.35,
+    0.5,
+    0.6,
+    0.75,
+    0.9,
+    1.0,
+    1.25,
+    1.5,
+    1.75,
+    2.0,
+    2.5,
+    3.0,
+    3.5,
+    4.0,
+    5.0,
+    6.0,
+    8.0,
+    12.0,
+    16.0,
+    24.0,
+    32.0,
+)
 #: Chord-note thresholds tried when calibrating a track with polyphony above 1.
-THRESHOLD_GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9,
-                  0.95, 1.01)
+THRESHOLD_GRID = (
+    0.05,
+    0.1,
+    0.15,
+    0.2,
+    0.25,
+    0.3,
+    0.35,
+    0.4,
+    0.45,
+    0.5,
+    0.55,
+    0.6,
+    0.65,
+    0.7,
+    0.75,
+    0.8,
+    0.85,
+    0.9,
+    0.95,
+    1.01,
+)
 
 
 def _closest(grid, stat, target: float) -> float:
@@ -183,8 +266,9 @@ def _closest(grid, stat, target: float) -> float:
     return grid[min((lo, hi), key=lambda i: abs(f(i) - target))]
 
 
-def calibrate_decoder(output: np.ndarray, polyphony: list[int], pitch_classes: list[float], empty_bars: list[float],
-                      chords: list[float]) -> tuple[list[float], list[float], list[float]]:
+def calibrate_decoder(
+    output: np.ndarray, polyphony: list[int], pitch_classes: list[float], empty_bars: list[float], chords: list[float]
+) -> tuple[list[float], list[float], list[float]]:
     """``(switch penalties, rest weights, chord thresholds)`` per accompaniment track, fitted on
     generator ``output`` so the sampled tracks have the given pitch classes per bar, share of
     empty bars and polyphonic rate, in that order (the first two fitted twice since each moves
@@ -192,29 +276,42 @@ def calibrate_decoder(output: np.ndarray, polyphony: list[int], pitch_classes: l
     validation melodies whose ``output`` this is.  Each statistic moves one way along its setting's grid (more
     penalty, fewer pitch classes; more rest weight, more empty bars; a higher threshold,
     fewer chords), so each fit is a bisection of the grid."""
+
+    def stat(fn, one, p, pen, rest, th=0.5):
+        return fn(decode(one, [p], pen, seed=EVAL_SEED, rest_weight=rest, chord_threshold=th))[0]
+
     penalties, rests, thresholds = [], [], []
     for t, p in enumerate(polyphony):
-        one = output[:, t:t + 1]
-
-        def stat(fn, pen, rest, th=0.5):
-            return fn(decode(one, [p], pen, seed=EVAL_SEED, rest_weight=rest, chord_threshold=th))[0]
-
+        one = output[:, t : t + 1]
         rest = 1.0
         for _ in range(2):
-            pen = _closest(PENALTY_GRID, lambda x: stat(pitch_class_rate, x, rest), pitch_classes[t])
-            rest = _closest(REST_GRID, lambda r: stat(empty_bar_share, pen, r), empty_bars[t])
+            pen = _closest(PENALTY_GRID, partial(stat, pitch_class_rate, one, p, rest=rest), pitch_classes[t])
+            rest = _closest(REST_GRID, partial(stat, empty_bar_share, one, p, pen), empty_bars[t])
         penalties.append(float(pen))
         rests.append(float(rest))
         if p == 1:
             thresholds.append(0.5)
             continue
-        thresholds.append(float(_closest(THRESHOLD_GRID, lambda th: stat(chord_share, pen, rest, th), chords[t])))
+        thresholds.append(float(_closest(THRESHOLD_GRID, partial(stat, chord_share, one, p, pen, rest), chords[t])))
     return penalties, rests, thresholds
 
 
-def calibrate_jointly(output: np.ndarray, melody: np.ndarray, polyphony: list[int], *, pitch_classes, empty_bars,
-                      chords, switch_penalty, rest_weight, chord_threshold, seed: int, weights: dict, ranges=None,
-                      drums=None) -> tuple[list[float], list[float], list[float]]:
+def calibrate_jointly(
+    output: np.ndarray,
+    melody: np.ndarray,
+    polyphony: list[int],
+    *,
+    pitch_classes,
+    empty_bars,
+    chords,
+    switch_penalty,
+    rest_weight,
+    chord_threshold,
+    seed: int,
+    weights: dict,
+    ranges=None,
+    drums=None,
+) -> tuple[list[float], list[float], list[float]]:
     """The decoder's three settings per part refitted for the *joint* draw: ``(switch penalties,
     rest weights, chord thresholds)`` so that the jointly drawn parts have the given pitch
     classes per bar, empty bar shares and polyphonic rates (those of the real accompaniment).
@@ -232,13 +329,23 @@ def calibrate_jointly(output: np.ndarray, melody: np.ndarray, polyphony: list[in
     def stat(fn, t, key, value):
         trial = {k: list(v) for k, v in settings.items()}
         trial[key][t] = value
-        rolls = decode_voices(output, melody, polyphony, switch_penalty=trial["pen"], rest_weight=trial["rest"],
-                              chord_threshold=trial["th"], seed=seed, weights=weights, ranges=ranges, drums=drums)
-        return fn(rolls[:, t:t + 1])[0]
+        rolls = decode_voices(
+            output,
+            melody,
+            polyphony,
+            switch_penalty=trial["pen"],
+            rest_weight=trial["rest"],
+            chord_threshold=trial["th"],
+            seed=seed,
+            weights=weights,
+            ranges=ranges,
+            drums=drums,
+        )
+        return fn(rolls[:, t : t + 1])[0]
 
     for t in voice_order(len(polyphony)):
-        settings["pen"][t] = float(_closest(PENALTY_GRID, lambda x: stat(pitch_class_rate, t, "pen", x), pitch_classes[t]))
-        settings["rest"][t] = float(_closest(REST_GRID, lambda x: stat(empty_bar_share, t, "rest", x), empty_bars[t]))
+        settings["pen"][t] = float(_closest(PENALTY_GRID, partial(stat, pitch_class_rate, t, "pen"), pitch_classes[t]))
+        settings["rest"][t] = float(_closest(REST_GRID, partial(stat, empty_bar_share, t, "rest"), empty_bars[t]))
         if polyphony[t] > 1:
-            settings["th"][t] = float(_closest(THRESHOLD_GRID, lambda x: stat(chord_share, t, "th", x), chords[t]))
+            settings["th"][t] = float(_closest(THRESHOLD_GRID, partial(stat, chord_share, t, "th"), chords[t]))
     return settings["pen"], settings["rest"], settings["th"]

@@ -19,8 +19,16 @@ from ...errors import CapsuleError
 from .data import batch_metrics, resolve_dataset, sample_metrics
 from .sample import LoadedGan, generate_samples, load_gan
 
-__all__ = ["evaluate_gan", "quality_bar", "allowed_deviation", "comparison", "model_dataset", "paired_tracks",
-           "paired_tonal", "QUALITY_BAR"]
+__all__ = [
+    "evaluate_gan",
+    "quality_bar",
+    "allowed_deviation",
+    "comparison",
+    "model_dataset",
+    "paired_tracks",
+    "paired_tonal",
+    "QUALITY_BAR",
+]
 
 #: metric -> ("relative", tolerance) or ("absolute", tolerance).  A relative tolerance is a
 #: fraction of the ground truth; for a ground truth below ``NEAR_ZERO`` (e.g. the empty bar
@@ -78,14 +86,21 @@ def _num(x):
 
 def paired_tracks(candidate: dict, truth: dict, tracks) -> dict:
     """``{track: {metric: {"generated", "ground_truth"}}}`` of two :func:`batch_metrics` results."""
-    return {name: {k: {"generated": _num(candidate["tracks"][name].get(k)), "ground_truth": _num(v)}
-                   for k, v in truth["tracks"][name].items()} for name in tracks}
+    return {
+        name: {
+            k: {"generated": _num(candidate["tracks"][name].get(k)), "ground_truth": _num(v)}
+            for k, v in truth["tracks"][name].items()
+        }
+        for name in tracks
+    }
 
 
 def paired_tonal(candidate: dict, truth: dict) -> dict:
     """``{pair: {"generated", "ground_truth"}}``: the tonal distances of two :func:`batch_metrics` results."""
-    return {pair: {"generated": _num(candidate["tonal_distance"].get(pair)), "ground_truth": _num(v)}
-            for pair, v in truth["tonal_distance"].items()}
+    return {
+        pair: {"generated": _num(candidate["tonal_distance"].get(pair)), "ground_truth": _num(v)}
+        for pair, v in truth["tonal_distance"].items()
+    }
 
 
 def comparison(generated_rows: list[dict], real_rows: list[dict], spec) -> dict:
@@ -93,11 +108,16 @@ def comparison(generated_rows: list[dict], real_rows: list[dict], spec) -> dict:
     :func:`~capsule_lib.techniques.gan.data.sample_metrics` rows (the melody track is not judged)."""
     mg, mt = batch_metrics(None, spec, generated_rows), batch_metrics(None, spec, real_rows)
     tracks = paired_tracks(mg, mt, spec.tracks)
-    return {"tracks": tracks, "tonal_distance": paired_tonal(mg, mt),
-            "quality_bar": quality_bar(tracks, skip=(spec.tracks[0],))}
+    return {
+        "tracks": tracks,
+        "tonal_distance": paired_tonal(mg, mt),
+        "quality_bar": quality_bar(tracks, skip=(spec.tracks[0],)),
+    }
 
 
-def model_dataset(gan: LoadedGan, dataset=None, *, limit: int | None = None, progress: bool = False) -> MultitrackDataset:
+def model_dataset(
+    gan: LoadedGan, dataset=None, *, limit: int | None = None, progress: bool = False
+) -> MultitrackDataset:
     """The data set ``gan`` is evaluated on, split as its training was (its fold).
 
     ``dataset`` defaults to the GAN's genre; a model trained on a folder needs it given.
@@ -110,12 +130,22 @@ def model_dataset(gan: LoadedGan, dataset=None, *, limit: int | None = None, pro
     if gan.fold != ds.fold:
         ds = ds.with_fold(gan.fold)  # the split the model was trained on
     if list(ds.spec.tracks) != list(gan.spec.tracks):
-        raise CapsuleError(f"the data set's tracks {list(ds.spec.tracks)} do not match the model's {list(gan.spec.tracks)}")
+        raise CapsuleError(
+            f"the data set's tracks {list(ds.spec.tracks)} do not match the model's {list(gan.spec.tracks)}"
+        )
     return ds
 
 
-def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, seed: int = 0,
-                 max_samples: int | None = None, limit: int | None = None, progress: bool = False) -> dict:
+def evaluate_gan(
+    model="musegan-chorale",
+    split: str = "test",
+    *,
+    dataset=None,
+    seed: int = 0,
+    max_samples: int | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+) -> dict:
     """Metrics of generated vs real accompaniment on held-out melodies.
 
     Parameters
@@ -148,5 +178,11 @@ def evaluate_gan(model="musegan-chorale", split: str = "test", *, dataset=None, 
     if len(real) == 0:
         raise CapsuleError(f"the {split} split has no samples to evaluate on")
     fake = generate_samples(gan, real[:, 0], seed=seed)
-    return {"model": gan.name, "split": split, "n_pieces": len(ds.split(split)), "n_samples": int(len(real)),
-            "seed": seed, **comparison(sample_metrics(fake, gan.spec), sample_metrics(real, gan.spec), gan.spec)}
+    return {
+        "model": gan.name,
+        "split": split,
+        "n_pieces": len(ds.split(split)),
+        "n_samples": int(len(real)),
+        "seed": seed,
+        **comparison(sample_metrics(fake, gan.spec), sample_metrics(real, gan.spec), gan.spec),
+    }

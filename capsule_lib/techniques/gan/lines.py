@@ -17,7 +17,7 @@ plays above a threshold.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -65,8 +65,9 @@ def viterbi_line(prob: np.ndarray, switch_penalty: float = SWITCH_PENALTY) -> np
     return path
 
 
-def ffbs(e: np.ndarray, switch_penalty: float, rng, *, predict: Callable | None = None,
-         jump: Callable | None = None) -> np.ndarray:
+def ffbs(
+    e: np.ndarray, switch_penalty: float, rng, *, predict: Callable | None = None, jump: Callable | None = None
+) -> np.ndarray:
     """A path drawn from the posterior of the sticky chain given emissions ``e`` ``(n, steps, S)``.
 
     Forward filtering: ``alpha[t]`` is the state's probability given steps ``0..t``; the
@@ -130,10 +131,14 @@ def with_chord_notes(path: np.ndarray, prob: np.ndarray, polyphony: int, thresho
     line = onehot[..., :pitches]
     if polyphony <= 1:
         return line
-    p_line = np.where(path < pitches, np.take_along_axis(prob, np.minimum(path, pitches - 1)[..., None], -1)[..., 0], 0.0)
+    p_line = np.where(
+        path < pitches, np.take_along_axis(prob, np.minimum(path, pitches - 1)[..., None], -1)[..., 0], 0.0
+    )
     extra = (prob > float(threshold)) & ~line & (prob <= p_line[..., None])
     if polyphony - 1 < pitches:
         masked = np.where(extra, prob, -1.0)
-        kth = -np.partition(-masked, polyphony - 2, axis=-1)[..., polyphony - 2:polyphony - 1]  # the (p-1)-th strongest
+        kth = -np.partition(-masked, polyphony - 2, axis=-1)[
+            ..., polyphony - 2 : polyphony - 1
+        ]  # the (p-1)-th strongest
         extra &= masked >= kth
     return line | extra

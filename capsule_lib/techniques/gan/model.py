@@ -70,7 +70,7 @@ class GanConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GanConfig":
+    def from_dict(cls, d: dict) -> GanConfig:
         if not isinstance(d, dict):
             raise CapsuleError("the GAN model config is not a dict")
         known = {k: d[k] for k in ("algorithm", "n_tracks", "z_dim", "width", "critic_width") if k in d}
@@ -82,7 +82,7 @@ class _TrackLinear(nn.Module):
 
     def __init__(self, k: int, cin: int, cout: int):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(k, cin, cout) / cin ** 0.5)
+        self.weight = nn.Parameter(torch.randn(k, cin, cout) / cin**0.5)
         self.bias = nn.Parameter(torch.zeros(k, cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -159,20 +159,23 @@ class MuseGANGenerator(nn.Module):
         n = bsz * N_BARS
         if noise is None:
             noise = torch.randn(bsz, self.noise_dim, device=melody.device)
-        z_shared, z_tshared, rest = noise[:, :z], noise[:, z:2 * z], noise[:, 2 * z:]
-        z_private = rest[:, :k * z].view(bsz, k, z)
-        z_tprivate = rest[:, k * z:].view(bsz, k, z)
+        z_shared, z_tshared, rest = noise[:, :z], noise[:, z : 2 * z], noise[:, 2 * z :]
+        z_private = rest[:, : k * z].view(bsz, k, z)
+        z_tprivate = rest[:, k * z :].view(bsz, k, z)
         bars = melody.reshape(n, STEPS_PER_BAR, N_PITCHES)
         oct_map, beat_map, code = self.encoder(bars)
         t_shared = self.temporal_shared(z_tshared).view(bsz, N_BARS, z)
         t_private = torch.tanh(self.temporal_private(z_tprivate)).view(bsz, k, N_BARS, z)
-        vec = torch.cat([
-            z_shared[:, None, None, :].expand(bsz, N_BARS, k, z),
-            t_shared[:, :, None, :].expand(bsz, N_BARS, k, z),
-            z_private[:, None, :, :].expand(bsz, N_BARS, k, z),
-            t_private.permute(0, 2, 1, 3),
-            code.view(bsz, N_BARS, 1, c).expand(bsz, N_BARS, k, c),
-        ], dim=-1)  # (B, bars, k, in_dim)
+        vec = torch.cat(
+            [
+                z_shared[:, None, None, :].expand(bsz, N_BARS, k, z),
+                t_shared[:, :, None, :].expand(bsz, N_BARS, k, z),
+                z_private[:, None, :, :].expand(bsz, N_BARS, k, z),
+                t_private.permute(0, 2, 1, 3),
+                code.view(bsz, N_BARS, 1, c).expand(bsz, N_BARS, k, c),
+            ],
+            dim=-1,
+        )  # (B, bars, k, in_dim)
         x = F.relu(self.project_norm(self.project(vec).view(n, k, 4, OCTAVES, c)))
         x = torch.cat([x, beat_map[:, None].expand(n, k, 4, OCTAVES, c)], -1)
         x = self.shared_time(x).view(n, k, 4, OCTAVES, 4, c).permute(0, 1, 2, 4, 3, 5)
@@ -182,19 +185,27 @@ class MuseGANGenerator(nn.Module):
         chroma = bars.view(n, STEPS_PER_BAR, OCTAVES, 12).add(1).mul(0.5).sum(2)  # (n, 16, 12)
         beat_chroma = chroma.view(n, 4, 4, 12).mean(2, keepdim=True).expand(n, 4, 4, 12).reshape(n, STEPS_PER_BAR, 12)
         bar_chroma = chroma.mean(1, keepdim=True)  # (n, 1, 12)
-        key_chroma = bar_chroma.view(bsz, N_BARS, 1, 12).mean(1, keepdim=True).expand(bsz, N_BARS, 1, 12).reshape(n, 1, 12)
-        harmony = torch.cat([chroma, beat_chroma, bar_chroma.expand(n, STEPS_PER_BAR, 12),
-                             key_chroma.expand(n, STEPS_PER_BAR, 12)], -1)
+        key_chroma = (
+            bar_chroma.view(bsz, N_BARS, 1, 12).mean(1, keepdim=True).expand(bsz, N_BARS, 1, 12).reshape(n, 1, 12)
+        )
+        harmony = torch.cat(
+            [chroma, beat_chroma, bar_chroma.expand(n, STEPS_PER_BAR, 12), key_chroma.expand(n, STEPS_PER_BAR, 12)], -1
+        )
         harmony = harmony[:, None, :, None, :].expand(n, k, STEPS_PER_BAR, OCTAVES, 48)
         octave = torch.eye(OCTAVES, device=bars.device)[None, None, None].expand(n, k, STEPS_PER_BAR, OCTAVES, OCTAVES)
-        x = torch.cat([x, oct_map[:, None].expand(n, k, STEPS_PER_BAR, OCTAVES, oct_map.shape[-1]), harmony, octave], -1)
+        x = torch.cat(
+            [x, oct_map[:, None].expand(n, k, STEPS_PER_BAR, OCTAVES, oct_map.shape[-1]), harmony, octave], -1
+        )
         x = self.private_hidden(x.reshape(n, k, STEPS_PER_BAR * OCTAVES, -1))  # (n, k, 16*7, c)
         x = F.relu(self.private_norm(x.permute(0, 2, 1, 3).reshape(n, -1, k * c)).view(n, -1, k, c)).permute(0, 2, 1, 3)
         x = self.private_pitch(x).reshape(n, k, STEPS_PER_BAR * N_PITCHES)  # 16 steps x 7 octaves x 12
         mel = bars.reshape(n, 1, STEPS_PER_BAR * N_PITCHES)
         x = torch.tanh(x + self.melody_weight[None, :, None] * mel)
-        return x.view(bsz, N_BARS, k, STEPS_PER_BAR, N_PITCHES).permute(0, 2, 1, 3, 4).reshape(
-            bsz, k, N_BARS * STEPS_PER_BAR, N_PITCHES)
+        return (
+            x.view(bsz, N_BARS, k, STEPS_PER_BAR, N_PITCHES)
+            .permute(0, 2, 1, 3, 4)
+            .reshape(bsz, k, N_BARS * STEPS_PER_BAR, N_PITCHES)
+        )
 
 
 class _Down(nn.Sequential):
@@ -288,7 +299,9 @@ class Critic(nn.Module):
         chroma = a(self.chroma_beat(chroma.permute(0, 2, 1, 3, 4).reshape(bsz, steps // 4, -1)))
         chroma = a(self.chroma_bar(chroma.reshape(bsz, N_BARS, -1)))  # (B, 4, c/2)
         starts = F.relu(on - F.pad(on, (0, 0, 1, 0))[:, :, :-1]).sum(-1)  # (B, t, 64) note onsets per step
-        onset = a(self.onset_bar(starts.view(bsz, t, N_BARS, STEPS_PER_BAR).permute(0, 2, 1, 3).reshape(bsz, N_BARS, -1)))
+        onset = a(
+            self.onset_bar(starts.view(bsz, t, N_BARS, STEPS_PER_BAR).permute(0, 2, 1, 3).reshape(bsz, N_BARS, -1))
+        )
         h = a(self.bars(torch.cat([main, chroma, onset], -1).reshape(bsz, -1)))
         return self.head(h).squeeze(1)
 

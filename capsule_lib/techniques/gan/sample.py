@@ -66,13 +66,19 @@ def load_gan(name: str = "musegan-chorale", registry=None) -> LoadedGan:
     hp = registry.get(name).hyperparameters or {}
     try:
         vl = hp.get("voice_leading")
-        gan = LoadedGan(net, GenreSpec.from_dict(hp["genre"]), DecoderSettings(
-            polyphony=tuple(int(p) for p in hp["polyphony"]),
-            switch_penalty=tuple(float(x) for x in hp.get("switch_penalty", [])) or SWITCH_PENALTY,
-            chord_threshold=tuple(float(x) for x in hp.get("chord_threshold", [])) or 0.5,
-            rest_weight=tuple(float(x) for x in hp.get("rest_weight", [])) or 1.0,
-            voice_leading={str(k): float(v) for k, v in vl.items()} if isinstance(vl, dict) else None),
-            name=name, fold=int(hp.get("fold", 0)))
+        gan = LoadedGan(
+            net,
+            GenreSpec.from_dict(hp["genre"]),
+            DecoderSettings(
+                polyphony=tuple(int(p) for p in hp["polyphony"]),
+                switch_penalty=tuple(float(x) for x in hp.get("switch_penalty", [])) or SWITCH_PENALTY,
+                chord_threshold=tuple(float(x) for x in hp.get("chord_threshold", [])) or 0.5,
+                rest_weight=tuple(float(x) for x in hp.get("rest_weight", [])) or 1.0,
+                voice_leading={str(k): float(v) for k, v in vl.items()} if isinstance(vl, dict) else None,
+            ),
+            name=name,
+            fold=int(hp.get("fold", 0)),
+        )
     except (KeyError, TypeError, ValueError, AttributeError):
         raise CapsuleError(f"model {name} has no track layout in its card (hyperparameters.genre)") from None
     if len(gan.spec.tracks) != net.config.n_tracks or len(gan.polyphony) != net.config.n_tracks:
@@ -90,7 +96,7 @@ def generator_output(gen, melodies: np.ndarray, seed: int = EVAL_SEED, batch: in
     try:
         with torch.no_grad():
             for i in range(0, len(melodies), batch):
-                m = torch.from_numpy(np.asarray(melodies[i:i + batch], np.float32) * 2 - 1)[:, None].to(dev)
+                m = torch.from_numpy(np.asarray(melodies[i : i + batch], np.float32) * 2 - 1)[:, None].to(dev)
                 noise = torch.randn(m.shape[0], gen.noise_dim, generator=g).to(dev)
                 outs.append(gen(m, noise).cpu().numpy())
     finally:
@@ -98,8 +104,9 @@ def generator_output(gen, melodies: np.ndarray, seed: int = EVAL_SEED, batch: in
     return np.concatenate(outs)
 
 
-def generate_samples(gan: LoadedGan, melodies: np.ndarray, seed: int = EVAL_SEED, batch: int = 64,
-                     scales: np.ndarray | None = None) -> np.ndarray:
+def generate_samples(
+    gan: LoadedGan, melodies: np.ndarray, seed: int = EVAL_SEED, batch: int = 64, scales: np.ndarray | None = None
+) -> np.ndarray:
     """Melodies ``(n, 64, 84)`` bool -> samples ``(n, tracks, 64, 84)`` bool with fixed noise ``seed``.
 
     Decoded with the GAN's settings; a GAN with ``voice_leading`` weights has its tracks drawn
@@ -107,9 +114,15 @@ def generate_samples(gan: LoadedGan, melodies: np.ndarray, seed: int = EVAL_SEED
     melody or, with ``scales`` (``(n, 12)`` bool), in those scales.
     """
     d = gan.decoder
-    acc = decode(generator_output(gan.generator, melodies, seed, batch), d.polyphony[1:], d.switch_penalty, seed=seed,
-                 chord_threshold=d.chord_threshold, rest_weight=d.rest_weight,
-                 **joint_decoding(gan.spec, d.voice_leading, melodies, scales))
+    acc = decode(
+        generator_output(gan.generator, melodies, seed, batch),
+        d.polyphony[1:],
+        d.switch_penalty,
+        seed=seed,
+        chord_threshold=d.chord_threshold,
+        rest_weight=d.rest_weight,
+        **joint_decoding(gan.spec, d.voice_leading, melodies, scales),
+    )
     return np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
 
 
@@ -179,8 +192,16 @@ def accompany(
     """
     if not isinstance(score, Score):
         raise CapsuleError(f"accompany needs a Score, not {type(score).__name__}")
-    used_seed, ti, melody = start_inference("accompany", score, seed=seed, max_seed=_MAX_SEED, track=track,
-                                            progress=progress, save=save, return_composition=return_composition)
+    used_seed, ti, melody = start_inference(
+        "accompany",
+        score,
+        seed=seed,
+        max_seed=_MAX_SEED,
+        track=track,
+        progress=progress,
+        save=save,
+        return_composition=return_composition,
+    )
     if not melody.notes:
         raise CapsuleError("the melody has no notes; record or load one first")
     net = load_gan(model) if isinstance(model, str) else model
@@ -197,7 +218,7 @@ def accompany(
     # stop at the end of the melody's last bar (the score's bar, on the model grid)
     bar = max(1, int(round(Fraction(score.steps_per_bar * RESOLUTION, score.resolution))))
     grid_end = int(np.flatnonzero(windows.reshape(-1, N_PITCHES).any(axis=1)).max()) + 1
-    acc = acc[:, :-(-grid_end // bar) * bar]
+    acc = acc[:, : -(-grid_end // bar) * bar]
     velocity = max(1, int(np.median([n.velocity for n in melody.notes])) - 10)
     spec = net.spec
     ratio = Fraction(score.resolution, RESOLUTION)
@@ -208,12 +229,14 @@ def accompany(
             s = int(round(n.start * ratio))
             e = max(int(round(n.end * ratio)), s + 1)
             notes.append(Note(s, n.pitch, e - s, velocity))
-        new_tracks.append(Track(name=spec.tracks[i + 1], program=spec.programs[i + 1], is_drum=spec.is_drum[i + 1],
-                                notes=tuple(notes)))
+        new_tracks.append(
+            Track(
+                name=spec.tracks[i + 1], program=spec.programs[i + 1], is_drum=spec.is_drum[i + 1], notes=tuple(notes)
+            )
+        )
     result = score.replace(tracks=(melody, *new_tracks))
 
-    parameters = {"seed": used_seed, "track": ti, "windows": int(len(windows)),
-                  "accompaniment": list(spec.tracks[1:])}
-    return finish_inference(result, "gan", net, parameters, save=save, parent=parent, title=title,
-                            return_composition=return_composition)
-
+    parameters = {"seed": used_seed, "track": ti, "windows": int(len(windows)), "accompaniment": list(spec.tracks[1:])}
+    return finish_inference(
+        result, "gan", net, parameters, save=save, parent=parent, title=title, return_composition=return_composition
+    )

@@ -22,16 +22,35 @@ def add_options(parser) -> None:
 def train_arguments(args) -> dict:
     """``capsule train gan``'s options for :func:`~capsule_lib.techniques.gan.train.train_gan`
     (learning rate, update ratio or batch size not given keep the trainer's defaults)."""
-    given = {k: v for k, v in (("lr", args.lr), ("update_ratio", args.update_ratio), ("batch_size", args.batch_size))
-             if v is not None}
-    return {"algorithm": args.algorithm, "dataset": args.dataset, "epochs": args.epochs, "seed": args.seed,
-            "limit": args.limit, "max_steps_per_epoch": args.max_steps, "progress": not args.quiet,
-            "evaluate": not args.no_eval, "sample_every": args.sample_every, "fold": args.fold, **given}
+    given = {
+        k: v
+        for k, v in (("lr", args.lr), ("update_ratio", args.update_ratio), ("batch_size", args.batch_size))
+        if v is not None
+    }
+    return {
+        "algorithm": args.algorithm,
+        "dataset": args.dataset,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "limit": args.limit,
+        "max_steps_per_epoch": args.max_steps,
+        "progress": not args.quiet,
+        "evaluate": not args.no_eval,
+        "sample_every": args.sample_every,
+        "fold": args.fold,
+        **given,
+    }
 
 
 def evaluate_arguments(args) -> dict:
-    return {"split": args.split, "seed": args.seed, "max_samples": args.max_windows, "dataset": args.dataset,
-            "limit": args.limit, "progress": not args.quiet}
+    return {
+        "split": args.split,
+        "seed": args.seed,
+        "max_samples": args.max_windows,
+        "dataset": args.dataset,
+        "limit": args.limit,
+        "progress": not args.quiet,
+    }
 
 
 def report(result: dict) -> list[str]:
@@ -40,9 +59,11 @@ def report(result: dict) -> list[str]:
     from .views import metrics_comparison_table
 
     bar = result["quality_bar"]
-    return [f"{result['model']} on {result['n_samples']} {result['split']} samples ({result['n_pieces']} pieces):",
-            metrics_comparison_table(result),
-            "quality bar: " + ("passed" if bar["passed"] else "not passed: " + "; ".join(bar["failures"]))]
+    return [
+        f"{result['model']} on {result['n_samples']} {result['split']} samples ({result['n_pieces']} pieces):",
+        metrics_comparison_table(result),
+        "quality bar: " + ("passed" if bar["passed"] else "not passed: " + "; ".join(bar["failures"])),
+    ]
 
 
 def result_note(score) -> str:
@@ -51,10 +72,18 @@ def result_note(score) -> str:
 
 
 TECHNIQUE = Technique(
-    SPEC, "accompany", "GAN: write accompaniment tracks for a melody",
+    SPEC,
+    "accompany",
+    "GAN: write accompaniment tracks for a melody",
     model_help="musegan-chorale (default), musegan-quartet, musegan-renaissance or a custom GAN",
-    run_ref="capsule_lib.techniques.gan.sample:accompany", load_ref="capsule_lib.techniques.gan.sample:load_gan",
-    train_ref="capsule_lib.techniques.gan.train:train_gan", evaluate_ref="capsule_lib.techniques.gan.evaluate:evaluate_gan",
-    report=report, add_options=add_options, train_arguments=train_arguments, evaluate_arguments=evaluate_arguments,
-    result_note=result_note, melody_only=True,
+    run_ref="capsule_lib.techniques.gan.sample:accompany",
+    load_ref="capsule_lib.techniques.gan.sample:load_gan",
+    train_ref="capsule_lib.techniques.gan.train:train_gan",
+    evaluate_ref="capsule_lib.techniques.gan.evaluate:evaluate_gan",
+    report=report,
+    add_options=add_options,
+    train_arguments=train_arguments,
+    evaluate_arguments=evaluate_arguments,
+    result_note=result_note,
+    melody_only=True,
 )

@@ -31,9 +31,10 @@ import dataclasses
 import io
 import json
 import math
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,16 +49,31 @@ from .._common import check_name_free, count_parameters, train_and_register
 from .card import write_card_files
 from .data import GanSamples, batch_metrics, resolve_dataset, roll_to_score
 from .decoder import (
-    EVAL_SEED, SWITCH_PENALTY, DecoderSettings, calibrate_decoder, calibrate_jointly, chord_share, decode,
-    empty_bar_share, joint_decoding, pitch_class_rate, track_polyphony,
+    EVAL_SEED,
+    SWITCH_PENALTY,
+    DecoderSettings,
+    calibrate_decoder,
+    calibrate_jointly,
+    chord_share,
+    decode,
+    empty_bar_share,
+    joint_decoding,
+    pitch_class_rate,
+    track_polyphony,
 )
 from .evaluate import evaluate_gan
 from .model import ALGORITHMS, Critic, GanConfig, build_generator
 from .sample import LoadedGan, generator_output, load_gan
 from .voicing import VOICE_LEADING, part_ranges
 
-__all__ = ["GanTask", "train_gan", "retune_for_joint_decoding", "gradient_penalty", "DEFAULT_UPDATE_RATIO",
-           "DEFAULT_LR"]
+__all__ = [
+    "GanTask",
+    "train_gan",
+    "retune_for_joint_decoding",
+    "gradient_penalty",
+    "DEFAULT_UPDATE_RATIO",
+    "DEFAULT_LR",
+]
 
 DEFAULT_LR = 1e-3
 DEFAULT_UPDATE_RATIO = 4
@@ -110,12 +126,25 @@ class GanTask(TrainingTask):
         :mod:`~capsule_lib.techniques.gan.voicing`); None draws each track on its own.
     """
 
-    def __init__(self, dataset: MultitrackDataset, model_config: GanConfig, *, update_ratio: int = DEFAULT_UPDATE_RATIO,
-                 n_eval: int = 1024, sample_every: int = 10, epochs: int = 1,
-                 recon_weight: float = DEFAULT_RECON_WEIGHT, voice_leading: dict | None = None):
+    def __init__(
+        self,
+        dataset: MultitrackDataset,
+        model_config: GanConfig,
+        *,
+        update_ratio: int = DEFAULT_UPDATE_RATIO,
+        n_eval: int = 1024,
+        sample_every: int = 10,
+        epochs: int = 1,
+        recon_weight: float = DEFAULT_RECON_WEIGHT,
+        voice_leading: dict | None = None,
+    ):
         if isinstance(update_ratio, bool) or not isinstance(update_ratio, int) or not 1 <= update_ratio <= 100:
             raise CapsuleError(f"update ratio must be a whole number 1-100, got {update_ratio!r}")
-        if isinstance(recon_weight, bool) or not isinstance(recon_weight, (int, float)) or not 0 <= recon_weight <= 1000:
+        if (
+            isinstance(recon_weight, bool)
+            or not isinstance(recon_weight, (int, float))
+            or not 0 <= recon_weight <= 1000
+        ):
             raise CapsuleError(f"reconstruction weight must be a number 0-1000, got {recon_weight!r}")
         self.recon_weight = float(recon_weight)
         self.dataset = dataset
@@ -166,7 +195,11 @@ class GanTask(TrainingTask):
         gp = gradient_penalty(critic, batch, fake)
         d_loss = d_fake - d_real + GP_WEIGHT * gp
         self.optimize(optimizers["critic"], d_loss)
-        out = {"critic_loss": d_loss.detach(), "wasserstein": (d_real - d_fake).detach(), "gradient_penalty": gp.detach()}
+        out = {
+            "critic_loss": d_loss.detach(),
+            "wasserstein": (d_real - d_fake).detach(),
+            "gradient_penalty": gp.detach(),
+        }
         if step % self.update_ratio == self.update_ratio - 1:
             acc = gen(melody)
             g_adv = -critic(torch.cat([melody, acc], 1)).mean()
@@ -182,8 +215,11 @@ class GanTask(TrainingTask):
         return out
 
     def state_dict(self):
-        return {"switch_penalty": list(self.switch_penalty), "chord_threshold": list(self.chord_threshold),
-                "rest_weight": list(self.rest_weight)}
+        return {
+            "switch_penalty": list(self.switch_penalty),
+            "chord_threshold": list(self.chord_threshold),
+            "rest_weight": list(self.rest_weight),
+        }
 
     def load_state_dict(self, state):
         self.switch_penalty = [float(x) for x in state.get("switch_penalty", self.switch_penalty)]
@@ -195,18 +231,36 @@ class GanTask(TrainingTask):
         raw = generator_output(modules["generator"], melodies, EVAL_SEED)
         # the decoder's settings are tuned on these validation melodies to their real accompaniment
         self.switch_penalty, self.rest_weight, self.chord_threshold = calibrate_decoder(
-            raw, self.polyphony[1:], self.density[1:], self.empty_bars[1:], self.chords[1:])
+            raw, self.polyphony[1:], self.density[1:], self.empty_bars[1:], self.chords[1:]
+        )
         # each track's settings are fitted on its own; the tracks are then drawn together, and at the
         # end of training the settings are refitted for the joint draw
         joint = joint_decoding(self.spec, self.voice_leading, melodies)
         if joint and epoch == self.epochs:
             self.switch_penalty, self.rest_weight, self.chord_threshold = calibrate_jointly(
-                raw, joint["melody"], self.polyphony[1:], pitch_classes=self.density[1:], empty_bars=self.empty_bars[1:],
-                chords=self.chords[1:], switch_penalty=self.switch_penalty, rest_weight=self.rest_weight,
-                chord_threshold=self.chord_threshold, seed=EVAL_SEED, weights=self.voice_leading,
-                ranges=joint["ranges"], drums=joint["drums"])
-        acc = decode(raw, self.polyphony[1:], self.switch_penalty, seed=EVAL_SEED, chord_threshold=self.chord_threshold,
-                     rest_weight=self.rest_weight, **joint)
+                raw,
+                joint["melody"],
+                self.polyphony[1:],
+                pitch_classes=self.density[1:],
+                empty_bars=self.empty_bars[1:],
+                chords=self.chords[1:],
+                switch_penalty=self.switch_penalty,
+                rest_weight=self.rest_weight,
+                chord_threshold=self.chord_threshold,
+                seed=EVAL_SEED,
+                weights=self.voice_leading,
+                ranges=joint["ranges"],
+                drums=joint["drums"],
+            )
+        acc = decode(
+            raw,
+            self.polyphony[1:],
+            self.switch_penalty,
+            seed=EVAL_SEED,
+            chord_threshold=self.chord_threshold,
+            rest_weight=self.rest_weight,
+            **joint,
+        )
         samples = np.concatenate([np.asarray(melodies, bool)[:, None], acc], axis=1)
         metrics = batch_metrics(samples, self.spec)
         record = {f"switch_penalty/{name}": v for name, v in zip(self.spec.tracks[1:], self.switch_penalty)}
@@ -312,8 +366,17 @@ def train_gan(
         model_config = GanConfig.from_dict(dict(model_config))
     model_config = model_config or GanConfig()
     model_config = GanConfig.from_dict({**model_config.to_dict(), "algorithm": algorithm, "n_tracks": ds.n_tracks})
-    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device, drop_last=True,
-                         max_steps_per_epoch=max_steps_per_epoch, progress=progress, sample_every=1)
+    config = TrainConfig(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        drop_last=True,
+        max_steps_per_epoch=max_steps_per_epoch,
+        progress=progress,
+        sample_every=1,
+    )
     existing = check_name_free(registry, name, "gan")
     if voice_leading is True:
         voice_leading = dict(VOICE_LEADING)
@@ -323,48 +386,87 @@ def train_gan(
         voice_leading = {str(k): float(v) for k, v in voice_leading.items()}
     else:
         raise CapsuleError(f"voice_leading must be True, False or a dict of penalty weights, not {voice_leading!r}")
-    task = GanTask(ds, model_config, update_ratio=update_ratio, sample_every=sample_every, epochs=epochs,
-                   recon_weight=recon_weight, voice_leading=voice_leading)
+    task = GanTask(
+        ds,
+        model_config,
+        update_ratio=update_ratio,
+        sample_every=sample_every,
+        epochs=epochs,
+        recon_weight=recon_weight,
+        voice_leading=voice_leading,
+    )
     summary = ds.summary()
     hyper = {
         "model": model_config.to_dict(),
-        "training": {"epochs": epochs, "lr": lr, "update_ratio": update_ratio, "batch_size": batch_size, "seed": seed,
-                     "max_steps_per_epoch": max_steps_per_epoch, "optimizer": "Adam(betas=(0.5, 0.9))",
-                     "loss": f"WGAN-GP (gradient penalty weight {GP_WEIGHT:g}); generator + {recon_weight:g} x "
-                             "reconstruction cross entropy"},
+        "training": {
+            "epochs": epochs,
+            "lr": lr,
+            "update_ratio": update_ratio,
+            "batch_size": batch_size,
+            "seed": seed,
+            "max_steps_per_epoch": max_steps_per_epoch,
+            "optimizer": "Adam(betas=(0.5, 0.9))",
+            "loss": f"WGAN-GP (gradient penalty weight {GP_WEIGHT:g}); generator + {recon_weight:g} x "
+            "reconstruction cross entropy",
+        },
         "genre": ds.spec.to_dict(),
         "fold": ds.fold,
         "polyphony": task.polyphony,
-        "data": {"samples": f"{len(task.train_samples)} train samples of 4 bars (hop 1 bar), "
-                            + (f"{len(task.eval_samples)} validation samples (spread over every validation piece)"
-                               if task.eval_split == "validation" else
-                               f"{len(task.eval_samples)} *training* samples (the data set has no validation "
-                               "pieces)")
-                            + " for the per-epoch metrics and the decoder's calibration",
-                 "transposition": "random -5..+6 semitones (training only)", "summary": summary},
+        "data": {
+            "samples": f"{len(task.train_samples)} train samples of 4 bars (hop 1 bar), "
+            + (
+                f"{len(task.eval_samples)} validation samples (spread over every validation piece)"
+                if task.eval_split == "validation"
+                else f"{len(task.eval_samples)} *training* samples (the data set has no validation pieces)"
+            )
+            + " for the per-epoch metrics and the decoder's calibration",
+            "transposition": "random -5..+6 semitones (training only)",
+            "summary": summary,
+        },
         "ground_truth": task.ground_truth,
     }
     if voice_leading is not None:
         hyper["voice_leading"] = voice_leading
         hyper["part_ranges"] = part_ranges(ds.spec.tracks[1:])
-    dataset_desc = (f"{summary['source']}: {summary['train']['pieces']} train / {summary['validation']['pieces']} "
-                    f"validation / {summary['test']['pieces']} test pieces")
+    dataset_desc = (
+        f"{summary['source']}: {summary['train']['pieces']} train / {summary['validation']['pieces']} "
+        f"validation / {summary['test']['pieces']} test pieces"
+    )
     algo_name = "MuseGAN" if algorithm == "musegan" else "U-Net"
-    desc = description or f"{algo_name} accompaniment ({', '.join(ds.spec.tracks[1:])}) for a melody, trained on {summary['source']}"
+    desc = (
+        description
+        or f"{algo_name} accompaniment ({', '.join(ds.spec.tracks[1:])}) for a melody, trained on {summary['source']}"
+    )
+
     def metrics(history: list, modules: dict) -> dict:
         # The losses of the last epoch, both networks' sizes, and the decoder settings fitted after it.
         last = history[-1]
         out: dict[str, Any] = {k: last[k] for k in ("critic_loss", "generator_loss", "wasserstein") if k in last}
         out["parameters"] = {part: count_parameters(modules[part]) for part in ("generator", "critic")}
-        hyper.update(switch_penalty=task.switch_penalty, pitch_classes_target=task.density,
-                     chord_threshold=task.chord_threshold, rest_weight=task.rest_weight,
-                     empty_bar_target=task.empty_bars, chord_share=task.chords)
+        hyper.update(
+            switch_penalty=task.switch_penalty,
+            pitch_classes_target=task.density,
+            chord_threshold=task.chord_threshold,
+            rest_weight=task.rest_weight,
+            empty_bar_target=task.empty_bars,
+            chord_share=task.chords,
+        )
         return out
 
     def evaluate_test(gen) -> dict:
-        gan = LoadedGan(gen, ds.spec, DecoderSettings(
-            tuple(task.polyphony), tuple(task.switch_penalty), tuple(task.chord_threshold), tuple(task.rest_weight),
-            voice_leading), name=name, fold=ds.fold)
+        gan = LoadedGan(
+            gen,
+            ds.spec,
+            DecoderSettings(
+                tuple(task.polyphony),
+                tuple(task.switch_penalty),
+                tuple(task.chord_threshold),
+                tuple(task.rest_weight),
+                voice_leading,
+            ),
+            name=name,
+            fold=ds.fold,
+        )
         return evaluate_gan(gan, "test", dataset=ds)
 
     def write_card(card, history, run_dir) -> None:
@@ -372,8 +474,15 @@ def train_gan(
         write_card_files(card, history, summary, final_samples[-1] if final_samples else None)
 
     return train_and_register(
-        registry, existing, name, "gan", make_task=lambda: task, config=config, module="generator",
-        on_epoch_end=on_epoch_end, metrics=metrics,
+        registry,
+        existing,
+        name,
+        "gan",
+        make_task=lambda: task,
+        config=config,
+        module="generator",
+        on_epoch_end=on_epoch_end,
+        metrics=metrics,
         card={"algorithm": algo_name, "dataset": dataset_desc, "hyperparameters": hyper, "description": desc},
         weights_metadata=lambda history: {"model": model_config.to_dict(), "epochs": len(history)},
         evaluation=("test", evaluate_test) if evaluate and len(ds.samples("test")) else None,
@@ -400,7 +509,9 @@ def retune_for_joint_decoding(name: str, voice_leading=True, registry=None, prog
     hp = dict(card.hyperparameters or {})
     if hp.get("voice_leading"):
         raise CapsuleError(f"model {name} already draws its parts jointly")
-    weights = dict(VOICE_LEADING) if voice_leading is True else {str(k): float(v) for k, v in dict(voice_leading).items()}
+    weights = (
+        dict(VOICE_LEADING) if voice_leading is True else {str(k): float(v) for k, v in dict(voice_leading).items()}
+    )
     gan = load_gan(name, registry=registry)
     ds = resolve_dataset(gan.spec.name, progress=progress)
     if gan.fold != ds.fold:
@@ -410,20 +521,44 @@ def retune_for_joint_decoding(name: str, voice_leading=True, registry=None, prog
     raw = generator_output(gan.generator, melodies, EVAL_SEED)
     old = gan.decoder
     pen, rest, th = calibrate_jointly(
-        raw, np.asarray(melodies, bool), task.polyphony[1:], pitch_classes=task.density[1:],
-        empty_bars=task.empty_bars[1:], chords=task.chords[1:], switch_penalty=_per_part(old.switch_penalty, task),
-        rest_weight=_per_part(old.rest_weight, task), chord_threshold=_per_part(old.chord_threshold, task),
-        seed=EVAL_SEED, weights=weights, ranges=part_ranges(ds.spec.tracks[1:]), drums=list(ds.spec.is_drum[1:]))
+        raw,
+        np.asarray(melodies, bool),
+        task.polyphony[1:],
+        pitch_classes=task.density[1:],
+        empty_bars=task.empty_bars[1:],
+        chords=task.chords[1:],
+        switch_penalty=_per_part(old.switch_penalty, task),
+        rest_weight=_per_part(old.rest_weight, task),
+        chord_threshold=_per_part(old.chord_threshold, task),
+        seed=EVAL_SEED,
+        weights=weights,
+        ranges=part_ranges(ds.spec.tracks[1:]),
+        drums=list(ds.spec.is_drum[1:]),
+    )
     hp["decoder_retuned"] = {
         "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "by": f"capsule_lib.techniques.gan.train.retune_for_joint_decoding({name!r})",
-        "parts_drawn_alone": {"switch_penalty": hp.get("switch_penalty"), "rest_weight": hp.get("rest_weight"),
-                              "chord_threshold": hp.get("chord_threshold")},
+        "parts_drawn_alone": {
+            "switch_penalty": hp.get("switch_penalty"),
+            "rest_weight": hp.get("rest_weight"),
+            "chord_threshold": hp.get("chord_threshold"),
+        },
     }
-    hp.update({"voice_leading": weights, "part_ranges": part_ranges(ds.spec.tracks[1:]), "switch_penalty": pen,
-               "rest_weight": rest, "chord_threshold": th})
-    gan = dataclasses.replace(gan, decoder=dataclasses.replace(
-        old, switch_penalty=tuple(pen), rest_weight=tuple(rest), chord_threshold=tuple(th), voice_leading=weights))
+    hp.update(
+        {
+            "voice_leading": weights,
+            "part_ranges": part_ranges(ds.spec.tracks[1:]),
+            "switch_penalty": pen,
+            "rest_weight": rest,
+            "chord_threshold": th,
+        }
+    )
+    gan = dataclasses.replace(
+        gan,
+        decoder=dataclasses.replace(
+            old, switch_penalty=tuple(pen), rest_weight=tuple(rest), chord_threshold=tuple(th), voice_leading=weights
+        ),
+    )
     metrics = dict(card.metrics or {})
     if "test" in metrics:
         metrics["test_parts_drawn_alone"] = metrics["test"]

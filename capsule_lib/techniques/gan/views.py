@@ -8,7 +8,7 @@ Plots import matplotlib (through :mod:`capsule_lib.plot`) only when drawn."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -19,14 +19,31 @@ from ...models import model_history  # noqa: F401 - re-exported for the techniqu
 from .evaluate import QUALITY_BAR, allowed_deviation
 from .model import Critic, GanConfig, build_generator
 
-__all__ = ["plot_gan_loss", "plot_metric_curves", "metrics_comparison_table", "metric_series", "model_history",
-           "plot_quality_bar", "plot_update_schedule", "plot_sample_tracks", "architecture_table",
-           "plot_untrained_output", "plot_loss_parts", "plot_runs", "failure_intervals", "real_music_lines",
-           "cross_validation_lines"]
+__all__ = [
+    "plot_gan_loss",
+    "plot_metric_curves",
+    "metrics_comparison_table",
+    "metric_series",
+    "model_history",
+    "plot_quality_bar",
+    "plot_update_schedule",
+    "plot_sample_tracks",
+    "architecture_table",
+    "plot_untrained_output",
+    "plot_loss_parts",
+    "plot_runs",
+    "failure_intervals",
+    "real_music_lines",
+    "cross_validation_lines",
+]
 
 _LABELS = {
-    "empty_bar_rate": "empty bar rate", "pitches_used": "pitches used", "pitch_classes_used": "pitch classes used",
-    "polyphonic_rate": "polyphonic rate", "in_scale_ratio": "in-scale ratio", "qualified_note_rate": "qualified note rate",
+    "empty_bar_rate": "empty bar rate",
+    "pitches_used": "pitches used",
+    "pitch_classes_used": "pitch classes used",
+    "polyphonic_rate": "polyphonic rate",
+    "in_scale_ratio": "in-scale ratio",
+    "qualified_note_rate": "qualified note rate",
     "drum_in_pattern_rate": "drum-in-pattern rate",
 }
 
@@ -69,10 +86,22 @@ def metric_series(history: Sequence[dict], track: str, metric: str):
     return _epochs(history, f"gen/{track}/{metric}")
 
 
-def plot_metric_curves(history: Sequence[dict], ground_truth: dict, tracks: Sequence[str],
-                       metrics: Sequence[str] = ("empty_bar_rate", "pitch_classes_used", "polyphonic_rate",
-                                                 "in_scale_ratio", "pitches_used", "qualified_note_rate"),
-                       *, title: str | None = None, standalone: bool = False):
+def plot_metric_curves(
+    history: Sequence[dict],
+    ground_truth: dict,
+    tracks: Sequence[str],
+    metrics: Sequence[str] = (
+        "empty_bar_rate",
+        "pitch_classes_used",
+        "polyphonic_rate",
+        "in_scale_ratio",
+        "pitches_used",
+        "qualified_note_rate",
+    ),
+    *,
+    title: str | None = None,
+    standalone: bool = False,
+):
     """One panel per metric: each accompaniment track's value per epoch (dots and line) and
     its ground truth (dashed line of the same colour).  Returns the figure (a bare one, outside
     pyplot, with ``standalone=True``: for files)."""
@@ -102,7 +131,7 @@ def plot_metric_curves(history: Sequence[dict], ground_truth: dict, tracks: Sequ
         if high - low < 1e-6:  # a constant metric (e.g. the polyphonic rate of a voice): a readable axis
             ax.set_ylim(low - 0.05, high + 0.05)
         ax.ticklabel_format(axis="y", useOffset=False)
-    for ax in axes.ravel()[len(metrics):]:
+    for ax in axes.ravel()[len(metrics) :]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=8, title="generated (dots), ground truth (dashed)", title_fontsize=7)
     if title:
@@ -122,15 +151,20 @@ def metrics_comparison_table(result: dict) -> str:
         return "-" if x is None else f"{x:.3f}"
 
     for track, values in result["tracks"].items():
-        cells = [f"{fmt(values[m]['generated'])} / {fmt(values[m]['ground_truth'])}" if m in values else "" for m in metrics]
+        cells = [
+            f"{fmt(values[m]['generated'])} / {fmt(values[m]['ground_truth'])}" if m in values else "" for m in metrics
+        ]
         lines.append(f"| {track} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Each cell: generated / ground truth (mean per 4-bar sample).")
     return "\n".join(lines)
 
 
-def plot_quality_bar(result: dict, metrics: Sequence[str] = ("empty_bar_rate", "pitch_classes_used", "polyphonic_rate",
-                                                            "in_scale_ratio"), skip_first: bool = True):
+def plot_quality_bar(
+    result: dict,
+    metrics: Sequence[str] = ("empty_bar_rate", "pitch_classes_used", "polyphonic_rate", "in_scale_ratio"),
+    skip_first: bool = True,
+):
     """The quality bar of an :func:`~capsule_lib.techniques.gan.evaluate_gan` result, one panel per metric.
 
     Per track: the ground truth (black), the window the bar allows around it (grey), the
@@ -140,7 +174,7 @@ def plot_quality_bar(result: dict, metrics: Sequence[str] = ("empty_bar_rate", "
     """
     from ...plot import subplots
 
-    tracks = list(result["tracks"])[1 if skip_first else 0:]
+    tracks = list(result["tracks"])[1 if skip_first else 0 :]
     metrics = [m for m in metrics if m in QUALITY_BAR]
     if not tracks or not metrics:
         raise CapsuleError("nothing to plot: no accompaniment tracks or no quality-bar metrics")
@@ -164,8 +198,11 @@ def plot_quality_bar(result: dict, metrics: Sequence[str] = ("empty_bar_rate", "
         ax.set_yticklabels(tracks if ax is axes[0][0] else [""] * len(tracks))
         ax.set_ylim(-0.6, len(tracks) - 0.4)
         ax.set_title(_LABELS.get(metric, metric), fontsize=10)
-    fig.suptitle("grey: allowed window; |: ground truth, its piece-resampling interval as a line; "
-                 "dot: generated (green inside, red outside)", fontsize=8)
+    fig.suptitle(
+        "grey: allowed window; |: ground truth, its piece-resampling interval as a line; "
+        "dot: generated (green inside, red outside)",
+        fontsize=8,
+    )
     fig.tight_layout()
     return fig
 
@@ -222,13 +259,17 @@ def architecture_table(n_tracks: int, melodies) -> str:
         with torch.no_grad():
             out = g(x)
         generated = out if generated is None else generated
-        rows.append(f"| {algorithm} generator | {sum(p.numel() for p in g.parameters()):,} | {g.noise_dim} | "
-                    f"melodies {tuple(x.shape)} | accompaniment {tuple(out.shape)} |")
+        rows.append(
+            f"| {algorithm} generator | {sum(p.numel() for p in g.parameters()):,} | {g.noise_dim} | "
+            f"melodies {tuple(x.shape)} | accompaniment {tuple(out.shape)} |"
+        )
     critic = Critic(GanConfig(n_tracks=n_tracks)).eval()
     with torch.no_grad():
         scores = critic(torch.cat([x, generated], dim=1))
-    rows.append(f"| critic | {sum(p.numel() for p in critic.parameters()):,} | - | melody + accompaniment "
-                f"{(x.shape[0], n_tracks, *x.shape[2:])} | one score per sample {tuple(scores.shape)} |")
+    rows.append(
+        f"| critic | {sum(p.numel() for p in critic.parameters()):,} | - | melody + accompaniment "
+        f"{(x.shape[0], n_tracks, *x.shape[2:])} | one score per sample {tuple(scores.shape)} |"
+    )
     return "\n".join(rows)
 
 
@@ -309,8 +350,10 @@ def failure_intervals(result: dict) -> list[str]:
             continue
         g = pair["generated"]
         where = "inside" if band[0] <= g <= band[1] else "outside"
-        rows.append(f"{track} {metric}: ground truth {pair['ground_truth']:.3f}, its interval "
-                    f"[{band[0]:.3f}, {band[1]:.3f}]; generated {g:.3f} is {where} it")
+        rows.append(
+            f"{track} {metric}: ground truth {pair['ground_truth']:.3f}, its interval "
+            f"[{band[0]:.3f}, {band[1]:.3f}]; generated {g:.3f} is {where} it"
+        )
     return rows
 
 
@@ -323,7 +366,9 @@ def real_music_lines(result: dict) -> list[str]:
     rows = [f"the model: {_checks(len(result['quality_bar']['failures']))}"]
     for split, r in ref.items():
         verdict = "passed" if r["passed"] else f"{_checks(len(r['failures']))} ({'; '.join(r['failures'])})"
-        rows.append(f"the real accompaniment of the {r['n_pieces']} {split} pieces ({r['n_samples']} samples): {verdict}")
+        rows.append(
+            f"the real accompaniment of the {r['n_pieces']} {split} pieces ({r['n_samples']} samples): {verdict}"
+        )
     return rows
 
 
@@ -332,12 +377,16 @@ def cross_validation_lines(result: dict) -> list[str]:
     bar = result["quality_bar"]
     n = len(bar["failures"])
     verdict = "**passed**" if bar["passed"] else f"**not passed** ({'; '.join(bar['failures'])})"
-    rows = [f"Folds {', '.join(str(f) for f in result['folds'])}: {result['n_pieces']} held-out pieces, "
-            f"{result['n_samples']} samples; quality bar on all of them together: {verdict}"
-            + ("" if bar["passed"] else f" -- {n} failed check{'s' if n > 1 else ''}")]
+    rows = [
+        f"Folds {', '.join(str(f) for f in result['folds'])}: {result['n_pieces']} held-out pieces, "
+        f"{result['n_samples']} samples; quality bar on all of them together: {verdict}"
+        + ("" if bar["passed"] else f" -- {n} failed check{'s' if n > 1 else ''}")
+    ]
     for fold, r in result["per_fold"].items():
-        row = (f"fold {fold} ({r['model']}, {r['n_pieces']} test piece{'s' if r['n_pieces'] != 1 else ''}, "
-               f"{r['n_samples']} samples): {_checks(len(r['failures']))}")
+        row = (
+            f"fold {fold} ({r['model']}, {r['n_pieces']} test piece{'s' if r['n_pieces'] != 1 else ''}, "
+            f"{r['n_samples']} samples): {_checks(len(r['failures']))}"
+        )
         real = (r.get("real_music_bar") or {}).get("train")
         if real:
             row += f"; the real music of its {real['n_pieces']} training pieces: {_checks(len(real['failures']))}"

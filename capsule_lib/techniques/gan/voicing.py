@@ -53,17 +53,24 @@ from ...keys import KK_MAJOR, KK_MINOR, key_scale
 from ...metrics import CLASH_INTERVALS
 from .lines import ffbs, line_emissions, with_chord_notes
 
-__all__ = ["PART_RANGES", "part_range", "part_ranges", "VOICE_LEADING", "decode_voices", "voice_order",
-           "melody_scales"]
+__all__ = ["PART_RANGES", "part_range", "part_ranges", "VOICE_LEADING", "decode_voices", "voice_order", "melody_scales"]
 
 #: part name -> (lowest, highest) MIDI pitch.
 PART_RANGES = {
     # Bach chorales: SATB
-    "soprano": (60, 81), "alto": (53, 74), "tenor": (47, 69), "bass": (38, 62),
+    "soprano": (60, 81),
+    "alto": (53, 74),
+    "tenor": (47, 69),
+    "bass": (38, 62),
     # string quartet: open G string / C string up to a practical top
-    "violin 1": (55, 100), "violin 2": (55, 91), "viola": (48, 81), "cello": (36, 72),
+    "violin 1": (55, 100),
+    "violin 2": (55, 91),
+    "viola": (48, 81),
+    "cello": (36, 72),
     # Renaissance polyphony (music21's Palestrina and Monteverdi as written)
-    "cantus": (57, 81), "altus": (50, 76), "bassus": (36, 64),
+    "cantus": (57, 81),
+    "altus": (50, 76),
+    "bassus": (36, 64),
 }
 
 #: Default penalty weights (nats) of :func:`decode_voices`.
@@ -142,8 +149,8 @@ def _parallel_sums(alpha: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarra
     for c in (0, 7):
         w = alpha * (iv_y == c)
         inclusive = np.cumsum(w, axis=1)
-        below = inclusive - w                      # sum over y < x
-        above = inclusive[:, -1:] - inclusive      # sum over y > x
+        below = inclusive - w  # sum over y < x
+        above = inclusive[:, -1:] - inclusive  # sum over y > x
         out += (iv_x == c) * np.where(up, below, above)
     return out
 
@@ -169,7 +176,7 @@ def _guided_line(prob, switch_penalty, rng, rest_weight, factor, moves, parallel
     n_states = pitches + 1
     change = min(1.0, float(np.exp(-switch_penalty)))
     keep = 1.0 - np.exp(-parallel)  # share of a parallel transition's weight taken away
-    lines = [np.asarray(l) for l in moves]
+    lines = [np.asarray(line) for line in moves]
     if keep <= 0 or not lines:
         return ffbs(line_emissions(prob, rest_weight, factor), switch_penalty, rng)
     states = np.arange(n_states)
@@ -227,9 +234,22 @@ def _voice_leading_factor(t, melody, mel_line, decided, voices, weights, ranges,
     return factor
 
 
-def decode_voices(output: np.ndarray, melody: np.ndarray, polyphony: list[int], *, switch_penalty, rest_weight,
-                  chord_threshold, seed: int, weights: dict | None = None, ranges=None, drums=None,
-                  scales: np.ndarray | None = None, pitch_low: int = 24, order: list[int] | None = None) -> np.ndarray:
+def decode_voices(
+    output: np.ndarray,
+    melody: np.ndarray,
+    polyphony: list[int],
+    *,
+    switch_penalty,
+    rest_weight,
+    chord_threshold,
+    seed: int,
+    weights: dict | None = None,
+    ranges=None,
+    drums=None,
+    scales: np.ndarray | None = None,
+    pitch_low: int = 24,
+    order: list[int] | None = None,
+) -> np.ndarray:
     """Generator output ``(n, parts, steps, pitches)`` in [-1, 1] -> bool rolls, the parts drawn jointly.
 
     Parameters

@@ -48,7 +48,9 @@ def bigram_baseline(pieces) -> np.ndarray:
         return np.log(counts / counts.sum(axis=1, keepdims=True))
 
 
-def token_nll(model, pieces, baseline: np.ndarray, segment: int, max_tokens: int = MAX_TOKENS) -> tuple[float, float, int]:
+def token_nll(
+    model, pieces, baseline: np.ndarray, segment: int, max_tokens: int = MAX_TOKENS
+) -> tuple[float, float, int]:
     """(model NLL, baseline NLL, tokens scored) over ``pieces``, per token in nats."""
     model.eval()
     total_model, total_base, count = 0.0, 0.0, 0
@@ -61,8 +63,8 @@ def token_nll(model, pieces, baseline: np.ndarray, segment: int, max_tokens: int
             y = torch.from_numpy(p[1:])[None]
             mems = None
             for lo in range(0, x.shape[1], segment):
-                logits, mems = model(x[:, lo: lo + segment], mems)
-                total_model += float(F.cross_entropy(logits[0], y[0, lo: lo + segment], reduction="sum"))
+                logits, mems = model(x[:, lo : lo + segment], mems)
+                total_model += float(F.cross_entropy(logits[0], y[0, lo : lo + segment], reduction="sum"))
             total_base += float(-baseline[p[:-1], p[1:]].sum())
             count += len(p) - 1
     if count == 0:
@@ -77,8 +79,13 @@ def extension_stats(prompt, result) -> dict:
     end = prompt.end
     ext = [n for t in result.tracks if not t.is_drum for n in t.notes if n.start >= end]
     if not ext:
-        return {"notes": 0, "in_scale_ratio": math.nan, "longest_rest_s": math.nan, "longest_note_s": math.nan,
-                "pitch_range": math.nan}
+        return {
+            "notes": 0,
+            "in_scale_ratio": math.nan,
+            "longest_rest_s": math.nan,
+            "longest_note_s": math.nan,
+            "pitch_range": math.nan,
+        }
     tonic, mode = detect_key(prompt)
     scale = {(tonic + step) % 12 for step in SCALES[mode]}
     weight = sum(n.duration for n in ext)
@@ -88,7 +95,11 @@ def extension_stats(prompt, result) -> dict:
     for s, e in spans:
         longest_rest = max(longest_rest, s - covered)
         covered = max(covered, e)
-    sec = result.seconds_per_step() if callable(getattr(result, "seconds_per_step", None)) else 60 / result.tempo / result.resolution
+    sec = (
+        result.seconds_per_step()
+        if callable(getattr(result, "seconds_per_step", None))
+        else 60 / result.tempo / result.resolution
+    )
     return {
         "notes": len(ext),
         "in_scale_ratio": in_scale,
@@ -119,9 +130,9 @@ def evaluate_transformer(
         ``seconds``.
     """
     from ...datasets.classical import build_classical_dataset
+    from ...edit import crop_bars
     from .model import load_transformer
     from .sample import extend
-    from ...edit import crop_bars
     from .tokens import decode
 
     started = time.perf_counter()
@@ -145,7 +156,7 @@ def evaluate_transformer(
     out["baseline_nll"] = out.pop("test_baseline_nll")
     rows = []
     for i, p in enumerate(ds.tokens("test")[:extensions]):
-        prompt = decode(list(p[: MAX_TOKENS]), tempo=120.0)
+        prompt = decode(list(p[:MAX_TOKENS]), tempo=120.0)
         bars = max(1, int(PROMPT_SECONDS * 2 * prompt.resolution) // prompt.steps_per_bar)  # 10 s at 120 bpm
         if prompt.n_bars > bars:
             prompt = crop_bars(prompt, 0, bars)

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -90,8 +91,13 @@ class TransformerConfig:
 
     def __post_init__(self):
         for name, lo, hi in (
-            ("vocab_size", 2, 4096), ("d_model", 8, 1024), ("n_heads", 1, 16), ("n_layers", 1, 24),
-            ("d_ff", 8, 8192), ("segment_len", 1, 4096), ("mem_len", 1, 4096),
+            ("vocab_size", 2, 4096),
+            ("d_model", 8, 1024),
+            ("n_heads", 1, 16),
+            ("n_layers", 1, 24),
+            ("d_ff", 8, 8192),
+            ("segment_len", 1, 4096),
+            ("mem_len", 1, 4096),
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
@@ -99,7 +105,9 @@ class TransformerConfig:
         if self.d_model % self.n_heads:
             raise CapsuleError(f"Transformer d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if (self.d_model // self.n_heads) % 2:
-            raise CapsuleError(f"Transformer head width {self.d_model // self.n_heads} (d_model / n_heads) must be even")
+            raise CapsuleError(
+                f"Transformer head width {self.d_model // self.n_heads} (d_model / n_heads) must be even"
+            )
         d = self.dropout
         if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d <= 0.9:
             raise CapsuleError(f"Transformer dropout {d!r} is outside 0-0.9")
@@ -112,7 +120,7 @@ class TransformerConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TransformerConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> TransformerConfig:
         if not isinstance(data, Mapping):
             raise CapsuleError("the Transformer model config is not a dict")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -261,8 +269,14 @@ class TransformerXL(nn.Module):
         return [p.new_zeros(batch, 0, self.config.d_model) for _ in self.blocks]
 
     def _check(self, tokens, mems):
-        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.dtype not in (torch.long, torch.int, torch.int16, torch.int8, torch.uint8):
-            raise CapsuleError(f"Transformer input must be an integer tensor (batch, tokens), got {getattr(tokens, 'shape', type(tokens).__name__)}")
+        if (
+            not isinstance(tokens, torch.Tensor)
+            or tokens.dim() != 2
+            or tokens.dtype not in (torch.long, torch.int, torch.int16, torch.int8, torch.uint8)
+        ):
+            raise CapsuleError(
+                f"Transformer input must be an integer tensor (batch, tokens), got {getattr(tokens, 'shape', type(tokens).__name__)}"
+            )
         if tokens.shape[1] == 0:
             raise CapsuleError("Transformer input has no tokens")
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.config.vocab_size):
@@ -273,8 +287,15 @@ class TransformerXL(nn.Module):
             raise CapsuleError(f"Transformer memory has {len(mems)} layers, the model {len(self.blocks)}")
         shape = tuple(mems[0].shape)
         for m in mems:
-            if m.dim() != 3 or tuple(m.shape) != shape or m.shape[0] != tokens.shape[0] or m.shape[2] != self.config.d_model:
-                raise CapsuleError(f"Transformer memory must be (batch, positions, {self.config.d_model}) per layer, got {tuple(m.shape)}")
+            if (
+                m.dim() != 3
+                or tuple(m.shape) != shape
+                or m.shape[0] != tokens.shape[0]
+                or m.shape[2] != self.config.d_model
+            ):
+                raise CapsuleError(
+                    f"Transformer memory must be (batch, positions, {self.config.d_model}) per layer, got {tuple(m.shape)}"
+                )
 
     def forward(self, tokens: torch.Tensor, mems: Sequence[torch.Tensor] | None = None, return_attention: bool = False):
         self._check(tokens, mems)
@@ -290,13 +311,15 @@ class TransformerXL(nn.Module):
         kj = torch.arange(k_len, device=device)[None, :]
         dist = qi - kj
         mask = (dist < 0) | (dist > c.mem_len)  # True = hidden
-        pos_emb = self.drop(_sinusoid(torch.arange(k_len - 1, -1, -1, device=device), c.d_model)).to(self.embed.weight.dtype)
+        pos_emb = self.drop(_sinusoid(torch.arange(k_len - 1, -1, -1, device=device), c.d_model)).to(
+            self.embed.weight.dtype
+        )
 
         h = self.drop(self.embed(tokens) * math.sqrt(c.d_model))
         new_mems, attentions = [], []
         for i, block in enumerate(self.blocks):
             mem = None if mems is None or m_len == 0 else mems[i]
-            new_mems.append((h if mem is None else torch.cat([mem, h], dim=1))[:, -c.mem_len:].detach())
+            new_mems.append((h if mem is None else torch.cat([mem, h], dim=1))[:, -c.mem_len :].detach())
             h, attn = block(h, mem, pos_emb, mask, self.u, self.v)
             if return_attention:
                 attentions.append(attn.detach())

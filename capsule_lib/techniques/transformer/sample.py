@@ -55,14 +55,14 @@ Parameter ranges (anything else raises :class:`~capsule_lib.errors.CapsuleError`
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Integral, Real
-from typing import Sequence
 
 import numpy as np
 
 from ...errors import CapsuleError
-from .._common import finish_inference, progress_bar, resolve_model, start_inference
 from ...score import Note, Score
+from .._common import finish_inference, progress_bar, resolve_model, start_inference
 from . import tokens as tok
 from .params import SPEC
 
@@ -152,8 +152,14 @@ def filter_nucleus(probs, threshold: float) -> np.ndarray:
     return _normalise(np.where(keep, p, 0.0))
 
 
-def next_token_probabilities(logits, sampling: str = "topk", threshold: float = 0.8, temperature: float = 1.0,
-                             banned: Sequence[int] = _NEVER, weights=None) -> np.ndarray:
+def next_token_probabilities(
+    logits,
+    sampling: str = "topk",
+    threshold: float = 0.8,
+    temperature: float = 1.0,
+    banned: Sequence[int] = _NEVER,
+    weights=None,
+) -> np.ndarray:
     """The distribution the next token is drawn from.
 
     ``softmax(logits / temperature)`` with the ``banned`` token ids removed, multiplied by
@@ -162,7 +168,12 @@ def next_token_probabilities(logits, sampling: str = "topk", threshold: float = 
     and renormalised.
     """
     x = np.asarray(logits, dtype=np.float64).copy()
-    if isinstance(temperature, bool) or not isinstance(temperature, Real) or not float(temperature) > 0 or not math.isfinite(float(temperature)):
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, Real)
+        or not float(temperature) > 0
+        or not math.isfinite(float(temperature))
+    ):
         raise CapsuleError(f"temperature (creative risk) must be a positive number, got {temperature!r}")
     if banned:
         x[..., list(banned)] = -np.inf
@@ -239,9 +250,9 @@ def generate(
         Reweights each next-token distribution and is told every token drawn (see
         :mod:`~capsule_lib.techniques.transformer.guide`).
     """
-    from ...threads import InferenceThreads
     import torch
 
+    from ...threads import InferenceThreads
     from .model import context_tokens
 
     if n_seconds is None and max_tokens is None:
@@ -263,22 +274,32 @@ def generate(
     model.eval()
     out: list[int] = []
     elapsed = 0
-    bar = progress_bar(round(float(n_seconds), 2) if n_seconds is not None else max_tokens, "extending",
-                       "s" if n_seconds is not None else "token", progress)
+    bar = progress_bar(
+        round(float(n_seconds), 2) if n_seconds is not None else max_tokens,
+        "extending",
+        "s" if n_seconds is not None else "token",
+        progress,
+    )
     try:
         with torch.inference_mode(), InferenceThreads() as threads, bar:
+
             def run(ids, mems=None):
                 return model(torch.tensor([ids], dtype=torch.long, device=device), mems)
 
             mems = None
             if use_cache:
                 for s in range(0, len(history), config.segment_len):
-                    logits, mems = run(history[s: s + config.segment_len], mems)
+                    logits, mems = run(history[s : s + config.segment_len], mems)
             else:
                 logits, _ = run(history)
             while True:
-                p = next_token_probabilities(logits[0, -1].double().cpu().numpy(), sampling, threshold, temperature,
-                                             weights=None if guide is None else guide.weights())
+                p = next_token_probabilities(
+                    logits[0, -1].double().cpu().numpy(),
+                    sampling,
+                    threshold,
+                    temperature,
+                    weights=None if guide is None else guide.weights(),
+                )
                 token = _draw(p, float(rng.random()))
                 if guide is not None:
                     guide.observe(token)
@@ -414,8 +435,13 @@ def _tempo_at(score: Score, step: int) -> float:
 def _prompt_notes(score: Score, seconds: float) -> list[Note]:
     """The input's non-drum notes sounding in its last ``seconds`` (what the prompt holds)."""
     cut = score.duration_seconds - seconds
-    return [n for t in score.tracks if not t.is_drum for n in t.notes
-            if tok.PITCH_LOW <= n.pitch <= tok.PITCH_HIGH and score.step_to_seconds(n.end) > cut + 1e-9]
+    return [
+        n
+        for t in score.tracks
+        if not t.is_drum
+        for n in t.notes
+        if tok.PITCH_LOW <= n.pitch <= tok.PITCH_HIGH and score.step_to_seconds(n.end) > cut + 1e-9
+    ]
 
 
 # --------------------------------------------------------------------------- public entry point
@@ -512,9 +538,17 @@ def extend(
     ext_dur = _check_real("extension_duration", extension_duration)
     rest = _check_real("max_rest", max_rest)
     note_len = _check_real("max_note_length", max_note_length)
-    used_seed, ti, melody = start_inference("extend", score, seed=seed, max_seed=_MAX_SEED, track=track,
-                                            progress=progress, save=save, return_composition=return_composition,
-                                            follow_prompt=follow_prompt)
+    used_seed, ti, melody = start_inference(
+        "extend",
+        score,
+        seed=seed,
+        max_seed=_MAX_SEED,
+        track=track,
+        progress=progress,
+        save=save,
+        return_composition=return_composition,
+        follow_prompt=follow_prompt,
+    )
     if not any(n for t in score.tracks if not t.is_drum for n in t.notes):
         raise CapsuleError("the score has no notes; record or load a melody first")
     net = resolve_model(model, "transformer", "a TransformerXL network", needs="config")
@@ -529,7 +563,13 @@ def extend(
 
         guide = guide_from_prompt(_prompt_notes(score, in_dur))
     generated = generate(
-        net, prompt, n_seconds=ext_dur, sampling=sampling, threshold=thr, temperature=risk, seed=used_seed,
+        net,
+        prompt,
+        n_seconds=ext_dur,
+        sampling=sampling,
+        threshold=thr,
+        temperature=risk,
+        seed=used_seed,
         progress=progress,
         guide=guide,
     )
@@ -550,9 +590,27 @@ def extend(
     result = score.replace(tracks=tuple(tracks))
 
     parameters = {
-        "sampling": sampling, "threshold": thr, "creative_risk": risk, "input_duration": in_dur,
-        "extension_duration": ext_dur, "max_rest": rest, "max_note_length": note_len, "seed": used_seed,
-        "follow_prompt": follow_prompt, "track": ti, "prompt_tokens": len(prompt), "generated_tokens": len(generated), "notes_added": len(new_notes),
+        "sampling": sampling,
+        "threshold": thr,
+        "creative_risk": risk,
+        "input_duration": in_dur,
+        "extension_duration": ext_dur,
+        "max_rest": rest,
+        "max_note_length": note_len,
+        "seed": used_seed,
+        "follow_prompt": follow_prompt,
+        "track": ti,
+        "prompt_tokens": len(prompt),
+        "generated_tokens": len(generated),
+        "notes_added": len(new_notes),
     }
-    return finish_inference(result, "transformer", net, parameters, save=save, parent=parent, title=title,
-                            return_composition=return_composition)
+    return finish_inference(
+        result,
+        "transformer",
+        net,
+        parameters,
+        save=save,
+        parent=parent,
+        title=title,
+        return_composition=return_composition,
+    )

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,9 +29,9 @@ from torch.utils.data import Dataset
 
 from ...atomic import atomic_write_text
 from ...errors import CapsuleError
+from ...train import TrainConfig, TrainingTask
 from .._common import card_number, check_name_free, provenance_lines, train_and_register, write_history
 from .evaluate import evaluate_transformer
-from ...train import TrainConfig, TrainingTask
 from .model import TransformerConfig, TransformerXL
 from .tokens import PAD
 from .views import plot_training
@@ -59,7 +60,7 @@ def random_crop(pieces: list[np.ndarray], length: int, rng: np.random.Generator,
         out[: len(piece)] = piece
     else:
         start = int(rng.integers(0, len(piece) - length + 1))
-        out[:] = piece[start: start + length]
+        out[:] = piece[start : start + length]
     return out
 
 
@@ -88,10 +89,11 @@ def sequence_loss(model, batch: torch.Tensor, segment: int) -> torch.Tensor:
     x, y = batch[:, :-1], batch[:, 1:]
     total, count, mems = 0.0, 0, None
     for lo in range(0, x.shape[1], segment):
-        logits, mems = model(x[:, lo: lo + segment], mems)
-        target = y[:, lo: lo + segment]
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=PAD,
-                               reduction="sum")
+        logits, mems = model(x[:, lo : lo + segment], mems)
+        target = y[:, lo : lo + segment]
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=PAD, reduction="sum"
+        )
         total = total + loss
         count += int((target != PAD).sum())
     return total / max(count, 1)
@@ -100,8 +102,16 @@ def sequence_loss(model, batch: torch.Tensor, segment: int) -> torch.Tensor:
 class TransformerTask(TrainingTask):
     """The Transformer-XL for :class:`~capsule_lib.train.Trainer`."""
 
-    def __init__(self, dataset, model_config: TransformerConfig | None = None, *, epochs: int = 1,
-                 batch_size: int = 8, steps_per_epoch: int = STEPS_PER_EPOCH, augment: bool = True):
+    def __init__(
+        self,
+        dataset,
+        model_config: TransformerConfig | None = None,
+        *,
+        epochs: int = 1,
+        batch_size: int = 8,
+        steps_per_epoch: int = STEPS_PER_EPOCH,
+        augment: bool = True,
+    ):
         from ...datasets.classical import augment as augment_tokens
 
         self.model_config = model_config or TransformerConfig()
@@ -214,60 +224,98 @@ def train_transformer(
     summary = ds.summary()
     hyper = {
         "model": model_config.to_dict(),
-        "training": {"steps": epochs * steps_per_epoch, "steps_per_epoch": steps_per_epoch, "lr": lr,
-                     "batch_size": batch_size, "seed": seed, "crop_tokens": 2 * _segment(model_config) + 1},
+        "training": {
+            "steps": epochs * steps_per_epoch,
+            "steps_per_epoch": steps_per_epoch,
+            "lr": lr,
+            "batch_size": batch_size,
+            "seed": seed,
+            "crop_tokens": 2 * _segment(model_config) + 1,
+        },
         "lr_schedule": f"linear warm-up over {_WARMUP:.0%} of the steps, then cosine to {_LR_FLOOR:g} x lr; AdamW",
-        "data": {"augmentation": "transposition -3..+3 semitones, tempo stretch 0.95..1.05 (training only)",
-                 "vocabulary": "310 performance tokens (start, pad, 100 x 10 ms shifts, note-on/off 21-108, 32 velocities)"},
+        "data": {
+            "augmentation": "transposition -3..+3 semitones, tempo stretch 0.95..1.05 (training only)",
+            "vocabulary": "310 performance tokens (start, pad, 100 x 10 ms shifts, note-on/off 21-108, 32 velocities)",
+        },
     }
-    dataset_desc = (f"classical pieces (music21 corpus): {summary['train']['pieces']} train / "
-                    f"{summary['validation']['pieces']} validation / {summary['test']['pieces']} test")
+    dataset_desc = (
+        f"classical pieces (music21 corpus): {summary['train']['pieces']} train / "
+        f"{summary['validation']['pieces']} validation / {summary['test']['pieces']} test"
+    )
 
     return train_and_register(
-        registry, existing, name, "transformer",
-        make_task=lambda: TransformerTask(ds, model_config, epochs=epochs, batch_size=batch_size,
-                                          steps_per_epoch=steps_per_epoch),
-        config=config, module="transformer", on_epoch_end=on_epoch_end,
-        card={"algorithm": "TransformerXL", "dataset": dataset_desc, "hyperparameters": hyper,
-              "description": "Transformer-XL over performance tokens: extends a melody by up to 30 s"},
+        registry,
+        existing,
+        name,
+        "transformer",
+        make_task=lambda: TransformerTask(
+            ds, model_config, epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch
+        ),
+        config=config,
+        module="transformer",
+        on_epoch_end=on_epoch_end,
+        card={
+            "algorithm": "TransformerXL",
+            "dataset": dataset_desc,
+            "hyperparameters": hyper,
+            "description": "Transformer-XL over performance tokens: extends a melody by up to 30 s",
+        },
         weights_metadata=lambda history: {"model": model_config.to_dict()},
-        evaluation=(("evaluation", lambda net: evaluate_transformer(name, model=net, dataset=ds,
-                                                                    max_pieces=eval_pieces, progress=progress))
-                    if evaluate and ds.split("test") else None),
+        evaluation=(
+            (
+                "evaluation",
+                lambda net: evaluate_transformer(
+                    name, model=net, dataset=ds, max_pieces=eval_pieces, progress=progress
+                ),
+            )
+            if evaluate and ds.split("test")
+            else None
+        ),
         write_card=lambda card, history, run_dir: write_card_files(card, history, summary),
     )
 
 
 def write_card_files(card, history, summary: dict) -> None:
     """``history.json``, ``loss.png`` (loss and perplexity) and ``README.md`` for a trained model."""
-    has_plot = write_history(card, history,
-                             lambda h: plot_training(h, figsize=(11, 3.5), layout=None, standalone=True))
+    has_plot = write_history(card, history, lambda h: plot_training(h, figsize=(11, 3.5), layout=None, standalone=True))
     hp, m = card.hyperparameters, card.metrics
     lines = [
-        f"# {card.name} -- Transformer-XL over performance tokens", "", card.description, "",
-        "## Data and split", "",
+        f"# {card.name} -- Transformer-XL over performance tokens",
+        "",
+        card.description,
+        "",
+        "## Data and split",
+        "",
         f"- {card.dataset}; {summary.get('skipped', 0)} unparsable pieces skipped.",
         f"- Split rule: {summary.get('split_rule', 'sha256(corpus path) mod 10')} (by piece).",
         f"- Tokens: {summary['train']['tokens']} train / {summary['validation']['tokens']} validation / "
         f"{summary['test']['tokens']} test.",
-        f"- {hp['data']['vocabulary']}; augmentation: {hp['data']['augmentation']}.", "",
-        "## Hyperparameters", "",
+        f"- {hp['data']['vocabulary']}; augmentation: {hp['data']['augmentation']}.",
+        "",
+        "## Hyperparameters",
+        "",
         f"- Network: {json.dumps(hp['model'])}, {m.get('parameters', '?')} parameters.",
         f"- Training: {json.dumps(hp['training'])}; {hp['lr_schedule']}.",
-        f"- Wall-clock training time: {card.training_time_s:.0f} s ({card.training_time_s / 60:.1f} min).", "",
-        "## Results", "",
+        f"- Wall-clock training time: {card.training_time_s:.0f} s ({card.training_time_s / 60:.1f} min).",
+        "",
+        "## Results",
+        "",
         f"- Final training loss {card_number(m.get('final_loss'))}, validation loss {card_number(m.get('final_val_loss'))} "
         "(nats per token, crops of two segments).",
     ]
     ev = m.get("evaluation")
     if ev:
-        lines.append(f"- Validation NLL {card_number(ev.get('val_nll'))}, test NLL {card_number(ev.get('test_nll'))} nats per token "
-                     f"vs bigram baseline {card_number(ev.get('baseline_nll'))} (test).")
+        lines.append(
+            f"- Validation NLL {card_number(ev.get('val_nll'))}, test NLL {card_number(ev.get('test_nll'))} nats per token "
+            f"vs bigram baseline {card_number(ev.get('baseline_nll'))} (test)."
+        )
         ext = ev.get("extensions")
         if ext:
-            lines.append(f"- Extensions of {ext['n']} held-out prompts: in-scale ratio {card_number(ext['in_scale_ratio'])} "
-                         f"(prompts {card_number(ext['prompt_in_scale_ratio'])}), longest rest {card_number(ext['longest_rest_s'])} s, "
-                         f"longest note {card_number(ext['longest_note_s'])} s, pitch range {card_number(ext['pitch_range'])} semitones.")
+            lines.append(
+                f"- Extensions of {ext['n']} held-out prompts: in-scale ratio {card_number(ext['in_scale_ratio'])} "
+                f"(prompts {card_number(ext['prompt_in_scale_ratio'])}), longest rest {card_number(ext['longest_rest_s'])} s, "
+                f"longest note {card_number(ext['longest_note_s'])} s, pitch range {card_number(ext['pitch_range'])} semitones."
+            )
     if has_plot:
         lines += ["", "![loss and perplexity](loss.png)"]
     lines += provenance_lines(card, f"- `capsule evaluate {card.name} --json` reproduces the evaluation.")
