@@ -66,6 +66,7 @@ def in_trained_home(trained_home, monkeypatch):
     return trained_home
 
 
+@pytest.mark.slow
 def test_data_bach_builds_once_then_reuses_the_cache(capsys):
     code, out, err = run(capsys, "data", "bach", "--limit", LIMIT, "--quiet", "--json")
     assert code == 0, err
@@ -86,6 +87,7 @@ def test_data_bach_builds_once_then_reuses_the_cache(capsys):
     assert "train" in out and "validation" in out and "test" in out and "sha256" in out
 
 
+@pytest.mark.slow
 def test_train_registers_a_complete_model_with_history(capsys, in_trained_home):
     code, out, _ = run(capsys, "models", "show", "tiny-cli", "--json")
     card = json.loads(out)
@@ -111,6 +113,7 @@ def test_train_rejects_bad_arguments(capsys, argv):
     assert code == 2 and err.startswith("capsule: error:") and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_evaluate_reports_nll_against_the_baseline(capsys, in_trained_home):
     code, out, err = run(
         capsys,

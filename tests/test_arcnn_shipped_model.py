@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from capsule_lib import ModelRegistry, enhance, load_sample
 from capsule_lib.techniques.arcnn import evaluate_arcnn, load_arcnn
 from capsule_lib.techniques.arcnn.sample import DEFAULTS
@@ -48,6 +50,7 @@ def test_shipped_model_beats_the_baseline_on_held_out_chorales():
     assert result["nll"] < 0.5 * result["baseline_nll"]
 
 
+@pytest.mark.slow
 def test_default_enhance_uses_the_shipped_model_and_respects_the_caps():
     melody = load_sample("ode_to_joy")
     a = enhance(melody, seed=11, save=False)
@@ -83,6 +86,7 @@ def test_harmonize_keeps_the_melody_and_writes_a_chorale_texture_beneath_it():
         assert all(n.pitch < top.get(n.start, 128) for n in out.tracks[1].notes)
 
 
+@pytest.mark.slow
 def test_the_guide_makes_the_enhancement_clash_less_and_stay_in_key(monkeypatch):
     from capsule_lib.techniques.arcnn import sample
 

@@ -14,6 +14,8 @@ from capsule_lib.techniques.arcnn.sample import enhance
 from capsule_lib.techniques.arcnn.train import ArcnnTask, train_arcnn
 from capsule_lib.train import TrainConfig, Trainer
 
+pytestmark = pytest.mark.slow  # training: left out of `make test-fast`
+
 TINY = {"base_channels": 4, "depth": 2}
 
 

@@ -148,6 +148,7 @@ def test_missing_input_names_the_problem(capsys, tmp_path):
 # -- render -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_render_wav_and_mp3(capsys, melody_file, tmp_path):
     wav_path, mp3_path = tmp_path / "t.wav", tmp_path / "t.mp3"
     assert run(capsys, "render", melody_file, "-o", wav_path)[0] == 0
@@ -168,6 +169,7 @@ def test_render_rejects_other_formats(capsys, melody_file, tmp_path):
 # -- compositions -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_compositions_lifecycle(capsys, melody_file, tmp_path):
     code, out, _ = run(capsys, "compositions", "list", "--json")
     assert code == 0 and json.loads(out) == []

@@ -144,6 +144,7 @@ def test_a_bad_output_path_is_one_line_and_leaves_nothing_behind(capsys, tmp_pat
     assert _compositions() == [cid]  # and no composition saved for a result never written
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["enhance", "extend", "accompany"])
 def test_a_technique_whose_output_write_fails_late_keeps_no_composition(
     capsys, tmp_path, melody_file, monkeypatch, command

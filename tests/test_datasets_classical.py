@@ -36,6 +36,7 @@ def small(tmp_path_factory):
     mp.undo()
 
 
+@pytest.mark.slow
 def test_composers_exist_offline():
     from music21 import corpus
 
@@ -56,6 +57,7 @@ def test_composers_exist_offline():
         classical_paths(["no_such_composer_xyz"])
 
 
+@pytest.mark.slow
 def test_split_rule():
     import hashlib
 
@@ -213,6 +215,7 @@ def test_augment_ranges():
     assert shifts <= set(range(-3, 4)) and len(shifts) > 3
 
 
+@pytest.mark.slow
 def test_abc_opus_is_merged():
     r = classical.render_piece("josquin/fortunaDunGranTempo.abc")
     assert "error" not in r, r.get("error")

@@ -51,6 +51,7 @@ def unwritable_home(tmp_path, monkeypatch):
 
 
 # -- the command ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_capsule_doctor_passes_here_and_reports_every_check():
     result = run_cli()
     assert result.returncode == 0, result.stdout + result.stderr
@@ -73,6 +74,7 @@ def test_an_unwritable_capsule_home_fails_with_exit_2_and_one_line(unwritable_ho
     assert failed and "fix: export CAPSULE_HOME=" in lines[failed[0] + 1]
 
 
+@pytest.mark.slow
 def test_json_output_is_machine_readable_and_keeps_the_exit_status(unwritable_home, tmp_path, capsys):
     good = run_cli("--json", env={"CAPSULE_HOME": str(tmp_path / "home")})
     assert good.returncode == 0
@@ -92,6 +94,7 @@ def test_the_report_reads_in_a_notebook_cell():
     assert page.count("<tr>") == len(CHECK_NAMES) and "everything essential works" in page
 
 
+@pytest.mark.slow
 def test_capsule_lib_doctor_is_one_callable_module_whichever_import_came_first():
     import capsule_lib.doctor as submodule
     from capsule_lib import doctor

@@ -276,6 +276,7 @@ def test_midi_folder_groups_instruments_by_program(tmp_path):
     assert ds.source.startswith("MIDI (3 files under ")
 
 
+@pytest.mark.slow
 def test_a_gan_trains_on_a_midi_folder_and_writes_a_drum_track(tmp_path, one_torch_thread):
     """End to end: `capsule train gan --dataset FOLDER` data -> a 6-track model with drums."""
     from capsule_lib import CapsuleError, load_sample, set_instrument

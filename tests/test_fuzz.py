@@ -101,6 +101,7 @@ def _mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(b)
 
 
+@pytest.mark.slow
 def test_mutated_midi_files_read_or_fail_with_one_line_and_what_reads_writes():
     rng = random.Random(SEED)
     seeds = _seeds()
@@ -261,6 +262,7 @@ def _argv(rng: random.Random, tmp: Path, melody: Path, comp_id: str) -> list[str
     return argv
 
 
+@pytest.mark.slow
 def test_random_command_lines_succeed_or_fail_with_one_line(capsys, tmp_path):
     from capsule_lib import write_midi
     from capsule_lib.store import CompositionStore
@@ -418,6 +420,7 @@ def _archive(rng: random.Random, path: Path, weights: bytes) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_random_archives_import_or_fail_with_one_line_leaving_nothing(tmp_path):
     import torch
 

@@ -14,6 +14,7 @@ from capsule_lib.techniques.gan import quality_bar
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+@pytest.mark.slow
 def test_cli_accompany_instrument_and_errors(in_tiny_home, tmp_path, capsys):
     out = tmp_path / "acc.mid"
     assert main(["accompany", "ode_to_joy", "-o", str(out), "--model", "tiny-gan", "--seed", "4"]) == 0

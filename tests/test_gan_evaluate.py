@@ -54,6 +54,7 @@ def test_quality_bar_tolerances():
     assert QUALITY_BAR["in_scale_ratio"] == ("absolute", 0.05)
 
 
+@pytest.mark.slow
 def test_a_fold_model_remembers_its_fold_and_is_evaluated_on_its_own_test_pieces(in_tiny_home, fold_models):
     card = ModelRegistry().get("fold-gan-1")
     assert card.hyperparameters["fold"] == 1 and load_gan("fold-gan-1").fold == 1

@@ -20,7 +20,7 @@ import gan_research  # noqa: E402
 import texture_study  # noqa: E402
 from gan_research import cross_validate, piece_interval, real_music_bar, research_evaluation  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]  # training: left out of `make test-fast`
 
 
 def test_research_evaluation_adds_intervals_and_real_music_to_the_evaluation(in_tiny_home):

@@ -88,6 +88,7 @@ def test_generate_samples_returns_the_melody_unchanged():
     assert (out[:, 1:].sum(axis=-1) <= 1).all()  # polyphony 1: one pitch per step at most
 
 
+@pytest.mark.slow
 def test_accompanying_a_melody_does_not_load_the_training_module():
     code = (
         "import sys, capsule_lib as cl\n"

@@ -16,7 +16,7 @@ from capsule_lib.techniques.gan import Critic, GanConfig, GanTask, accompany, tr
 from capsule_lib.techniques.gan.decoder import chord_share, empty_bar_share, pitch_class_rate
 from capsule_lib.techniques.gan.train import gradient_penalty
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]  # training: left out of `make test-fast`
 
 
 def test_gradient_penalty_is_zero_for_a_unit_slope_critic():

@@ -63,6 +63,7 @@ def test_expand_repeats_writes_repeats_out_and_keeps_a_piece_it_cannot_expand():
     assert expand_repeats(piece) == (piece, False)
 
 
+@pytest.mark.slow
 def test_parse_corpus_is_the_chorale_as_a_score():
     from music21 import corpus
 

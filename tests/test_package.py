@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import capsule_lib
 
 
@@ -34,6 +36,7 @@ def test_library_code_never_changes_matplotlibs_backend():
     assert offenders == []
 
 
+@pytest.mark.slow
 def test_training_pictures_leave_the_backend_and_pyplot_alone(tmp_path):
     """Writing a model card's pictures (as training does) inside a notebook keeps its inline backend."""
     code = f"""

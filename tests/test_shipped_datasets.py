@@ -21,6 +21,7 @@ def test_shipped_file_exists_for_the_current_parse_version_and_covers_the_corpus
     assert set(paths) <= set(shipped)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", KINDS)
 def test_shipped_results_equal_a_fresh_parse(name):
     k = kind(name)

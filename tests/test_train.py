@@ -277,6 +277,7 @@ def test_history_load_errors(tmp_path):
 # --------------------------------------------------------------------------- exact resume
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_workers", [0, 1])
 def test_resume_after_interrupt_between_epochs_is_exact(tmp_path, num_workers):
     cfg = config(num_workers=num_workers)
@@ -520,6 +521,7 @@ def test_load_modules_errors(tmp_path):
 # --------------------------------------------------------------------------- distributed
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):

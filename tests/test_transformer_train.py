@@ -19,7 +19,7 @@ from capsule_lib.techniques.transformer.evaluate import bigram_baseline
 TINY = TransformerConfig(d_model=32, n_heads=2, n_layers=1, d_ff=64, segment_len=16, mem_len=16, dropout=0.0)
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]  # training: left out of `make test-fast`
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,7 @@ def test_it_opens_on_the_sample_with_the_techniques_own_parameters_and_saves_not
     assert studio.run_button.description == "Extend" and studio.form["model"] == "transformer-classical"
 
 
+@pytest.mark.slow
 def test_the_whole_flow_saves_each_step_with_its_parent(studio):
     store = CompositionStore()
     studio.form.values = {**studio.form.values, **QUICK}
@@ -180,6 +181,7 @@ def _many_notes(n: int) -> bytes:
         ),
     ],
 )
+@pytest.mark.slow
 def test_a_malformed_import_is_one_line_and_changes_nothing(studio, name, data, size, message):
     if name == "truncated.mid":
         data = midi_bytes(load_sample("ode_to_joy"))[:60]
@@ -226,6 +228,7 @@ def test_an_edited_input_is_saved_as_an_edit_of_the_sample_when_used(studio):
     assert edit.technique == "edit" and CompositionStore().get(edit.parent).technique == "sample"
 
 
+@pytest.mark.slow
 def test_my_compositions_rename_tag_delete_open_and_download(studio):
     store = CompositionStore()
     sample = store.add(load_sample("twinkle_twinkle"), technique="sample", title="Twinkle")

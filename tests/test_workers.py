@@ -61,6 +61,7 @@ def _wait(condition, seconds: float) -> bool:
     return condition()
 
 
+@pytest.mark.slow
 def test_busy_pool_workers_exit_when_their_parent_is_killed(tmp_path):
     (tmp_path / "spin_job.py").write_text(textwrap.dedent(SPIN))
     pids = tmp_path / "pids"
