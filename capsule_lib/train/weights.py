@@ -48,7 +48,7 @@ def save_modules(
 def load_modules(
     path: str | os.PathLike, modules: Mapping[str, torch.nn.Module], *, strict: bool = True
 ) -> dict[str, torch.nn.Module]:
-    """Load a :func:`save_modules` file (e.g. a run's ``final.safetensors``) into ``modules``.
+    """Load a :func:`save_modules` file into ``modules``.
 
     Each module keeps its device; the file's tensors are moved to it.  With
     ``strict``, a module missing from the file or a key that does not match is an
