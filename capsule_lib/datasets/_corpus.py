@@ -8,6 +8,7 @@ import io
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -150,11 +151,11 @@ def parse_all(
     paths: Sequence[str],
     *,
     workers: int | None,
-    max_workers: int,
     desc: str,
-    unit: str,
     progress: bool,
-    chunksize: int,
+    unit: str = "piece",
+    max_workers: int = 4,
+    chunksize: int = 2,
 ) -> list[dict]:
     """``[parse(p) for p in paths]`` with a progress bar, in worker processes for more than 8 paths.
 
@@ -274,3 +275,37 @@ def parse_with_shipped(
         r = fresh.get(p) or shipped[p]
         out.append({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in r.items()})
     return out
+
+
+@dataclass(frozen=True)
+class CorpusParse:
+    """How one data set parses its corpus: the name and version of its shipped parse results,
+    its module-level ``parse`` function, the result field holding the array (``"notes"``), and
+    the progress bar's words and worker settings for :func:`parse_all`."""
+
+    kind: str
+    version: int
+    parse: Callable[[str], dict]
+    array: str
+    desc: str
+    unit: str = "piece"
+    max_workers: int = 4
+    chunksize: int = 2
+
+    def unique(self, paths: Sequence[str], *, force: bool, workers: int | None, progress: bool):
+        """``(kept, skipped, duplicates)`` of ``paths`` (see :func:`keep_unique`): each parsed, or
+        taken from the shipped results unless ``force``."""
+        results = parse_with_shipped(
+            self.kind,
+            self.version,
+            self.parse,
+            paths,
+            use_shipped=not force,
+            workers=workers,
+            max_workers=self.max_workers,
+            desc=self.desc,
+            unit=self.unit,
+            progress=progress,
+            chunksize=self.chunksize,
+        )
+        return keep_unique(results, self.array)

@@ -50,12 +50,11 @@ from ..errors import CapsuleError
 from ..m21 import parse_corpus
 from ._corpus import (
     SPLITS,
+    CorpusParse,
     SplitByPiece,
     cached_dataset,
     check_limit,
     check_split,
-    keep_unique,
-    parse_with_shipped,
     read_packed,
     split_of,
     write_packed,
@@ -333,20 +332,10 @@ def build_bach_dataset(
     chosen, full = _resolve_paths(paths, limit)
 
     def parse() -> BachDataset:
-        results = parse_with_shipped(
-            "bach",
-            CACHE_VERSION,
-            _parse_one,
-            chosen,
-            use_shipped=not force,
-            workers=workers,
-            max_workers=4,
-            desc="parsing Bach chorales",
-            unit="chorale",
-            progress=progress,
-            chunksize=4,
+        parsing = CorpusParse(
+            "bach", CACHE_VERSION, _parse_one, "notes", "parsing Bach chorales", "chorale", chunksize=4
         )
-        kept, skipped, duplicates = keep_unique(results, "notes")
+        kept, skipped, duplicates = parsing.unique(chosen, force=force, workers=workers, progress=progress)
         chorales = [
             Chorale(
                 path=r["path"],

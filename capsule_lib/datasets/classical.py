@@ -56,11 +56,10 @@ from ..errors import CapsuleError
 from ..m21 import expand_repeats, from_music21
 from ._corpus import (
     SPLITS,
+    CorpusParse,
     SplitByPiece,
     cached_dataset,
     check_limit,
-    keep_unique,
-    parse_with_shipped,
     read_packed,
     split_of,
     write_packed,
@@ -369,20 +368,11 @@ def build_classical_dataset(
         chosen = chosen[:limit]
 
     def render() -> ClassicalDataset:
-        results = parse_with_shipped(
-            "classical",
-            CACHE_VERSION,
-            render_piece,
-            chosen,
-            use_shipped=not force,
-            workers=workers,
-            max_workers=8,
-            desc="rendering classical pieces",
-            unit="piece",
-            progress=progress,
-            chunksize=2,
+        # rendering a piece is slower than parsing a chorale: up to eight processes
+        rendering = CorpusParse(
+            "classical", CACHE_VERSION, render_piece, "tokens", "rendering classical pieces", max_workers=8
         )
-        kept, skipped, duplicates = keep_unique(results, "tokens")
+        kept, skipped, duplicates = rendering.unique(chosen, force=force, workers=workers, progress=progress)
         pieces = [
             Piece(
                 path=r["path"],

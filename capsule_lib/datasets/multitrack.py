@@ -49,12 +49,11 @@ from ..errors import CapsuleError
 from ..m21 import parse_corpus
 from ._corpus import (
     SPLITS,
+    CorpusParse,
     SplitByPiece,
     cached_dataset,
     check_fold,
     check_limit,
-    keep_unique,
-    parse_with_shipped,
     read_packed,
     split_of,
     split_rule,
@@ -377,20 +376,8 @@ def build_genre_dataset(
         raise CapsuleError(f"no {name} pieces to load")
 
     def parse() -> MultitrackDataset:
-        results = parse_with_shipped(
-            f"gan-{name}",
-            CACHE_VERSION,
-            _parse_one,
-            chosen,
-            use_shipped=not force,
-            workers=workers,
-            max_workers=4,
-            desc=f"parsing {name} pieces",
-            unit="piece",
-            progress=progress,
-            chunksize=2,
-        )
-        kept, skipped, duplicates = keep_unique(results, "notes")
+        parsing = CorpusParse(f"gan-{name}", CACHE_VERSION, _parse_one, "notes", f"parsing {name} pieces")
+        kept, skipped, duplicates = parsing.unique(chosen, force=force, workers=workers, progress=progress)
         if not kept:
             raise CapsuleError(
                 f"none of the {len(chosen)} {name} pieces could be used (first problem: {skipped[0][1]})"
