@@ -7,7 +7,7 @@ into a network, :func:`finish_inference` saves the result; progress bars.  Train
 :class:`~capsule_lib.train.Trainer`, save the weights, evaluate, record provenance, write
 the card -- or mark the model failed), :func:`provenance`.  Model cards: :func:`write_history`
 (``history.json`` and the loss plot), :func:`provenance_lines`, :func:`card_number`.
-Reports: :func:`text_table`.
+Command-line options: :func:`train_options`, :func:`evaluate_options`.  Reports: :func:`text_table`.
 
 Nothing here imports torch at import time: the functions that need it import it when called.
 """
@@ -330,6 +330,22 @@ def provenance_lines(card, *notes: str) -> list[str]:
         f"- Finished: {run['finished']}.",
         *notes,
     ]
+
+
+def train_options(args, passed: tuple[str, ...] = (), *, optional=("lr", "batch_size"), **own) -> dict:
+    """``capsule train``'s options every trainer takes, as its keyword arguments: ``seed``, ``limit``,
+    ``progress`` (not ``--quiet``) and ``evaluate`` (not ``--no-eval``); then the technique's options
+    named in ``passed`` (under their own names) and ``own`` (renamed ones); last those named in
+    ``optional``, only when given (one not given keeps the trainer's default)."""
+    given = {k: getattr(args, k) for k in optional if getattr(args, k) is not None}
+    common = {"seed": args.seed, "limit": args.limit, "progress": not args.quiet, "evaluate": not args.no_eval}
+    return {**common, **{k: getattr(args, k) for k in passed}, **own, **given}
+
+
+def evaluate_options(args, **own) -> dict:
+    """``capsule evaluate``'s options every evaluation takes (``seed``, ``limit``, ``progress``: not
+    ``--quiet``) as its keyword arguments, with the technique's ``own``."""
+    return {"seed": args.seed, "limit": args.limit, "progress": not args.quiet, **own}
 
 
 def text_table(rows: list[list], header: list[str]) -> list[str]:

@@ -6,7 +6,7 @@ Plain data and string formatting: the sampler, trainer and evaluator are named, 
 
 from __future__ import annotations
 
-from .._common import text_table
+from .._common import evaluate_options, text_table, train_options
 from ..spec import Technique
 from .params import SPEC
 
@@ -55,27 +55,11 @@ def run_arguments(args) -> dict:
 def train_arguments(args) -> dict:
     """``capsule train arcnn``'s options for :func:`~capsule_lib.techniques.arcnn.train.train_arcnn`
     (a learning rate or batch size not given keeps the trainer's default)."""
-    given = {k: v for k, v in (("lr", args.lr), ("batch_size", args.batch_size)) if v is not None}
-    return {
-        "epochs": args.epochs,
-        "seed": args.seed,
-        "limit": args.limit,
-        "max_steps_per_epoch": args.max_steps,
-        "progress": not args.quiet,
-        "evaluate": not args.no_eval,
-        "eval_windows": args.eval_windows,
-        **given,
-    }
+    return train_options(args, ("epochs", "eval_windows"), max_steps_per_epoch=args.max_steps)
 
 
 def evaluate_arguments(args) -> dict:
-    return {
-        "split": args.split,
-        "max_windows": args.max_windows,
-        "limit": args.limit,
-        "seed": args.seed,
-        "progress": not args.quiet,
-    }
+    return evaluate_options(args, split=args.split, max_windows=args.max_windows)
 
 
 def report(result: dict) -> list[str]:
