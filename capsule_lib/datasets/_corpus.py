@@ -110,6 +110,17 @@ def write_packed(
     atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, **json_kwargs) + "\n")
 
 
+def dropped_meta(ds) -> dict:
+    """What data set ``ds`` dropped, for its cache's ``.json``: ``skipped`` (path, reason) and
+    ``duplicates`` (path, kept path), as lists."""
+    return {"skipped": [list(x) for x in ds.skipped], "duplicates": [list(x) for x in ds.duplicates]}
+
+
+def read_dropped(meta: dict) -> tuple[list, list]:
+    """``(skipped, duplicates)`` of a cache's ``meta`` as :func:`dropped_meta` wrote them, as tuples again."""
+    return [tuple(x) for x in meta["skipped"]], [tuple(x) for x in meta["duplicates"]]
+
+
 def cached_dataset(stem: Path, *, force: bool, load: Callable, save: Callable, build: Callable):
     """The data set cached at ``stem`` (unless ``force``), else ``build()``, saved there for next time.
 

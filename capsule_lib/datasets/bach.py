@@ -55,6 +55,8 @@ from ._corpus import (
     cached_dataset,
     check_limit,
     check_split,
+    dropped_meta,
+    read_dropped,
     read_packed,
     split_of,
     write_packed,
@@ -267,13 +269,8 @@ def _load_cache(stem: Path) -> BachDataset | None:
         )
         for c, n in zip(meta["chorales"], notes)
     ]
-    return BachDataset(
-        chorales=chorales,
-        skipped=[tuple(x) for x in meta["skipped"]],
-        duplicates=[tuple(x) for x in meta["duplicates"]],
-        repeats_not_expanded=[c.path for c in chorales if not c.repeats_expanded],
-        cache_path=stem.with_suffix(".npz"),
-    )
+    not_expanded = [c.path for c in chorales if not c.repeats_expanded]
+    return BachDataset(chorales, *read_dropped(meta), not_expanded, cache_path=stem.with_suffix(".npz"))
 
 
 def _write_cache(stem: Path, ds: BachDataset) -> None:
@@ -290,8 +287,7 @@ def _write_cache(stem: Path, ds: BachDataset) -> None:
             }
             for c in ds.chorales
         ],
-        "skipped": [list(x) for x in ds.skipped],
-        "duplicates": [list(x) for x in ds.duplicates],
+        **dropped_meta(ds),
     }
     write_packed(stem, "notes", [c.notes for c in ds.chorales], meta, dtype=np.int16, row_shape=(3,), indent=1)
 

@@ -60,6 +60,8 @@ from ._corpus import (
     SplitByPiece,
     cached_dataset,
     check_limit,
+    dropped_meta,
+    read_dropped,
     read_packed,
     split_of,
     write_packed,
@@ -315,12 +317,7 @@ def _load_cache(stem: Path) -> ClassicalDataset | None:
         )
         for p, t in zip(meta["pieces"], tokens)
     ]
-    return ClassicalDataset(
-        pieces,
-        [tuple(x) for x in meta["skipped"]],
-        [tuple(x) for x in meta["duplicates"]],
-        cache_path=stem.with_suffix(".npz"),
-    )
+    return ClassicalDataset(pieces, *read_dropped(meta), cache_path=stem.with_suffix(".npz"))
 
 
 def _write_cache(stem: Path, ds: ClassicalDataset) -> None:
@@ -338,8 +335,7 @@ def _write_cache(stem: Path, ds: ClassicalDataset) -> None:
             }
             for p in ds.pieces
         ],
-        "skipped": [list(x) for x in ds.skipped],
-        "duplicates": [list(x) for x in ds.duplicates],
+        **dropped_meta(ds),
     }
     write_packed(stem, "tokens", [p.tokens for p in ds.pieces], meta, dtype=np.int16, indent=1)
 

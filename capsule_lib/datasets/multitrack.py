@@ -54,6 +54,8 @@ from ._corpus import (
     cached_dataset,
     check_fold,
     check_limit,
+    dropped_meta,
+    read_dropped,
     read_packed,
     split_of,
     split_rule,
@@ -323,8 +325,7 @@ def save_dataset(stem: Path, ds: MultitrackDataset) -> None:
             }
             for p in ds.pieces
         ],
-        "skipped": [list(x) for x in ds.skipped],
-        "duplicates": [list(x) for x in ds.duplicates],
+        **dropped_meta(ds),
     }
     write_packed(stem, "notes", [p.notes for p in ds.pieces], meta, dtype=np.int32, row_shape=(4,), indent=1)
 
@@ -343,8 +344,7 @@ def load_dataset(stem: Path) -> MultitrackDataset | None:
         return MultitrackDataset(
             GenreSpec.from_dict(meta["spec"]),
             pieces,
-            [tuple(x) for x in meta["skipped"]],
-            [tuple(x) for x in meta["duplicates"]],
+            *read_dropped(meta),
             meta.get("source", ""),
             stem.with_suffix(".npz"),
         )
