@@ -68,7 +68,7 @@ def test_the_command_line_defaults_are_the_definition():
     spec = technique_spec("arcnn")
     assert (
         enhance.model,
-        enhance.iterations,
+        enhance.sampling_iterations,
         enhance.max_remove_pct,
         enhance.max_notes_added,
         enhance.creative_risk,

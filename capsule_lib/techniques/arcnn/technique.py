@@ -17,7 +17,12 @@ def add_options(parser) -> None:
     """``capsule enhance``'s options: the console's names, with defaults and ranges from :data:`SPEC`."""
     it, rm, ad, cr = (SPEC[k] for k in ("sampling_iterations", "max_remove_pct", "max_notes_added", "creative_risk"))
     parser.add_argument(
-        "--iterations", type=int, default=it.default, help=f"sampling iterations, {it.bounds()} (default {it.default})"
+        "--iterations",
+        dest="sampling_iterations",  # the library's name, so the options are enhance's keyword arguments as they are
+        metavar="ITERATIONS",
+        type=int,
+        default=it.default,
+        help=f"sampling iterations, {it.bounds()} (default {it.default})",
     )
     parser.add_argument(
         "--max-remove-pct",
@@ -40,16 +45,6 @@ def add_options(parser) -> None:
     )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--harmonize", action="store_true", help="keep the melody, write voices beneath it")
-
-
-def run_arguments(args) -> dict:
-    return {
-        "sampling_iterations": args.iterations,
-        "max_remove_pct": args.max_remove_pct,
-        "max_notes_added": args.max_notes_added,
-        "creative_risk": args.creative_risk,
-        "harmonize": args.harmonize,
-    }
 
 
 def train_arguments(args) -> dict:
@@ -98,7 +93,6 @@ TECHNIQUE = Technique(
     evaluate_ref="capsule_lib.techniques.arcnn.evaluate:evaluate_arcnn",
     report=report,
     add_options=add_options,
-    run_arguments=run_arguments,
     train_arguments=train_arguments,
     evaluate_arguments=evaluate_arguments,
 )
