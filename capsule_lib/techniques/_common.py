@@ -3,7 +3,7 @@
 Running (``enhance``, ``extend``, ``accompany``): :func:`start_inference` checks the
 arguments every run takes and finds the melody, :func:`resolve_model` turns a model name
 into a network, :func:`finish_inference` saves the result; progress bars.  Training:
-:func:`check_name_free`, :func:`train_and_register` (register, train with the shared
+:func:`check_name_free`, :func:`model_config_of`, :func:`train_and_register` (register, train with the shared
 :class:`~capsule_lib.train.Trainer`, save the weights, evaluate, record provenance, write
 the card -- or mark the model failed), :func:`provenance`.  Model cards: :func:`write_history`
 (``history.json`` and the loss plot), :func:`provenance_lines`, :func:`card_number`.
@@ -21,7 +21,7 @@ import platform
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -187,6 +187,14 @@ def finish_inference(
             result, technique, title=title, model=getattr(net, "name", "custom"), parameters=parameters, parent=parent
         )
     return (result, composition) if return_composition else result
+
+
+def model_config_of(model_config, cls):
+    """A trainer's ``model_config`` argument as a ``cls``: a mapping (a card's ``model`` entry) is
+    read with ``cls.from_dict``, None is the default configuration ``cls()``."""
+    if isinstance(model_config, Mapping):
+        return cls.from_dict(dict(model_config))
+    return model_config or cls()
 
 
 @contextmanager
