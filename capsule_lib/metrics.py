@@ -76,14 +76,19 @@ from .errors import CapsuleError
 from .keys import best_key, key_scale
 from .score import Score, Track
 
-__all__ = [
-    "METRICS",
+#: The per-track metric keys (pitched tracks) in the order tables show them.
+METRICS = (
     "empty_bar_rate",
     "pitches_used",
     "pitch_classes_used",
     "polyphonic_rate",
     "in_scale_ratio",
     "qualified_note_rate",
+)
+
+__all__ = [
+    "METRICS",
+    *METRICS,  # each metric key is the name of its function
     "drum_in_pattern_rate",
     "tonal_distance",
     "track_metrics",
@@ -107,15 +112,6 @@ __all__ = [
     "rolls_polyphonic_rate",
 ]
 
-#: The per-track metric keys (pitched tracks) in the order tables show them.
-METRICS = (
-    "empty_bar_rate",
-    "pitches_used",
-    "pitch_classes_used",
-    "polyphonic_rate",
-    "in_scale_ratio",
-    "qualified_note_rate",
-)
 
 _SCALES = np.stack([key_scale((k, "major")) for k in range(12)])  # row k: the major scale on pitch class k
 

@@ -3,7 +3,7 @@ import time
 import numpy as np
 import pytest
 
-from capsule_lib.datasets import bach
+from capsule_lib.datasets import _corpus, bach
 from capsule_lib.datasets.bach import (
     HOP_STEPS,
     PITCH_HIGH,
@@ -92,7 +92,7 @@ def test_second_build_uses_the_cache(small, monkeypatch):
     files = list((home / "cache" / "bach").iterdir())
     assert any(f.suffix == ".npz" for f in files) and any(f.suffix == ".json" for f in files)
     # The cache answers: neither the shipped parse results nor music21 are read again.
-    monkeypatch.setattr(bach, "parse_with_shipped", lambda *a, **k: pytest.fail("the cache was not used"))
+    monkeypatch.setattr(_corpus, "parse_with_shipped", lambda *a, **k: pytest.fail("the cache was not used"))
     again = build_bach_dataset(paths=paths, progress=False)
     assert [c.path for c in again.chorales] == [c.path for c in ds.chorales]
     for a, b in zip(again.chorales, ds.chorales):

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capsule_lib import performance as T
-from capsule_lib.datasets import classical
+from capsule_lib.datasets import _corpus, classical
 from capsule_lib.datasets.classical import (
     COMPOSERS,
     SPLITS,
@@ -94,7 +94,7 @@ def test_cache_reload_reads_nothing_else_and_is_equal(small, monkeypatch):
     monkeypatch.setenv("CAPSULE_HOME", str(home))
     assert ds.cache_path is not None and ds.cache_path.exists()
     assert ds.cache_path.parent == home / "cache" / "classical"
-    monkeypatch.setattr(classical, "parse_with_shipped", lambda *a, **k: pytest.fail("the cache was not used"))
+    monkeypatch.setattr(_corpus, "parse_with_shipped", lambda *a, **k: pytest.fail("the cache was not used"))
     again = build_classical_dataset(progress=False, limit=4, composers=["bach", "schoenberg"])
     assert [p.path for p in again.pieces] == [p.path for p in ds.pieces]
     for a, b in zip(again.pieces, ds.pieces):

@@ -7,7 +7,7 @@ import pytest
 
 from capsule_lib import CapsuleError, Note, Score, Track
 from capsule_lib.cli import main
-from capsule_lib.datasets import multitrack as mt
+from capsule_lib.datasets import _corpus
 from capsule_lib.datasets.multitrack import (
     GENRES,
     N_PITCHES,
@@ -80,7 +80,7 @@ def test_build_parses_splits_and_caches(monkeypatch):
     soprano = [p.notes[p.notes[:, 0] == 0, 2].mean() for p in ds.pieces]
     bass = [p.notes[p.notes[:, 0] == 3, 2].mean() for p in ds.pieces]
     assert all(s > b + 12 for s, b in zip(soprano, bass))
-    monkeypatch.setattr(mt, "parse_with_shipped", lambda *a, **k: pytest.fail("the cache was not used"))
+    monkeypatch.setattr(_corpus, "parse_with_shipped", lambda *a, **k: pytest.fail("the cache was not used"))
     again = build_genre_dataset("chorale", progress=False, limit=3)
     assert [p.path for p in again.pieces] == [p.path for p in ds.pieces]
     assert all(np.array_equal(a.notes, b.notes) for a, b in zip(again.pieces, ds.pieces))

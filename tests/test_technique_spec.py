@@ -8,7 +8,7 @@ import pytest
 
 from capsule_lib import CapsuleError
 from capsule_lib.cli import build_parser
-from capsule_lib.techniques.spec import Parameter, technique_names, technique_spec
+from capsule_lib.techniques.spec import Parameter, technique, technique_names, technique_spec
 
 
 def test_the_console_labels_ranges_and_defaults_of_the_ar_cnn():
@@ -68,7 +68,7 @@ def test_the_command_line_defaults_are_the_definition():
     spec = technique_spec("arcnn")
     assert (
         enhance.model,
-        enhance.iterations,
+        enhance.sampling_iterations,
         enhance.max_remove_pct,
         enhance.max_notes_added,
         enhance.creative_risk,
@@ -216,3 +216,43 @@ def test_a_registered_technique_gets_a_panel_and_a_place_in_the_studio(echo_regi
     version = studio.session.run("echo", "echo-model", {"repeat": 3})
     assert version.technique == "echo" and version.composition.parameters["repeat"] == 3
     assert len(version.score.tracks[0].notes) == 3 * len(load_sample("ode_to_joy").tracks[0].notes)
+
+
+def test_train_and_evaluate_options_become_each_trainers_keyword_arguments():
+    """The shared options (seed, limit, --quiet, --no-eval) map the same way for every technique;
+    an optional one not given (the Transformer's --batch-size) is left to the trainer's default."""
+    parser = build_parser()
+    args = parser.parse_args(
+        ["train", "transformer", "--steps", "7", "--lr", "0.1", "--quiet", "--seed", "4", "--limit", "5"]
+    )
+    assert technique("transformer").train_arguments(args) == {
+        "seed": 4,
+        "limit": 5,
+        "progress": False,
+        "evaluate": True,
+        "eval_pieces": None,
+        "steps": 7,
+        "lr": 0.1,
+    }
+    args = parser.parse_args(["train", "gan", "--update-ratio", "2", "--no-eval", "--max-steps", "3"])
+    assert technique("gan").train_arguments(args) == {
+        "seed": 0,
+        "limit": None,
+        "progress": True,
+        "evaluate": False,
+        "algorithm": "musegan",
+        "dataset": "chorale",
+        "epochs": 30,
+        "sample_every": 10,
+        "fold": 0,
+        "max_steps_per_epoch": 3,
+        "update_ratio": 2,
+    }
+    args = parser.parse_args(["evaluate", "m", "--max-windows", "6", "--seed", "1"])
+    assert technique("arcnn").evaluate_arguments(args) == {
+        "seed": 1,
+        "limit": None,
+        "progress": True,
+        "split": "test",
+        "max_windows": 6,
+    }

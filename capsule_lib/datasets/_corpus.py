@@ -8,6 +8,7 @@ import io
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,17 @@ def write_packed(
     atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, **json_kwargs) + "\n")
 
 
+def dropped_meta(ds) -> dict:
+    """What data set ``ds`` dropped, for its cache's ``.json``: ``skipped`` (path, reason) and
+    ``duplicates`` (path, kept path), as lists."""
+    return {"skipped": [list(x) for x in ds.skipped], "duplicates": [list(x) for x in ds.duplicates]}
+
+
+def read_dropped(meta: dict) -> tuple[list, list]:
+    """``(skipped, duplicates)`` of a cache's ``meta`` as :func:`dropped_meta` wrote them, as tuples again."""
+    return [tuple(x) for x in meta["skipped"]], [tuple(x) for x in meta["duplicates"]]
+
+
 def cached_dataset(stem: Path, *, force: bool, load: Callable, save: Callable, build: Callable):
     """The data set cached at ``stem`` (unless ``force``), else ``build()``, saved there for next time.
 
@@ -150,11 +162,11 @@ def parse_all(
     paths: Sequence[str],
     *,
     workers: int | None,
-    max_workers: int,
     desc: str,
-    unit: str,
     progress: bool,
-    chunksize: int,
+    unit: str = "piece",
+    max_workers: int = 4,
+    chunksize: int = 2,
 ) -> list[dict]:
     """``[parse(p) for p in paths]`` with a progress bar, in worker processes for more than 8 paths.
 
@@ -274,3 +286,37 @@ def parse_with_shipped(
         r = fresh.get(p) or shipped[p]
         out.append({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in r.items()})
     return out
+
+
+@dataclass(frozen=True)
+class CorpusParse:
+    """How one data set parses its corpus: the name and version of its shipped parse results,
+    its module-level ``parse`` function, the result field holding the array (``"notes"``), and
+    the progress bar's words and worker settings for :func:`parse_all`."""
+
+    kind: str
+    version: int
+    parse: Callable[[str], dict]
+    array: str
+    desc: str
+    unit: str = "piece"
+    max_workers: int = 4
+    chunksize: int = 2
+
+    def unique(self, paths: Sequence[str], *, force: bool, workers: int | None, progress: bool):
+        """``(kept, skipped, duplicates)`` of ``paths`` (see :func:`keep_unique`): each parsed, or
+        taken from the shipped results unless ``force``."""
+        results = parse_with_shipped(
+            self.kind,
+            self.version,
+            self.parse,
+            paths,
+            use_shipped=not force,
+            workers=workers,
+            max_workers=self.max_workers,
+            desc=self.desc,
+            unit=self.unit,
+            progress=progress,
+            chunksize=self.chunksize,
+        )
+        return keep_unique(results, self.array)

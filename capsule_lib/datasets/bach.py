@@ -50,12 +50,13 @@ from ..errors import CapsuleError
 from ..m21 import parse_corpus
 from ._corpus import (
     SPLITS,
+    CorpusParse,
     SplitByPiece,
     cached_dataset,
     check_limit,
     check_split,
-    keep_unique,
-    parse_with_shipped,
+    dropped_meta,
+    read_dropped,
     read_packed,
     split_of,
     write_packed,
@@ -268,13 +269,8 @@ def _load_cache(stem: Path) -> BachDataset | None:
         )
         for c, n in zip(meta["chorales"], notes)
     ]
-    return BachDataset(
-        chorales=chorales,
-        skipped=[tuple(x) for x in meta["skipped"]],
-        duplicates=[tuple(x) for x in meta["duplicates"]],
-        repeats_not_expanded=[c.path for c in chorales if not c.repeats_expanded],
-        cache_path=stem.with_suffix(".npz"),
-    )
+    not_expanded = [c.path for c in chorales if not c.repeats_expanded]
+    return BachDataset(chorales, *read_dropped(meta), not_expanded, cache_path=stem.with_suffix(".npz"))
 
 
 def _write_cache(stem: Path, ds: BachDataset) -> None:
@@ -291,8 +287,7 @@ def _write_cache(stem: Path, ds: BachDataset) -> None:
             }
             for c in ds.chorales
         ],
-        "skipped": [list(x) for x in ds.skipped],
-        "duplicates": [list(x) for x in ds.duplicates],
+        **dropped_meta(ds),
     }
     write_packed(stem, "notes", [c.notes for c in ds.chorales], meta, dtype=np.int16, row_shape=(3,), indent=1)
 
@@ -333,20 +328,10 @@ def build_bach_dataset(
     chosen, full = _resolve_paths(paths, limit)
 
     def parse() -> BachDataset:
-        results = parse_with_shipped(
-            "bach",
-            CACHE_VERSION,
-            _parse_one,
-            chosen,
-            use_shipped=not force,
-            workers=workers,
-            max_workers=4,
-            desc="parsing Bach chorales",
-            unit="chorale",
-            progress=progress,
-            chunksize=4,
+        parsing = CorpusParse(
+            "bach", CACHE_VERSION, _parse_one, "notes", "parsing Bach chorales", "chorale", chunksize=4
         )
-        kept, skipped, duplicates = keep_unique(results, "notes")
+        kept, skipped, duplicates = parsing.unique(chosen, force=force, workers=workers, progress=progress)
         chorales = [
             Chorale(
                 path=r["path"],

@@ -56,11 +56,12 @@ from ..errors import CapsuleError
 from ..m21 import expand_repeats, from_music21
 from ._corpus import (
     SPLITS,
+    CorpusParse,
     SplitByPiece,
     cached_dataset,
     check_limit,
-    keep_unique,
-    parse_with_shipped,
+    dropped_meta,
+    read_dropped,
     read_packed,
     split_of,
     write_packed,
@@ -316,12 +317,7 @@ def _load_cache(stem: Path) -> ClassicalDataset | None:
         )
         for p, t in zip(meta["pieces"], tokens)
     ]
-    return ClassicalDataset(
-        pieces,
-        [tuple(x) for x in meta["skipped"]],
-        [tuple(x) for x in meta["duplicates"]],
-        cache_path=stem.with_suffix(".npz"),
-    )
+    return ClassicalDataset(pieces, *read_dropped(meta), cache_path=stem.with_suffix(".npz"))
 
 
 def _write_cache(stem: Path, ds: ClassicalDataset) -> None:
@@ -339,8 +335,7 @@ def _write_cache(stem: Path, ds: ClassicalDataset) -> None:
             }
             for p in ds.pieces
         ],
-        "skipped": [list(x) for x in ds.skipped],
-        "duplicates": [list(x) for x in ds.duplicates],
+        **dropped_meta(ds),
     }
     write_packed(stem, "tokens", [p.tokens for p in ds.pieces], meta, dtype=np.int16, indent=1)
 
@@ -369,20 +364,11 @@ def build_classical_dataset(
         chosen = chosen[:limit]
 
     def render() -> ClassicalDataset:
-        results = parse_with_shipped(
-            "classical",
-            CACHE_VERSION,
-            render_piece,
-            chosen,
-            use_shipped=not force,
-            workers=workers,
-            max_workers=8,
-            desc="rendering classical pieces",
-            unit="piece",
-            progress=progress,
-            chunksize=2,
+        # rendering a piece is slower than parsing a chorale: up to eight processes
+        rendering = CorpusParse(
+            "classical", CACHE_VERSION, render_piece, "tokens", "rendering classical pieces", max_workers=8
         )
-        kept, skipped, duplicates = keep_unique(results, "tokens")
+        kept, skipped, duplicates = rendering.unique(chosen, force=force, workers=workers, progress=progress)
         pieces = [
             Piece(
                 path=r["path"],

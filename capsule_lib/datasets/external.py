@@ -402,15 +402,10 @@ def _build(
     rels = [p.relative_to(root).as_posix() for p in files]
 
     def read() -> MultitrackDataset:
+        # files are quick to read: many to a chunk
+        names = [str(p) for p in files]
         results = parse_all(
-            parse,
-            [str(p) for p in files],
-            workers=workers,
-            max_workers=4,
-            desc=f"reading {label} files",
-            unit="file",
-            progress=progress,
-            chunksize=16,
+            parse, names, workers=workers, desc=f"reading {label} files", unit="file", progress=progress, chunksize=16
         )
         for r, rel in zip(results, rels):
             r["path"] = rel

@@ -49,12 +49,13 @@ from ..errors import CapsuleError
 from ..m21 import parse_corpus
 from ._corpus import (
     SPLITS,
+    CorpusParse,
     SplitByPiece,
     cached_dataset,
     check_fold,
     check_limit,
-    keep_unique,
-    parse_with_shipped,
+    dropped_meta,
+    read_dropped,
     read_packed,
     split_of,
     split_rule,
@@ -324,8 +325,7 @@ def save_dataset(stem: Path, ds: MultitrackDataset) -> None:
             }
             for p in ds.pieces
         ],
-        "skipped": [list(x) for x in ds.skipped],
-        "duplicates": [list(x) for x in ds.duplicates],
+        **dropped_meta(ds),
     }
     write_packed(stem, "notes", [p.notes for p in ds.pieces], meta, dtype=np.int32, row_shape=(4,), indent=1)
 
@@ -344,8 +344,7 @@ def load_dataset(stem: Path) -> MultitrackDataset | None:
         return MultitrackDataset(
             GenreSpec.from_dict(meta["spec"]),
             pieces,
-            [tuple(x) for x in meta["skipped"]],
-            [tuple(x) for x in meta["duplicates"]],
+            *read_dropped(meta),
             meta.get("source", ""),
             stem.with_suffix(".npz"),
         )
@@ -377,20 +376,8 @@ def build_genre_dataset(
         raise CapsuleError(f"no {name} pieces to load")
 
     def parse() -> MultitrackDataset:
-        results = parse_with_shipped(
-            f"gan-{name}",
-            CACHE_VERSION,
-            _parse_one,
-            chosen,
-            use_shipped=not force,
-            workers=workers,
-            max_workers=4,
-            desc=f"parsing {name} pieces",
-            unit="piece",
-            progress=progress,
-            chunksize=2,
-        )
-        kept, skipped, duplicates = keep_unique(results, "notes")
+        parsing = CorpusParse(f"gan-{name}", CACHE_VERSION, _parse_one, "notes", f"parsing {name} pieces")
+        kept, skipped, duplicates = parsing.unique(chosen, force=force, workers=workers, progress=progress)
         if not kept:
             raise CapsuleError(
                 f"none of the {len(chosen)} {name} pieces could be used (first problem: {skipped[0][1]})"

@@ -50,16 +50,7 @@ def build(name: str, *, workers: int | None = None, progress: bool = True) -> di
     k = kind(name)
     paths = k.paths()
     t0 = time.perf_counter()
-    results = parse_all(
-        k.parse,
-        paths,
-        workers=workers,
-        max_workers=8,
-        desc=f"parsing {name}",
-        unit="piece",
-        progress=progress,
-        chunksize=2,
-    )
+    results = parse_all(k.parse, paths, workers=workers, max_workers=8, desc=f"parsing {name}", progress=progress)
     stem = shipped_stem(name, k.version)
     stem.parent.mkdir(parents=True, exist_ok=True)
     save_results(stem, name, k.version, k.array, results)

@@ -3,11 +3,11 @@
 Running (``enhance``, ``extend``, ``accompany``): :func:`start_inference` checks the
 arguments every run takes and finds the melody, :func:`resolve_model` turns a model name
 into a network, :func:`finish_inference` saves the result; progress bars.  Training:
-:func:`check_name_free`, :func:`train_and_register` (register, train with the shared
+:func:`check_name_free`, :func:`model_config_of`, :func:`train_and_register` (register, train with the shared
 :class:`~capsule_lib.train.Trainer`, save the weights, evaluate, record provenance, write
 the card -- or mark the model failed), :func:`provenance`.  Model cards: :func:`write_history`
 (``history.json`` and the loss plot), :func:`provenance_lines`, :func:`card_number`.
-Reports: :func:`text_table`.
+Command-line options: :func:`train_options`, :func:`evaluate_options`.  Reports: :func:`text_table`.
 
 Nothing here imports torch at import time: the functions that need it import it when called.
 """
@@ -21,7 +21,7 @@ import platform
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -189,6 +189,14 @@ def finish_inference(
     return (result, composition) if return_composition else result
 
 
+def model_config_of(model_config, cls):
+    """A trainer's ``model_config`` argument as a ``cls``: a mapping (a card's ``model`` entry) is
+    read with ``cls.from_dict``, None is the default configuration ``cls()``."""
+    if isinstance(model_config, Mapping):
+        return cls.from_dict(dict(model_config))
+    return model_config or cls()
+
+
 @contextmanager
 def training_run(
     registry,
@@ -330,6 +338,22 @@ def provenance_lines(card, *notes: str) -> list[str]:
         f"- Finished: {run['finished']}.",
         *notes,
     ]
+
+
+def train_options(args, passed: tuple[str, ...] = (), *, optional=("lr", "batch_size"), **own) -> dict:
+    """``capsule train``'s options every trainer takes, as its keyword arguments: ``seed``, ``limit``,
+    ``progress`` (not ``--quiet``) and ``evaluate`` (not ``--no-eval``); then the technique's options
+    named in ``passed`` (under their own names) and ``own`` (renamed ones); last those named in
+    ``optional``, only when given (one not given keeps the trainer's default)."""
+    given = {k: getattr(args, k) for k in optional if getattr(args, k) is not None}
+    common = {"seed": args.seed, "limit": args.limit, "progress": not args.quiet, "evaluate": not args.no_eval}
+    return {**common, **{k: getattr(args, k) for k in passed}, **own, **given}
+
+
+def evaluate_options(args, **own) -> dict:
+    """``capsule evaluate``'s options every evaluation takes (``seed``, ``limit``, ``progress``: not
+    ``--quiet``) as its keyword arguments, with the technique's ``own``."""
+    return {"seed": args.seed, "limit": args.limit, "progress": not args.quiet, **own}
 
 
 def text_table(rows: list[list], header: list[str]) -> list[str]:

@@ -11,24 +11,18 @@ from __future__ import annotations
 
 from .._lazy import lazy_exports
 
+# fmt: off
 _LAZY = {
     "VirtualKeyboard": "keyboard",
     "PianoRollEditor": "pianoroll",
-    "technique_panel": "panels",
-    "arcnn_panel": "panels",
-    "model_picker": "panels",
-    "ArcnnPanel": "panels",
-    "available_techniques": "panels",
-    "TransformerPanel": "panels",
-    "transformer_panel": "panels",
-    "GanPanel": "panels",
-    "gan_panel": "panels",
-    "instrument_options": "panels",
-    "model_choices": "panels",
+    "technique_panel": "panels", "arcnn_panel": "panels", "model_picker": "panels", "ArcnnPanel": "panels",
+    "available_techniques": "panels", "TransformerPanel": "panels", "transformer_panel": "panels", "GanPanel": "panels",
+    "gan_panel": "panels", "instrument_options": "panels", "model_choices": "panels",
     "ParameterForm": "form",
     "Studio": "studio",
     "DownloadButtons": "download",
 }
+# fmt: on
 
 __all__ = list(_LAZY)
 

@@ -23,23 +23,18 @@ from __future__ import annotations
 
 from ..._lazy import lazy_exports
 
+# fmt: off
 _LAZY = {
-    "ArcnnConfig": "model",
-    "ArcnnUNet": "model",
-    "load_arcnn": "model",
-    "enhance": "sample",
-    "enhance_notes": "sample",
-    "ArcnnTask": "train",
-    "train_arcnn": "train",
+    "ArcnnConfig": "model", "ArcnnUNet": "model", "load_arcnn": "model",
+    "enhance": "sample", "enhance_notes": "sample",
+    "ArcnnTask": "train", "train_arcnn": "train",
     "evaluate_arcnn": "evaluate",
     "corrupt_window": "corrupt",
     "ArcnnWindows": "data",
-    "window_score": "views",
-    "corruption_score": "views",
-    "edit_summary": "views",
-    "plot_unet": "views",
+    "window_score": "views", "corruption_score": "views", "edit_summary": "views", "plot_unet": "views",
     "metrics_table": "views",
 }
+# fmt: on
 
 __all__ = list(_LAZY)
 

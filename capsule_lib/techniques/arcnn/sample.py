@@ -287,6 +287,7 @@ def enhance_notes(
     greedy = creative_risk == 0
     removable_input = in_range & (not harmonize)
     n_removable = int(removable_input.sum())
+    run = _Run(model, notes, kept, added, sampling_iterations, creative_risk, rng, greedy, harmonize)
     was_model_visible = model.training
     model.eval()
     try:
@@ -310,24 +311,7 @@ def enhance_notes(
                 mel = notes[in_range & (notes[:, 0] < w0 + WINDOW_STEPS) & (notes[:, 0] + notes[:, 2] > w0)].copy()
                 mel[:, 0] -= w0
                 line = melody_line(mel, WINDOW_STEPS)
-            add_quota, rm_quota = _sample_window(
-                model,
-                notes,
-                kept,
-                added,
-                w0,
-                lo,
-                hi,
-                line,
-                in_window_input,
-                sampling_iterations,
-                add_quota,
-                rm_quota,
-                creative_risk,
-                rng,
-                greedy,
-                harmonize,
-            )
+            add_quota, rm_quota = _sample_window(run, w0, lo, hi, line, in_window_input, add_quota, rm_quota)
             result.passes += sampling_iterations + 1
             result.per_window.append((w0, lo, hi))
     finally:
@@ -337,76 +321,78 @@ def enhance_notes(
     return result
 
 
-def _sample_window(
-    model,
-    notes,
-    kept,
-    added,
-    w0,
-    lo,
-    hi,
-    line,
-    in_window_input,
-    iterations,
-    add_quota,
-    rm_quota,
-    creative_risk,
-    rng,
-    greedy,
-    harmonize,
-) -> tuple[int, int]:
+@dataclass
+class _Run:
+    """What every window of one :func:`enhance_notes` call shares: the model, the input notes,
+    which of them are ``kept`` and the notes ``added`` so far (both updated window by window),
+    and the sampling settings."""
+
+    model: object
+    notes: np.ndarray
+    kept: np.ndarray
+    added: list
+    iterations: int
+    creative_risk: float
+    rng: np.random.Generator
+    greedy: bool
+    harmonize: bool
+
+
+def _sample_window(run: _Run, w0, lo, hi, line, in_window_input, add_quota: int, rm_quota: int) -> tuple[int, int]:
     """One window's edits: new notes by annealed blocked Gibbs sampling, then removals.
 
     The editable cells are the silent cells of the region ``[lo, hi)`` (in ``harmonize``
     mode only those beneath the melody ``line``); the input's notes and the notes other
     windows wrote stay and are always visible.  :func:`~.gibbs.gibbs_window` redraws the
-    editable cells over ``iterations`` passes and scores the result; each unbroken run of
+    editable cells over ``run.iterations`` passes and scores the result; each unbroken run of
     new sounding cells along time is a candidate note, and at most ``add_quota`` of them
     are kept, drawn without replacement by their mean probability (greedy at creative risk
     0).  Then each input note of the region is proposed for removal with probability
     ``1 - mean(p over its cells)`` (greedy: below one half), at most ``rm_quota`` of them.
-    ``kept`` and ``added`` are updated in place; returns the quotas left.
+    ``run.kept`` and ``run.added`` are updated in place; returns the quotas left.
     """
     from .gibbs import gibbs_window
 
-    add_arr = np.asarray(added, dtype=np.int64).reshape(-1, 3)
-    roll = _render(notes, kept, w0) | _render(add_arr, np.ones(len(add_arr), bool), w0)
+    add_arr = np.asarray(run.added, dtype=np.int64).reshape(-1, 3)
+    roll = _render(run.notes, run.kept, w0) | _render(add_arr, np.ones(len(add_arr), bool), w0)
     editable = np.zeros_like(roll)
     editable[lo - w0 : hi - w0] = True
-    if harmonize:
+    if run.harmonize:
         editable &= ~visible_above(line) if (line >= 0).any() else np.zeros_like(roll)
     editable &= ~roll
     if add_quota <= 0:
         editable[:] = False
 
-    bias = _key_bias(notes) + GUIDE["density"]
+    bias = _key_bias(run.notes) + GUIDE["density"]
 
     def predict(r, visible):
-        return _probabilities(model, model_input(r, visible), creative_risk, bias + _clash_bias(r & visible))
+        return _probabilities(run.model, model_input(r, visible), run.creative_risk, bias + _clash_bias(r & visible))
 
     # creative risk 0 is deterministic: the cells hidden in each pass follow a fixed seed too
-    mask_rng = np.random.default_rng(0) if greedy else rng
-    out, p = gibbs_window(predict, roll, editable, iterations + 1, mask_rng, greedy=greedy)
+    mask_rng = np.random.default_rng(0) if run.greedy else run.rng
+    out, p = gibbs_window(predict, roll, editable, run.iterations + 1, mask_rng, greedy=run.greedy)
     runs = _runs(out & editable)
     if runs and add_quota > 0:
         scores = np.array([p[s : s + d, q].mean() for s, q, d in runs])
         # a last Gibbs step per note: kept with its probability given the finished window
-        ok = np.flatnonzero(scores > 0.5 if greedy else rng.random(len(scores)) < scores)
-        for k in sorted(ok[_pick(scores[ok], min(len(ok), add_quota), rng, greedy)]):
+        ok = np.flatnonzero(scores > 0.5 if run.greedy else run.rng.random(len(scores)) < scores)
+        for k in sorted(ok[_pick(scores[ok], min(len(ok), add_quota), run.rng, run.greedy)]):
             s, q, d = runs[k]
-            added.append([w0 + s, q + PITCH_LOW, d])
+            run.added.append([w0 + s, q + PITCH_LOW, d])
             add_quota -= 1
     if rm_quota > 0:
-        cand = np.flatnonzero(in_window_input & kept)
+        cand = np.flatnonzero(in_window_input & run.kept)
         weights = np.array(
             [
                 1.0 - p[max(s - w0, 0) : min(s + d - w0, WINDOW_STEPS), pitch - PITCH_LOW].mean()
-                for s, pitch, d in notes[cand]
+                for s, pitch, d in run.notes[cand]
             ]
         ).reshape(-1)
-        proposed = np.flatnonzero(weights > 0.5) if greedy else np.flatnonzero(rng.random(len(weights)) < weights)
-        for k in proposed[_pick(weights[proposed], min(len(proposed), rm_quota), rng, greedy)]:
-            kept[cand[k]] = False
+        proposed = (
+            np.flatnonzero(weights > 0.5) if run.greedy else np.flatnonzero(run.rng.random(len(weights)) < weights)
+        )
+        for k in proposed[_pick(weights[proposed], min(len(proposed), rm_quota), run.rng, run.greedy)]:
+            run.kept[cand[k]] = False
             rm_quota -= 1
     return add_quota, rm_quota
 

@@ -6,7 +6,7 @@ Plain data and string formatting: the sampler, trainer and evaluator are named, 
 
 from __future__ import annotations
 
-from .._common import text_table
+from .._common import evaluate_options, text_table, train_options
 from ..spec import Technique
 from .params import SPEC
 
@@ -17,7 +17,12 @@ def add_options(parser) -> None:
     """``capsule enhance``'s options: the console's names, with defaults and ranges from :data:`SPEC`."""
     it, rm, ad, cr = (SPEC[k] for k in ("sampling_iterations", "max_remove_pct", "max_notes_added", "creative_risk"))
     parser.add_argument(
-        "--iterations", type=int, default=it.default, help=f"sampling iterations, {it.bounds()} (default {it.default})"
+        "--iterations",
+        dest="sampling_iterations",  # the library's name, so the options are enhance's keyword arguments as they are
+        metavar="ITERATIONS",
+        type=int,
+        default=it.default,
+        help=f"sampling iterations, {it.bounds()} (default {it.default})",
     )
     parser.add_argument(
         "--max-remove-pct",
@@ -42,40 +47,14 @@ def add_options(parser) -> None:
     parser.add_argument("--harmonize", action="store_true", help="keep the melody, write voices beneath it")
 
 
-def run_arguments(args) -> dict:
-    return {
-        "sampling_iterations": args.iterations,
-        "max_remove_pct": args.max_remove_pct,
-        "max_notes_added": args.max_notes_added,
-        "creative_risk": args.creative_risk,
-        "harmonize": args.harmonize,
-    }
-
-
 def train_arguments(args) -> dict:
     """``capsule train arcnn``'s options for :func:`~capsule_lib.techniques.arcnn.train.train_arcnn`
     (a learning rate or batch size not given keeps the trainer's default)."""
-    given = {k: v for k, v in (("lr", args.lr), ("batch_size", args.batch_size)) if v is not None}
-    return {
-        "epochs": args.epochs,
-        "seed": args.seed,
-        "limit": args.limit,
-        "max_steps_per_epoch": args.max_steps,
-        "progress": not args.quiet,
-        "evaluate": not args.no_eval,
-        "eval_windows": args.eval_windows,
-        **given,
-    }
+    return train_options(args, ("epochs", "eval_windows"), max_steps_per_epoch=args.max_steps)
 
 
 def evaluate_arguments(args) -> dict:
-    return {
-        "split": args.split,
-        "max_windows": args.max_windows,
-        "limit": args.limit,
-        "seed": args.seed,
-        "progress": not args.quiet,
-    }
+    return evaluate_options(args, split=args.split, max_windows=args.max_windows)
 
 
 def report(result: dict) -> list[str]:
@@ -114,7 +93,6 @@ TECHNIQUE = Technique(
     evaluate_ref="capsule_lib.techniques.arcnn.evaluate:evaluate_arcnn",
     report=report,
     add_options=add_options,
-    run_arguments=run_arguments,
     train_arguments=train_arguments,
     evaluate_arguments=evaluate_arguments,
 )

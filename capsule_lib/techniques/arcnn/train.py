@@ -28,7 +28,14 @@ from ...atomic import atomic_write_text
 from ...datasets.bach import HOP_STEPS, PITCH_HIGH, PITCH_LOW, WINDOW_STEPS, BachDataset, build_bach_dataset
 from ...errors import CapsuleError
 from ...train import TrainConfig, TrainingTask
-from .._common import card_number, check_name_free, provenance_lines, train_and_register, write_history
+from .._common import (
+    card_number,
+    check_name_free,
+    model_config_of,
+    provenance_lines,
+    train_and_register,
+    write_history,
+)
 from .data import ArcnnWindows
 from .evaluate import evaluate_arcnn
 from .model import ArcnnConfig, ArcnnUNet
@@ -162,9 +169,7 @@ def train_arcnn(
     from ...models import ModelRegistry
 
     registry = registry if registry is not None else ModelRegistry()
-    if isinstance(model_config, Mapping):
-        model_config = ArcnnConfig.from_dict(model_config)
-    model_config = model_config or ArcnnConfig()
+    model_config = model_config_of(model_config, ArcnnConfig)
     config = TrainConfig(
         epochs=epochs,
         lr=lr,

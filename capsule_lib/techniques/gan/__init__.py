@@ -27,44 +27,24 @@ from __future__ import annotations
 
 from ..._lazy import lazy_exports
 
+# fmt: off
 _LAZY = {
-    "GanConfig": "model",
-    "MuseGANGenerator": "model",
-    "UNetGenerator": "model",
-    "Critic": "model",
+    "GanConfig": "model", "MuseGANGenerator": "model", "UNetGenerator": "model", "Critic": "model",
     "build_generator": "model",
-    "GanSamples": "data",
-    "roll_to_score": "data",
-    "batch_metrics": "data",
-    "sample_metrics": "data",
+    "GanSamples": "data", "roll_to_score": "data", "batch_metrics": "data", "sample_metrics": "data",
     "resolve_dataset": "data",
-    "decode": "decoder",
-    "DecoderSettings": "decoder",
-    "GanTask": "train",
-    "train_gan": "train",
-    "accompany": "sample",
-    "load_gan": "sample",
-    "LoadedGan": "sample",
-    "melody_windows": "sample",
+    "decode": "decoder", "DecoderSettings": "decoder",
+    "GanTask": "train", "train_gan": "train",
+    "accompany": "sample", "load_gan": "sample", "LoadedGan": "sample", "melody_windows": "sample",
     "generate_samples": "sample",
-    "evaluate_gan": "evaluate",
-    "quality_bar": "evaluate",
-    "plot_gan_loss": "views",
-    "plot_metric_curves": "views",
-    "metrics_comparison_table": "views",
-    "model_history": "views",
-    "metric_series": "views",
-    "plot_quality_bar": "views",
-    "plot_update_schedule": "views",
-    "plot_sample_tracks": "views",
-    "architecture_table": "views",
-    "plot_untrained_output": "views",
-    "plot_loss_parts": "views",
-    "plot_runs": "views",
-    "failure_intervals": "views",
-    "real_music_lines": "views",
+    "evaluate_gan": "evaluate", "quality_bar": "evaluate",
+    "plot_gan_loss": "views", "plot_metric_curves": "views", "metrics_comparison_table": "views",
+    "model_history": "views", "metric_series": "views", "plot_quality_bar": "views", "plot_update_schedule": "views",
+    "plot_sample_tracks": "views", "architecture_table": "views", "plot_untrained_output": "views",
+    "plot_loss_parts": "views", "plot_runs": "views", "failure_intervals": "views", "real_music_lines": "views",
     "cross_validation_lines": "views",
 }
+# fmt: on
 
 __all__ = list(_LAZY)
 

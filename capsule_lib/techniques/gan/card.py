@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 from ...atomic import atomic_write_bytes, atomic_write_text
+from .._common import provenance_lines
 from .views import (
     cross_validation_lines,
     failure_intervals,
@@ -112,6 +113,25 @@ def _cross_validation_lines(card) -> list[str]:
 
 def _fmt(x) -> str:
     return f"{x:.3f}" if isinstance(x, (int, float)) and not (isinstance(x, float) and math.isnan(x)) else "n/a"
+
+
+def _retuned_line(retuned: dict, m: dict) -> str:
+    """The provenance line of a GAN whose decoder was retuned after training (same weights)."""
+    before = retuned["parts_drawn_alone"]
+    old_test = (m.get("test_parts_drawn_alone") or {}).get("quality_bar", {})
+    return (
+        f"- Decoder retuned for the joint draw ({retuned['finished']}): `{retuned['by']}` -- the same "
+        "weights; the refit training now ends with, on the same validation melodies.  Settings of the "
+        f"parts drawn alone: switch penalties {before['switch_penalty']}, rest weights "
+        f"{before['rest_weight']}, chord thresholds {before['chord_threshold']}"
+        + (
+            f"; their test evaluation (`test_parts_drawn_alone`): quality bar "
+            f"{'passed' if old_test.get('passed') else 'not passed (' + '; '.join(old_test.get('failures', [])) + ')'}"
+            if old_test
+            else ""
+        )
+        + "."
+    )
 
 
 def write_card_files(card, history: list, summary: dict, sample_midi: Path | None = None) -> None:
@@ -215,35 +235,11 @@ def write_card_files(card, history: list, summary: dict, sample_midi: Path | Non
             lines += ["", f"![{caption}]({fname})"]
     if sample_midi is not None:
         lines += ["", "`sample.mid`: the last epoch's first validation sample (melody + accompaniment)."]
-    run = hp.get("provenance")
-    if run:
-        retuned = hp.get("decoder_retuned")
-        lines += [
-            "",
-            "## Provenance",
-            "",
-            f"- Produced by: `{run['command']}`",
-            f"- Machine: {run['machine']}; device {run['device']}; torch {run['torch']}, Python {run['python']}.",
-            f"- Finished: {run['finished']}.",
-        ]
-        if retuned:
-            before = retuned["parts_drawn_alone"]
-            old_test = (m.get("test_parts_drawn_alone") or {}).get("quality_bar", {})
-            lines.append(
-                f"- Decoder retuned for the joint draw ({retuned['finished']}): `{retuned['by']}` -- the same "
-                "weights; the refit training now ends with, on the same validation melodies.  Settings of the "
-                f"parts drawn alone: switch penalties {before['switch_penalty']}, rest weights "
-                f"{before['rest_weight']}, chord thresholds {before['chord_threshold']}"
-                + (
-                    f"; their test evaluation (`test_parts_drawn_alone`): quality bar "
-                    f"{'passed' if old_test.get('passed') else 'not passed (' + '; '.join(old_test.get('failures', [])) + ')'}"
-                    if old_test
-                    else ""
-                )
-                + "."
-            )
-        lines += [
-            f"- `capsule evaluate {card.name} --json` reproduces the test table.",
-            "- A sample model is that folder (`$CAPSULE_HOME/models/NAME/`) copied to `data/models/NAME/`.",
-        ]
+    retuned = hp.get("decoder_retuned")
+    lines += provenance_lines(
+        card,
+        *([_retuned_line(retuned, m)] if retuned else []),
+        f"- `capsule evaluate {card.name} --json` reproduces the test table.",
+        "- A sample model is that folder (`$CAPSULE_HOME/models/NAME/`) copied to `data/models/NAME/`.",
+    )
     atomic_write_text(folder / "README.md", "\n".join(lines) + "\n")

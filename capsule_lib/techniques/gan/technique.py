@@ -8,6 +8,7 @@ check are research evaluation: ``bench/gan_research.py evaluate`` prints them.
 
 from __future__ import annotations
 
+from .._common import evaluate_options, train_options
 from ..spec import Technique
 from .params import SPEC
 
@@ -22,35 +23,14 @@ def add_options(parser) -> None:
 def train_arguments(args) -> dict:
     """``capsule train gan``'s options for :func:`~capsule_lib.techniques.gan.train.train_gan`
     (learning rate, update ratio or batch size not given keep the trainer's defaults)."""
-    given = {
-        k: v
-        for k, v in (("lr", args.lr), ("update_ratio", args.update_ratio), ("batch_size", args.batch_size))
-        if v is not None
-    }
-    return {
-        "algorithm": args.algorithm,
-        "dataset": args.dataset,
-        "epochs": args.epochs,
-        "seed": args.seed,
-        "limit": args.limit,
-        "max_steps_per_epoch": args.max_steps,
-        "progress": not args.quiet,
-        "evaluate": not args.no_eval,
-        "sample_every": args.sample_every,
-        "fold": args.fold,
-        **given,
-    }
+    passed = ("algorithm", "dataset", "epochs", "sample_every", "fold")
+    return train_options(
+        args, passed, optional=("lr", "update_ratio", "batch_size"), max_steps_per_epoch=args.max_steps
+    )
 
 
 def evaluate_arguments(args) -> dict:
-    return {
-        "split": args.split,
-        "seed": args.seed,
-        "max_samples": args.max_windows,
-        "dataset": args.dataset,
-        "limit": args.limit,
-        "progress": not args.quiet,
-    }
+    return evaluate_options(args, split=args.split, max_samples=args.max_windows, dataset=args.dataset)
 
 
 def report(result: dict) -> list[str]:

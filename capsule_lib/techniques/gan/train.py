@@ -45,7 +45,7 @@ from ...errors import CapsuleError
 from ...midi import write_midi
 from ...models import ModelRegistry
 from ...train import TrainConfig, TrainingTask
-from .._common import check_name_free, count_parameters, train_and_register
+from .._common import check_name_free, count_parameters, model_config_of, train_and_register
 from .card import write_card_files
 from .data import GanSamples, batch_metrics, resolve_dataset, roll_to_score
 from .decoder import (
@@ -362,9 +362,7 @@ def train_gan(
     ds = resolve_dataset(dataset, limit=limit, progress=progress)
     if fold != ds.fold:
         ds = ds.with_fold(fold)
-    if isinstance(model_config, Mapping):
-        model_config = GanConfig.from_dict(dict(model_config))
-    model_config = model_config or GanConfig()
+    model_config = model_config_of(model_config, GanConfig)
     model_config = GanConfig.from_dict({**model_config.to_dict(), "algorithm": algorithm, "n_tracks": ds.n_tracks})
     config = TrainConfig(
         epochs=epochs,

@@ -19,25 +19,16 @@ from __future__ import annotations
 
 from ..._lazy import lazy_exports
 
+# fmt: off
 _LAZY = {
-    "encode": "tokens",
-    "decode": "tokens",
-    "token_name": "tokens",
-    "describe": "tokens",
-    "TransformerConfig": "model",
-    "TransformerXL": "model",
-    "load_transformer": "model",
-    "filter_topk": "sample",
-    "filter_nucleus": "sample",
-    "generate": "sample",
-    "extend": "sample",
-    "TransformerTask": "train",
-    "train_transformer": "train",
+    "encode": "tokens", "decode": "tokens", "token_name": "tokens", "describe": "tokens",
+    "TransformerConfig": "model", "TransformerXL": "model", "load_transformer": "model",
+    "filter_topk": "sample", "filter_nucleus": "sample", "generate": "sample", "extend": "sample",
+    "TransformerTask": "train", "train_transformer": "train",
     "evaluate_transformer": "evaluate",
-    "plot_training": "views",
-    "plot_attention": "views",
-    "plot_next_token": "views",
+    "plot_training": "views", "plot_attention": "views", "plot_next_token": "views",
 }
+# fmt: on
 
 __all__ = list(_LAZY)
 

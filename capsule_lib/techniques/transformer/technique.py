@@ -6,6 +6,7 @@ Plain data and string formatting: the sampler, trainer and evaluator are named, 
 
 from __future__ import annotations
 
+from .._common import evaluate_options, train_options
 from ..spec import Technique
 from .params import SPEC
 
@@ -61,21 +62,11 @@ def run_arguments(args) -> dict:
 def train_arguments(args) -> dict:
     """``capsule train transformer``'s options for :func:`~capsule_lib.techniques.transformer.train.train_transformer`
     (steps, learning rate or batch size not given keep the trainer's defaults)."""
-    given = {
-        k: v for k, v in (("steps", args.steps), ("lr", args.lr), ("batch_size", args.batch_size)) if v is not None
-    }
-    return {
-        "seed": args.seed,
-        "limit": args.limit,
-        "progress": not args.quiet,
-        "evaluate": not args.no_eval,
-        "eval_pieces": args.eval_windows,
-        **given,
-    }
+    return train_options(args, optional=("steps", "lr", "batch_size"), eval_pieces=args.eval_windows)
 
 
 def evaluate_arguments(args) -> dict:
-    return {"limit": args.limit, "max_pieces": args.max_windows, "seed": args.seed, "progress": not args.quiet}
+    return evaluate_options(args, max_pieces=args.max_windows)
 
 
 def report(result: dict) -> list[str]:

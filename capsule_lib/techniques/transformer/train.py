@@ -30,7 +30,14 @@ from torch.utils.data import Dataset
 from ...atomic import atomic_write_text
 from ...errors import CapsuleError
 from ...train import TrainConfig, TrainingTask
-from .._common import card_number, check_name_free, provenance_lines, train_and_register, write_history
+from .._common import (
+    card_number,
+    check_name_free,
+    model_config_of,
+    provenance_lines,
+    train_and_register,
+    write_history,
+)
 from .evaluate import evaluate_transformer
 from .model import TransformerConfig, TransformerXL
 from .tokens import PAD
@@ -213,9 +220,7 @@ def train_transformer(
     if not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
         raise CapsuleError(f"steps_per_epoch must be a whole number of at least 1, got {steps_per_epoch!r}")
     registry = registry if registry is not None else ModelRegistry()
-    if isinstance(model_config, Mapping):
-        model_config = TransformerConfig.from_dict(model_config)
-    model_config = model_config or TransformerConfig()
+    model_config = model_config_of(model_config, TransformerConfig)
     steps_per_epoch = min(steps_per_epoch, steps)  # a short run is one short epoch
     epochs = math.ceil(steps / steps_per_epoch)
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device, progress=progress)
