@@ -220,7 +220,7 @@ def test_a_registered_technique_gets_a_panel_and_a_place_in_the_studio(echo_regi
 
 def test_train_and_evaluate_options_become_each_trainers_keyword_arguments():
     """The shared options (seed, limit, --quiet, --no-eval) map the same way for every technique;
-    an optional one not given (the Transformer's --batch-size) is left to the trainer's default."""
+    an optional one not given (the Transformer's --batch-size, the GAN's --epochs) is left to the trainer's default."""
     parser = build_parser()
     args = parser.parse_args(
         ["train", "transformer", "--steps", "7", "--lr", "0.1", "--quiet", "--seed", "4", "--limit", "5"]
@@ -242,12 +242,13 @@ def test_train_and_evaluate_options_become_each_trainers_keyword_arguments():
         "evaluate": False,
         "algorithm": "musegan",
         "dataset": "chorale",
-        "epochs": 30,
         "sample_every": 10,
         "fold": 0,
         "max_steps_per_epoch": 3,
         "update_ratio": 2,
     }
+    args = parser.parse_args(["train", "arcnn", "--epochs", "5"])
+    assert technique("arcnn").train_arguments(args)["epochs"] == 5
     args = parser.parse_args(["evaluate", "m", "--max-windows", "6", "--seed", "1"])
     assert technique("arcnn").evaluate_arguments(args) == {
         "seed": 1,

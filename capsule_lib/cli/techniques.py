@@ -131,7 +131,7 @@ def add_commands(sub) -> None:
         type=positive_int,
         default=None,
         metavar="N",
-        help="gan: critic updates per generator update (default 4)",
+        help="gan: critic updates per generator update (default: the trainer's)",
     )
     t.add_argument(
         "--sample-every",
@@ -149,21 +149,23 @@ def add_commands(sub) -> None:
         "1-9 are the other folds of a 10-fold cross-validation)",
     )
     t.add_argument("--name", default=None, help="model name (default: <technique>-<date>-<time>)")
-    t.add_argument("--epochs", type=positive_int, default=30, help="arcnn, gan: epochs (default 30)")
-    t.add_argument("--steps", type=positive_int, default=None, help="transformer: optimiser steps (default 1500)")
+    t.add_argument("--epochs", type=positive_int, default=None, help="arcnn, gan: epochs (default: the trainer's)")
+    t.add_argument(
+        "--steps", type=positive_int, default=None, help="transformer: optimiser steps (default: the trainer's)"
+    )
     t.add_argument(
         "--lr",
         type=positive_float,
         default=None,
         metavar="X",
-        help="peak learning rate (arcnn default 0.002, transformer 0.001)",
+        help="peak learning rate (default: the trainer's)",
     )
     t.add_argument(
         "--batch-size",
         type=positive_int,
         default=None,
         metavar="N",
-        help="arcnn default 32 windows, transformer 8 crops",
+        help="windows (arcnn), samples (gan) or crops (transformer) per batch (default: the trainer's)",
     )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=positive_int, help="train on the first N chorales only (quick runs)")

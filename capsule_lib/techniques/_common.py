@@ -340,7 +340,7 @@ def provenance_lines(card, *notes: str) -> list[str]:
     ]
 
 
-def train_options(args, passed: tuple[str, ...] = (), *, optional=("lr", "batch_size"), **own) -> dict:
+def train_options(args, passed: tuple[str, ...] = (), *, optional=("epochs", "lr", "batch_size"), **own) -> dict:
     """``capsule train``'s options every trainer takes, as its keyword arguments: ``seed``, ``limit``,
     ``progress`` (not ``--quiet``) and ``evaluate`` (not ``--no-eval``); then the technique's options
     named in ``passed`` (under their own names) and ``own`` (renamed ones); last those named in

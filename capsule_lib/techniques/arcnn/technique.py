@@ -50,7 +50,7 @@ def add_options(parser) -> None:
 def train_arguments(args) -> dict:
     """``capsule train arcnn``'s options for :func:`~capsule_lib.techniques.arcnn.train.train_arcnn`
     (a learning rate or batch size not given keeps the trainer's default)."""
-    return train_options(args, ("epochs", "eval_windows"), max_steps_per_epoch=args.max_steps)
+    return train_options(args, ("eval_windows",), max_steps_per_epoch=args.max_steps)
 
 
 def evaluate_arguments(args) -> dict:

@@ -22,10 +22,10 @@ def add_options(parser) -> None:
 
 def train_arguments(args) -> dict:
     """``capsule train gan``'s options for :func:`~capsule_lib.techniques.gan.train.train_gan`
-    (learning rate, update ratio or batch size not given keep the trainer's defaults)."""
-    passed = ("algorithm", "dataset", "epochs", "sample_every", "fold")
+    (epochs, learning rate, update ratio or batch size not given keep the trainer's defaults)."""
+    passed = ("algorithm", "dataset", "sample_every", "fold")
     return train_options(
-        args, passed, optional=("lr", "update_ratio", "batch_size"), max_steps_per_epoch=args.max_steps
+        args, passed, optional=("epochs", "lr", "update_ratio", "batch_size"), max_steps_per_epoch=args.max_steps
     )
 
 

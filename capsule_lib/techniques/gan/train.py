@@ -299,7 +299,7 @@ def train_gan(
     name: str,
     algorithm: str = "musegan",
     dataset="chorale",
-    epochs: int = 20,
+    epochs: int = 30,
     lr: float = DEFAULT_LR,
     update_ratio: int = DEFAULT_UPDATE_RATIO,
     batch_size: int = 32,
