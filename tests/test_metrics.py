@@ -204,3 +204,37 @@ def test_mean_pitch_above_melody_and_in_range():
     assert M.above_melody_rate(s, "bass", "tune") == pytest.approx(0.25)  # the G5 sounds above the E5
     assert M.in_range_rate(s, "bass", (40, 62)) == pytest.approx(0.75)
     assert math.isnan(M.in_range_rate(score(Track(name="x")), 0, (0, 127)))
+
+
+# --- against pypianoroll.metrics, where the two definitions agree ------------------------------
+# Only the pitch counts and the polyphonic rate: pypianoroll 1.0.4's chroma (``_to_chroma``) sums ten
+# *neighbouring* pitches (``reshape(-1, 12, 10)``), not pitch classes, so its pitch-class count, in-scale
+# rate and tonal distance disagree with their papers; and its ``empty_beat_rate`` counts non-empty beats.
+
+
+def _one_bar(rng) -> Score:
+    """A random 4/4 bar (96 steps at 24 per beat) of overlapping notes: chords, rests, repeats."""
+    notes = []
+    for _ in range(int(rng.integers(1, 12))):
+        start = int(rng.integers(0, 90))
+        notes.append(Note(start, int(rng.integers(36, 90)), int(rng.integers(1, 96 - start + 1)), 80))
+    return Score(tracks=(Track(notes=tuple(sorted(notes, key=lambda n: (n.start, n.pitch)))),), resolution=24)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_pitches_used_and_polyphonic_rate_agree_with_pypianoroll(seed):
+    """On one bar, where pypianoroll's whole-roll count is a per-bar count: the distinct pitches; and the
+    polyphonic rate of the sounding steps (pypianoroll counts steps with *more than* its threshold, over
+    every step it is given, so it gets the sounding steps and threshold - 1)."""
+    import pypianoroll.metrics as pm
+
+    from capsule_lib import to_pianoroll
+
+    score = _one_bar(np.random.default_rng(seed))
+    roll = to_pianoroll(score, 0, binary=True)
+    assert M.pitches_used(score, n_bars=1) == pm.n_pitches_used(roll)
+    sounding = roll[roll.any(axis=1)]
+    for threshold in (1, 2, 3):
+        assert M.polyphonic_rate(score, threshold=threshold) == pytest.approx(
+            pm.polyphonic_rate(sounding, threshold=threshold - 1)
+        )
