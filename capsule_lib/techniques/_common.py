@@ -156,15 +156,17 @@ def start_inference(verb: str, score, *, seed, max_seed: int, track, progress, *
     return used_seed, ti, melody
 
 
-def resolve_model(model, technique: str, what: str, *, needs: str | None = None):
+def resolve_model(model, technique: str, what: str, *, accepts: type | None = None, needs: str | None = None):
     """The network ``model`` names (a registered model of ``technique``, loaded by the registry's
-    ``load``) or is (a torch module, with the attribute ``needs`` if given); ``what`` names the
-    network in the error."""
-    from torch import nn  # torch only once a model is resolved: importing a sampler stays light
-
+    ``load``) or is (an ``accepts`` -- by default a torch module -- with the attribute ``needs`` if
+    given); ``what`` names the network in the error."""
     if isinstance(model, str):
         return spec.technique(technique).load(model)
-    if isinstance(model, nn.Module) and (needs is None or hasattr(model, needs)):
+    if accepts is None:
+        from torch import nn  # torch only once a model is resolved: importing a sampler stays light
+
+        accepts = nn.Module
+    if isinstance(model, accepts) and (needs is None or hasattr(model, needs)):
         return model
     raise CapsuleError(f"model must be a model name or {what}, not {type(model).__name__}")
 

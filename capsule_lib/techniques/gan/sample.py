@@ -22,7 +22,7 @@ from ...errors import CapsuleError
 from ...models import ModelRegistry, load_network
 from ...score import Note, Score, Track
 from ...threads import InferenceThreads
-from .._common import finish_inference, start_inference, working_bar
+from .._common import finish_inference, resolve_model, start_inference, working_bar
 from .data import roll_to_notes
 from .decoder import EVAL_SEED, SWITCH_PENALTY, DecoderSettings, decode, joint_decoding
 from .model import GanConfig, build_generator
@@ -204,9 +204,7 @@ def accompany(
     )
     if not melody.notes:
         raise CapsuleError("the melody has no notes; record or load one first")
-    net = load_gan(model) if isinstance(model, str) else model
-    if not isinstance(net, LoadedGan):
-        raise CapsuleError("model must be a GAN name or a LoadedGan from load_gan()")
+    net = resolve_model(model, "gan", "a LoadedGan from load_gan()", accepts=LoadedGan)
     windows = melody_windows(melody, score.resolution)
     scales = None
     if net.decoder.voice_leading:  # every window in the key of the whole melody
