@@ -7,6 +7,7 @@ import copy
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_keys import A_MINOR_TUNE  # a tune the key tests share
 
 from capsule_lib import CapsuleError, Note, Score, Track, edit
 from capsule_lib.edit import (
@@ -442,20 +443,7 @@ def test_arpeggiate_errors(kwargs):
 
 
 # -- auto-chord ------------------------------------------------------------------------------
-# a tune on A natural minor (A B C D E F G), starting and ending on A
-A_MINOR_TUNE = [
-    (0, 57, 8),
-    (8, 59, 4),
-    (12, C4, 4),
-    (16, D4, 4),
-    (20, E4, 8),
-    (28, F4, 4),
-    (32, G4, 4),
-    (36, A4, 8),
-    (44, E4, 4),
-    (48, C4, 4),
-    (52, 57, 12),
-]
+# a tune on A natural minor (A B C D E F G), starting and ending on A: A_MINOR_TUNE, shared with test_keys
 
 
 def pitches_at(score, start):

@@ -135,7 +135,7 @@ def check_flags(**flags) -> None:
             raise CapsuleError(f"{name} must be True or False, got {value!r}")
 
 
-def start_inference(verb: str, score, *, seed, max_seed: int, track, progress, **flags) -> tuple:
+def start_inference(verb: str, score, seed, max_seed: int, track, progress, **flags) -> tuple:
     """The checks every technique's run makes once its own parameters are checked, in one order:
     ``seed`` (None draws one), the True/False ``flags`` (``save=...``), ``progress``, then the
     melody track ``track`` of ``score`` (it must exist and not be a drum track).

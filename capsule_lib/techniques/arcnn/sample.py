@@ -486,17 +486,8 @@ def enhance(
     remove_pct = _check_real("max_remove_pct", max_remove_pct)
     max_added = _check_int("max_notes_added", max_notes_added)
     risk = _check_real("creative_risk", creative_risk)
-    used_seed, ti, melody = start_inference(
-        "enhance",
-        score,
-        seed=seed,
-        max_seed=_MAX_SEED,
-        track=track,
-        progress=progress,
-        harmonize=harmonize,
-        save=save,
-        return_composition=return_composition,
-    )
+    flags = {"harmonize": harmonize, "save": save, "return_composition": return_composition}
+    used_seed, ti, melody = start_inference("enhance", score, seed, _MAX_SEED, track, progress, **flags)
     if not melody.notes:
         raise CapsuleError("the melody has no notes; record or load one first")
     if not any(PITCH_LOW <= n.pitch <= PITCH_HIGH for n in melody.notes):

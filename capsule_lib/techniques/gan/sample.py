@@ -192,16 +192,8 @@ def accompany(
     """
     if not isinstance(score, Score):
         raise CapsuleError(f"accompany needs a Score, not {type(score).__name__}")
-    used_seed, ti, melody = start_inference(
-        "accompany",
-        score,
-        seed=seed,
-        max_seed=_MAX_SEED,
-        track=track,
-        progress=progress,
-        save=save,
-        return_composition=return_composition,
-    )
+    flags = {"save": save, "return_composition": return_composition}
+    used_seed, ti, melody = start_inference("accompany", score, seed, _MAX_SEED, track, progress, **flags)
     if not melody.notes:
         raise CapsuleError("the melody has no notes; record or load one first")
     net = resolve_model(model, "gan", "a LoadedGan from load_gan()", accepts=LoadedGan)

@@ -538,17 +538,8 @@ def extend(
     ext_dur = _check_real("extension_duration", extension_duration)
     rest = _check_real("max_rest", max_rest)
     note_len = _check_real("max_note_length", max_note_length)
-    used_seed, ti, melody = start_inference(
-        "extend",
-        score,
-        seed=seed,
-        max_seed=_MAX_SEED,
-        track=track,
-        progress=progress,
-        save=save,
-        return_composition=return_composition,
-        follow_prompt=follow_prompt,
-    )
+    flags = {"save": save, "return_composition": return_composition, "follow_prompt": follow_prompt}
+    used_seed, ti, melody = start_inference("extend", score, seed, _MAX_SEED, track, progress, **flags)
     if not any(n for t in score.tracks if not t.is_drum for n in t.notes):
         raise CapsuleError("the score has no notes; record or load a melody first")
     net = resolve_model(model, "transformer", "a TransformerXL network", needs="config")
