@@ -14,6 +14,7 @@ Nothing here imports torch at import time: the functions that need it import it 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -90,7 +91,7 @@ def progress_bar(total: float, desc: str, unit: str, progress: bool | None):
     """
     from tqdm.auto import tqdm
 
-    return tqdm(
+    return _vanishing(tqdm)(
         total=total,
         desc=desc,
         unit=unit,
@@ -98,6 +99,43 @@ def progress_bar(total: float, desc: str, unit: str, progress: bool | None):
         leave=False,
         disable=None if progress is None else not progress,
     )
+
+
+@functools.cache
+def _vanishing(tqdm_class: type) -> type:
+    """``tqdm_class``, or in a notebook a bar that leaves nothing behind once it is done.
+
+    tqdm's notebook bar with ``leave=False`` hides its widget when it closes, but the saved
+    notebook keeps the widget's text ("extending: 100%|###|...") -- what a teacher sees who runs
+    the capsule with papermill.  This bar shows itself through a display handle and, when it
+    finishes, replaces that output with nothing.  A bar stopped early (an error) stays.
+    """
+    try:
+        from tqdm.notebook import tqdm as notebook_tqdm
+    except ImportError:  # no ipywidgets: tqdm.auto is the text bar
+        return tqdm_class
+    if not issubclass(tqdm_class, notebook_tqdm):
+        return tqdm_class
+
+    from IPython.display import display
+
+    class VanishingBar(tqdm_class):
+        _handle = None
+
+        def display(self, *args, check_delay: bool = True, **kwargs):
+            if check_delay and self.delay > 0 and not self.displayed:  # past its delay: show it, keeping a handle
+                self._handle = display(self.container, display_id=True)
+                self.displayed = True
+            return super().display(*args, check_delay=check_delay, **kwargs)
+
+        def close(self):
+            finished = not (self.total and self.n < self.total)
+            super().close()
+            if self._handle is not None and not self.leave and finished:
+                self._handle.update({"text/plain": ""}, raw=True)
+                self._handle = None
+
+    return VanishingBar
 
 
 @contextmanager

@@ -220,3 +220,31 @@ def test_the_output_checks_catch_what_a_student_would_see():
         "cell 3 embeds uncompressed WAV",
     ):
         assert needle in found
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_a_finished_progress_bar_leaves_nothing_in_the_saved_notebook(tmp_path):
+    """A library call that runs past the bar's delay shows a bar in the notebook; once done, neither the
+    live notebook nor the file papermill saves keeps it (a teacher's executed copy would show a frozen
+    "100%|###|" line).  A bar stopped early -- an error -- stays, so the student sees where it stopped."""
+    import papermill as pm
+
+    setup = (
+        "import time\nfrom capsule_lib.techniques import _common\n"
+        "_common.PROGRESS_DELAY_S = 0.2  # the library's bars appear after 2 s; a short wait will do here"
+    )
+    run = (
+        "print('before')\nbar = _common.progress_bar({n}, 'working', 's', None)\n"
+        "for _ in range(3):\n    time.sleep(0.2)\n    bar.update(1)\nbar.close()\nprint('after')"
+    )
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(c) for c in (setup, run.format(n=3), run.format(n=5))]
+    )
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"), progress_bar=False, log_output=False)
+    done, stopped = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[1:]
+    assert "".join(t for o in done.outputs for t in _texts(o)).split() == ["before", "after"]
+    assert any(o.output_type == "display_data" for o in done.outputs)  # the bar was shown, then emptied
+    assert any(PROGRESS_BAR.search(t) for o in stopped.outputs for t in _texts(o))  # 3 of 5: it stays
